@@ -1,0 +1,80 @@
+"""Shared by every benchmark: machine facts, JSON results, the BENCHMARKS.md table."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import platform
+import subprocess
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "results"
+BENCHMARKS_MD = ROOT / "BENCHMARKS.md"
+
+
+def machine() -> dict:
+    """Where and when a figure was measured."""
+    cpu = platform.processor() or ""
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        names = [
+            line.split(":", 1)[1].strip()
+            for line in cpuinfo.read_text().splitlines()
+            if line.startswith("model name")
+        ]
+        cpu = names[0] if names else cpu
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "commit": _git("rev-parse", "--short", "HEAD")
+        + ("-dirty" if _git("status", "--porcelain", "--untracked-files=no") else ""),
+        "date": dt.date.today().isoformat(),
+    }
+
+
+def write_result(name: str, payload: dict) -> Path:
+    """Write ``benchmarks/results/<name>.json`` with the machine facts added."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"{name}.json"
+    path.write_text(json.dumps({"machine": machine(), **payload}, indent=2) + "\n")
+    return path
+
+
+def update_section(name: str, title: str, body: str) -> None:
+    """Replace (or append) the section of BENCHMARKS.md between this benchmark's markers."""
+    facts = machine()
+    stamp = f"_Measured {facts['date']} at commit {facts['commit']} on {facts['cpu']} ({facts['cores']} cores, torch {facts['torch']}, {facts['torch_threads']} threads)._"
+    section = f"<!-- {name}:start -->\n## {title}\n\n{stamp}\n\n{body.strip()}\n<!-- {name}:end -->"
+    text = (
+        BENCHMARKS_MD.read_text()
+        if BENCHMARKS_MD.exists()
+        else "# Benchmarks\n\nEvery table below is written by a script in `benchmarks/`; rerun it to refresh.\n"
+    )
+    start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
+    if start in text and end in text:
+        text = text[: text.index(start)] + section + text[text.index(end) + len(end) :]
+    else:
+        text = text.rstrip() + "\n\n" + section + "\n"
+    BENCHMARKS_MD.write_text(text)
+
+
+def markdown_table(header: list[str], rows: list[list]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _git(*args: str) -> str:
+    try:
+        return subprocess.run(
+            ["git", *args], cwd=ROOT, capture_output=True, text=True, check=True
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"

@@ -1,0 +1,5 @@
+"""``python -m gendesign`` runs the CLI."""
+
+from gendesign.cli.main import main
+
+main()

@@ -1,0 +1,43 @@
+"""The ``gendesign`` command: one entry point, one sub-app per area."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import typer
+from rich.console import Console
+from rich.logging import RichHandler
+
+from gendesign.cli.data import data_app
+from gendesign.errors import GendesignError
+
+app = typer.Typer(
+    name="gendesign",
+    help="Generative inverse design of inorganic crystals: generate, audit, screen, relax, rank.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(data_app, name="data")
+error_console = Console(stderr=True)
+
+
+@app.callback()
+def _setup(
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Show debug logging."),
+) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(message)s",
+        handlers=[RichHandler(console=error_console, show_path=False)],
+    )
+
+
+def main() -> None:
+    """Run the CLI; a GendesignError becomes one red sentence and exit code 2."""
+    try:
+        app(standalone_mode=False)
+    except GendesignError as err:
+        error_console.print(f"[bold red]error:[/] {err}")
+        sys.exit(2)
