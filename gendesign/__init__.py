@@ -1,0 +1,1 @@
+"""gendesign: generative inverse design of inorganic crystals."""

@@ -1,0 +1,1 @@
+"""GNN property predictors on the shared CrystalGraph: models, training, inference, ensembles."""

@@ -1,0 +1,1 @@
+"""Interatomic potentials (MACE first, CHGNet offline fallback), relaxation and energy above hull."""

@@ -1,0 +1,1 @@
+"""The gendesign command-line interface."""

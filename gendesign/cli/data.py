@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import typer
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -16,7 +17,8 @@ from gendesign.data.summary import summarize_arrays
 from gendesign.errors import InputError
 
 data_app = typer.Typer(help="Inspect datasets and structure files.", no_args_is_help=True)
-console = Console()
+# Logs and pipes get 120 columns instead of rich's 80, so tables are not truncated there.
+console = Console() if Console().is_terminal else Console(width=120)
 
 
 @data_app.command("list")
@@ -90,7 +92,12 @@ def _print_summary(summary: dict) -> None:
     extra = f" — protocol {summary['protocol']}" if "protocol" in summary else ""
     console.rule(f"[bold]{title}[/]{extra}")
     splits = Table(
-        "split", "crystals", "atoms/cell min–mean–max", "elements/crystal", "distinct elements"
+        "split",
+        "crystals",
+        "atoms/cell min–mean–max",
+        "elements/crystal",
+        "distinct elements",
+        box=box.SIMPLE_HEAD,
     )
     for split, s in summary["splits"].items():
         a, e = s["atoms_per_cell"], s["elements_per_crystal"]
@@ -105,15 +112,17 @@ def _print_summary(summary: dict) -> None:
     for split, s in summary["splits"].items():
         top = " ".join(f"{el} {n}" for el, n in s["most_common_elements"][:8])
         console.print(f"  [dim]{split} most common elements (atoms):[/] {top}")
-    props = Table("property (unit)", "split", "count", "missing", "mean", "std", "min", "max")
+    props = Table(
+        "property", "unit", "split", "n", "missing", "mean ± std", "min … max", box=box.SIMPLE_HEAD
+    )
     props.columns[0].no_wrap = True
     for split, s in summary["splits"].items():
         for prop, st in s["properties"].items():
-            label = f"{prop} ({st['unit']})" if st["unit"] else prop
-            numbers = (
-                [f"{st[k]:.3g}" for k in ("mean", "std", "min", "max")] if st["count"] else [""] * 4
+            spread = f"{st['mean']:.3g} ± {st['std']:.2g}" if st["count"] else ""
+            extent = f"{st['min']:.3g} … {st['max']:.3g}" if st["count"] else ""
+            props.add_row(
+                prop, st["unit"], split, str(st["count"]), str(st["missing"]), spread, extent
             )
-            props.add_row(label, split, str(st["count"]), str(st["missing"]), *numbers)
     if props.row_count:
         console.print(props)
     if summary["skipped"]:

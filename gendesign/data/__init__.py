@@ -1,0 +1,1 @@
+"""Crystal data: readers, datasets, preprocessing, tensors and graphs."""

@@ -1,0 +1,1 @@
+"""Graph construction shared by every GNN (periodic neighbour lists)."""
