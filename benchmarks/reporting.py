@@ -33,8 +33,7 @@ def machine() -> dict:
         "torch_threads": torch.get_num_threads(),
         "python": platform.python_version(),
         "torch": torch.__version__,
-        "commit": _git("rev-parse", "--short", "HEAD")
-        + ("-dirty" if _git("status", "--porcelain", "--untracked-files=no") else ""),
+        "commit": _git("rev-parse", "--short", "HEAD") + ("-dirty" if _code_changed() else ""),
         "date": dt.date.today().isoformat(),
     }
 
@@ -69,6 +68,12 @@ def markdown_table(header: list[str], rows: list[list]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
     return "\n".join(lines)
+
+
+def _code_changed() -> bool:
+    """Uncommitted changes to tracked files, other than the benchmark outputs themselves."""
+    outputs = [":(exclude)BENCHMARKS.md", ":(exclude)benchmarks/results"]
+    return bool(_git("status", "--porcelain", "--untracked-files=no", "--", ".", *outputs))
 
 
 def _git(*args: str) -> str:

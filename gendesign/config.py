@@ -46,8 +46,15 @@ def load_config(
             raise ConfigError(f"{path}: the top level must be a mapping of fields")
     for key, value in _override_pairs(overrides):
         _set_dotted(data, key, value)
+    return validate_config(cls, data, source)
+
+
+def validate_config(
+    cls: type[ConfigT], data: Mapping[str, Any], source: str = "configuration"
+) -> ConfigT:
+    """Build ``cls`` from a mapping; a bad field raises one sentence naming ``source`` and the field."""
     try:
-        return cls.model_validate(data)
+        return cls.model_validate(dict(data))
     except ValidationError as err:
         raise ConfigError(f"{source}: {describe_validation_error(err, cls)}") from None
 

@@ -175,3 +175,5 @@ def test_config_errors_name_the_field(tmp_path):
         load_config(DataConfig, tmp_path / "absent.yaml")
     with pytest.raises(ConfigError, match="must look like field=value"):
         load_config(DataConfig, overrides=["max_atoms"])
+    with pytest.raises(ConfigError, match=r"load_dataset: unknown field 'max_atom' \(did you mean"):
+        load_dataset("perov5", max_atom=3)

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from torch_geometric.loader import DataLoader
 
+from gendesign.config import validate_config
 from gendesign.data.arrays import CrystalArrays
 from gendesign.data.cache import DatasetCache, cache_key
 from gendesign.data.crystal_set import CrystalSet, SkippedItem, write_skipped_csv
@@ -222,10 +223,8 @@ def load_dataset(
 
     ``options`` are :class:`DataConfig` fields (``data_root``, ``max_atoms``, ``niggli``...).
     """
-    config = dataset if isinstance(dataset, DataConfig) else DataConfig(dataset=dataset)
-    if options:
-        config = config.model_copy(update=options)
-        config = DataConfig.model_validate(config.model_dump())
+    base = dataset.model_dump() if isinstance(dataset, DataConfig) else {"dataset": dataset}
+    config = validate_config(DataConfig, {**base, **options}, source="load_dataset")
     spec = get_dataset_spec(config.dataset)
     root = resolve_data_root(config.data_root)
     sources = {split: root / relative for split, relative in spec.sources.items()}

@@ -81,11 +81,14 @@ def periodic_radius_graph(
         search_cutoff = cutoff + 1e-4 + 1e-6 * scale
         images = _image_ranges(lattice32.double(), search_cutoff)  # (B, 3) max |S_k| per direction
         wrap = _wrap_counts(cart32, lattice32, num_atoms)
+        home = cart32 - torch.einsum(
+            "nk,nkj->nj", wrap.float(), lattice32[_crystal_of_atom(num_atoms)]
+        )
         # Upper bound on candidates per crystal (before pruning images), for chunking.
         candidates = num_atoms * (num_atoms + 1) // 2 * (2 * images + 1).prod(dim=1)
         found = [
             _search_chunk(
-                cart32, lattice32, num_atoms, atom_offsets, images, wrap, crystals, search_cutoff
+                home, lattice32, num_atoms, atom_offsets, images, wrap, crystals, search_cutoff
             )
             for crystals in _chunks(candidates, candidate_budget)
         ]
@@ -171,7 +174,7 @@ def _chunks(candidates: torch.Tensor, budget: int) -> list[torch.Tensor]:
 
 
 def _search_chunk(
-    cart: torch.Tensor,
+    home: torch.Tensor,
     lattice: torch.Tensor,
     num_atoms: torch.Tensor,
     atom_offsets: torch.Tensor,
@@ -182,11 +185,14 @@ def _search_chunk(
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """Enumerate (i, j, S) for the given crystals and keep those within the cutoff.
 
+    ``home`` holds every atom's Cartesian position wrapped into its home cell
+    (fractional coordinates in [0, 1)); ``wrap`` is the integer shift that did it.
+
     Work is split into pair vectors (i -> j inside the home cell, i <= j) and image
     translations S @ lattice; a candidate is one pair plus one image of its crystal.
     Returns each unordered edge once; the caller adds the reverse direction.
     """
-    device, dtype = cart.device, cart.dtype
+    device, dtype = home.device, home.dtype
     n = num_atoms[crystals]
     cells = lattice[crystals]
 
@@ -198,7 +204,6 @@ def _search_chunk(
     pair_owner = pair_owner[upper]
     i = i_local[upper] + atom_offsets[crystals][pair_owner]
     j = j_local[upper] + atom_offsets[crystals][pair_owner]
-    home = cart - torch.einsum("nk,nkj->nj", wrap.to(dtype), lattice[_crystal_of_atom(num_atoms)])
     pair_vectors = home[j] - home[i]
 
     # Image translations, pruned: |d + t| < cutoff needs |t| < cutoff + max |d| of that crystal.
