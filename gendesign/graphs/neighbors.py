@@ -58,6 +58,9 @@ def periodic_radius_graph(
 ) -> NeighborGraph:
     """All periodic neighbours within ``cutoff`` Å, for a batch of crystals.
 
+    Edges come sorted by centre, then neighbour (images of one pair in a fixed
+    order), so the output is deterministic for given inputs.
+
     Args:
         cart_coords: (N, 3) Cartesian positions in Å, crystals concatenated in order.
         lattice: (B, 3, 3) lattice vectors as rows, Å.
