@@ -18,7 +18,9 @@ from gendesign.errors import InputError
 
 data_app = typer.Typer(help="Inspect datasets and structure files.", no_args_is_help=True)
 # Logs and pipes get 120 columns instead of rich's 80, so tables are not truncated there.
-console = Console() if Console().is_terminal else Console(width=120)
+console = Console()
+if not console.is_terminal:
+    console = Console(width=120)
 
 
 @data_app.command("list")

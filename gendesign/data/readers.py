@@ -28,7 +28,7 @@ from pymatgen.core import Lattice, Structure
 from pymatgen.io.ase import AseAtomsAdaptor
 
 from gendesign.data.crystal_set import CrystalSet, SkippedItem
-from gendesign.data.validation import MIN_CELL_VOLUME_A3, check_structure, strip_oxidation_states
+from gendesign.data.validation import check_geometry, check_structure, strip_oxidation_states
 from gendesign.errors import InputError, StructureError
 
 CIF_SUFFIXES = {".cif"}
@@ -204,8 +204,7 @@ def read_mattergen_cache(folder: str | Path, properties: Iterable[str] | None = 
 
 
 def _structure_from_arrays(cell: np.ndarray, numbers: np.ndarray, frac: np.ndarray) -> Structure:
-    if not np.all(np.isfinite(cell)):
-        raise StructureError("the lattice has NaN or infinite entries")
+    check_geometry(cell, frac)
     if np.any(numbers < 1) or np.any(numbers > 118):
         raise StructureError(
             f"unknown atomic number(s) {sorted(set(numbers[(numbers < 1) | (numbers > 118)]))}"
@@ -352,14 +351,7 @@ def _to_checked_structure(item: Structure | Atoms) -> Structure:
     if isinstance(item, Atoms):
         if not item.pbc.all():
             raise StructureError("the structure is not periodic in all three directions")
-        cell = np.asarray(item.cell)
-        if not np.all(np.isfinite(cell)):
-            raise StructureError("the lattice has NaN or infinite entries")
-        if abs(np.linalg.det(cell)) < MIN_CELL_VOLUME_A3:
-            raise StructureError("the lattice is degenerate (zero cell volume)")
-        bad = np.argwhere(~np.isfinite(item.positions))
-        if len(bad):
-            raise StructureError(f"site {int(bad[0, 0])} has NaN or infinite coordinates")
+        check_geometry(np.asarray(item.cell), item.positions)
         item = AseAtomsAdaptor.get_structure(item)
     return strip_oxidation_states(check_structure(item))
 

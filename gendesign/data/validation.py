@@ -15,24 +15,29 @@ from gendesign.errors import StructureError
 MIN_CELL_VOLUME_A3 = 0.1
 
 
-def check_structure(structure: Structure) -> Structure:
-    """Return ``structure`` unchanged if it is usable, else raise StructureError."""
-    if len(structure) == 0:
-        raise StructureError("the structure has no atoms")
-    matrix = structure.lattice.matrix
-    if not np.all(np.isfinite(matrix)):
+def check_geometry(lattice_matrix: np.ndarray, coords: np.ndarray) -> None:
+    """Raise StructureError unless the lattice (rows, Å) and coordinates (fractional or
+    Cartesian) are finite and the cell has volume; run it before building a Structure
+    too, since pymatgen cannot build one from a singular cell."""
+    if not np.all(np.isfinite(lattice_matrix)):
         raise StructureError(
             "the lattice has NaN or infinite entries (degenerate cell parameters?)"
         )
-    frac = structure.frac_coords
-    if not np.all(np.isfinite(frac)):
-        bad = int(np.argwhere(~np.isfinite(frac))[0, 0])
+    if not np.all(np.isfinite(coords)):
+        bad = int(np.argwhere(~np.isfinite(coords))[0, 0])
         raise StructureError(f"site {bad} has NaN or infinite coordinates")
-    volume = abs(float(np.linalg.det(matrix)))
+    volume = abs(float(np.linalg.det(lattice_matrix)))
     if volume < MIN_CELL_VOLUME_A3:
         raise StructureError(
             f"the lattice is degenerate (cell volume {volume:.3g} Å³ < {MIN_CELL_VOLUME_A3} Å³)"
         )
+
+
+def check_structure(structure: Structure) -> Structure:
+    """Return ``structure`` unchanged if it is usable, else raise StructureError."""
+    if len(structure) == 0:
+        raise StructureError("the structure has no atoms")
+    check_geometry(structure.lattice.matrix, structure.frac_coords)
     for index, site in enumerate(structure):
         if not site.is_ordered:
             raise StructureError(
