@@ -7,9 +7,9 @@ from pathlib import Path
 
 import typer
 from rich import box
-from rich.console import Console
 from rich.table import Table
 
+from gendesign.cli.console import console
 from gendesign.data.arrays import CrystalArrays
 from gendesign.data.datasets import DATASETS, load_dataset
 from gendesign.data.readers import read_structures
@@ -17,10 +17,6 @@ from gendesign.data.summary import summarize_arrays
 from gendesign.errors import InputError
 
 data_app = typer.Typer(help="Inspect datasets and structure files.", no_args_is_help=True)
-# Logs and pipes get 120 columns instead of rich's 80, so tables are not truncated there.
-console = Console()
-if not console.is_terminal:
-    console = Console(width=120)
 
 
 @data_app.command("list")

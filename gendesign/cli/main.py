@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 from rich.logging import RichHandler
 
+from gendesign.cli.audit import audit_command
 from gendesign.cli.data import data_app
 from gendesign.errors import GendesignError
 
@@ -20,6 +21,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(data_app, name="data")
+app.command("audit")(audit_command)
 error_console = Console(stderr=True)
 
 

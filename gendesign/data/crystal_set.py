@@ -64,6 +64,17 @@ class CrystalSet:
             source=self.source,
         )
 
+    @classmethod
+    def concat(cls, sets: Sequence[CrystalSet], source: str = "") -> CrystalSet:
+        """One set holding the rows (and skipped items) of ``sets`` in order."""
+        return cls(
+            ids=[i for part in sets for i in part.ids],
+            structures=[s for part in sets for s in part.structures],
+            properties=pd.concat([part.properties for part in sets], ignore_index=True),
+            skipped=[item for part in sets for item in part.skipped],
+            source=source or "+".join(part.source for part in sets),
+        )
+
     def skipped_reasons(self) -> Counter[str]:
         """How many items were skipped for each reason."""
         return Counter(item.reason for item in self.skipped)

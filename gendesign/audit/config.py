@@ -1,0 +1,23 @@
+"""Options of an audit run (also written beside its outputs)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from gendesign.config import StrictConfig
+
+
+class AuditConfig(StrictConfig):
+    """How to audit: what to compare against and which denominators to use."""
+
+    reference: str | None = "mp20"  # dataset name ("mp20", "mp20:test"), a path, or None
+    protocol: Literal["default", "cdvae"] = "default"
+    n_samples: int = Field(1000, gt=0)  # valid structures drawn for distribution statistics
+    seed: int = 0  # seeds that draw
+    workers: int | None = Field(None, gt=0)  # processes; default all available cores
+    data_root: str | None = None
+    cache_dir: str | None = None  # where reference fingerprints are cached
+    # (structure, composition) fingerprint distance cutoffs; default from the reference dataset
+    coverage_cutoffs: tuple[float, float] | None = None

@@ -1,0 +1,132 @@
+"""What an audit compares against: the reference set (coverage, distributions) and
+the training set (novelty), from a named dataset or any readable path."""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+from pymatgen.core import Composition
+
+from gendesign.data.cache import hash_sources
+from gendesign.data.crystal_set import CrystalSet
+from gendesign.data.datasets import DATASETS, load_dataset
+from gendesign.data.readers import read_structures
+from gendesign.errors import DataRootError, InputError
+from gendesign.paths import resolve_data_root
+
+# Structure / composition fingerprint distance cutoffs for COV-R and COV-P (CDVAE).
+COVERAGE_CUTOFFS: dict[str, tuple[float, float]] = {
+    "mp20": (0.4, 10.0),
+    "perov5": (0.2, 4.0),
+    "carbon24": (0.2, 4.0),
+}
+DEFAULT_COVERAGE_DATASET = "mp20"
+# Compositions (no positions) of the full MP-20 training split, for composition novelty.
+MP20_TRAIN_CACHE = Path("mp_20") / "mattergen_cache" / "train"
+
+
+def parse_dataset_spec(text: str) -> tuple[str, str] | None:
+    """``"mp20"`` → ("mp20", "test"); ``"mp20:train"`` → ("mp20", "train"); None when
+    ``text`` is not a dataset name (or is an existing path)."""
+    if Path(text).exists():
+        return None
+    name, _, split = text.partition(":")
+    if name not in DATASETS:
+        return None
+    return name, split or "test"
+
+
+def load_dataset_split(name: str, split: str, data_root: str | Path | None) -> CrystalSet:
+    """One split of a named dataset; ``train`` includes the holdout (the whole published
+    training split)."""
+    prepared = load_dataset(name, data_root=data_root)
+    if split == "train":
+        parts = [prepared.crystal_set(s) for s in ("train", "holdout") if s in prepared.splits]
+        return CrystalSet.concat(parts, source=f"{name}/train")
+    return prepared.crystal_set(split)
+
+
+@dataclass
+class AuditReference:
+    """Reference crystals for coverage and distribution metrics, plus the training
+    crystals that novelty is judged against."""
+
+    label: str  # e.g. "mp20:test" or a path
+    crystals: CrystalSet
+    novelty_label: str
+    novelty_crystals: CrystalSet
+    coverage_cutoffs: tuple[float, float]  # (structure, composition) fingerprint distance
+    cutoffs_from: str  # which dataset's cutoffs these are
+    identity: str  # stable content identity, for the fingerprint cache
+
+
+def resolve_reference(
+    spec: str | Path,
+    data_root: str | Path | None = None,
+    coverage_cutoffs: tuple[float, float] | None = None,
+) -> AuditReference:
+    """A named dataset (test split by default; novelty against its training split) or
+    a path readable by :func:`read_structures` (novelty against the same set)."""
+    parsed = parse_dataset_spec(str(spec))
+    if parsed is not None:
+        name, split = parsed
+        crystals = load_dataset_split(name, split, data_root)
+        novelty = load_dataset_split(name, "train", data_root)
+        prepared = load_dataset(name, data_root=data_root)
+        identity = f"{prepared.cache_path.name}:{split}" if prepared.cache_path else name
+        label, novelty_label, cutoffs_from = f"{name}:{split}", f"{name}:train", name
+    else:
+        path = Path(spec)
+        if not path.exists():
+            known = ", ".join(DATASETS)
+            raise InputError(
+                f"reference '{spec}' is neither a file or folder nor a dataset ({known})"
+            )
+        crystals = read_structures(path)
+        if len(crystals) == 0:
+            raise InputError(f"{path}: the reference holds no readable structures")
+        novelty, identity = crystals, hash_sources({"reference": path})
+        label = novelty_label = str(path)
+        cutoffs_from = DEFAULT_COVERAGE_DATASET
+    if coverage_cutoffs is None:
+        coverage_cutoffs = COVERAGE_CUTOFFS.get(
+            cutoffs_from, COVERAGE_CUTOFFS[DEFAULT_COVERAGE_DATASET]
+        )
+        if cutoffs_from not in COVERAGE_CUTOFFS:
+            cutoffs_from = DEFAULT_COVERAGE_DATASET
+    else:
+        cutoffs_from = "given"
+    return AuditReference(
+        label, crystals, novelty_label, novelty, tuple(coverage_cutoffs), cutoffs_from, identity
+    )
+
+
+@cache
+def mp20_train_formulas(data_root: Path) -> frozenset[str]:
+    """Reduced formulas of the 27,136 MP-20 training materials (from the MatterGen cache)."""
+    folder = data_root / MP20_TRAIN_CACHE
+    numbers = np.load(folder / "atomic_numbers.npy")
+    counts = np.load(folder / "num_atoms.npy")
+    formulas = set()
+    warnings.filterwarnings("ignore", message="No Pauling electronegativity")
+    for part in np.split(numbers, np.cumsum(counts)[:-1]):
+        elements, amounts = np.unique(part, return_counts=True)
+        formulas.add(
+            Composition(dict(zip(elements.tolist(), amounts.tolist(), strict=True))).reduced_formula
+        )
+    return frozenset(formulas)
+
+
+def known_mp20_formulas(data_root: str | Path | None) -> frozenset[str] | None:
+    """:func:`mp20_train_formulas` under the resolved data root, or None when absent."""
+    try:
+        root = resolve_data_root(data_root)
+    except DataRootError:
+        return None
+    if not (root / MP20_TRAIN_CACHE / "num_atoms.npy").exists():
+        return None
+    return mp20_train_formulas(root)

@@ -1,0 +1,410 @@
+"""The audit: per-structure checks, then set-level metrics against a reference.
+
+Protocols differ only in denominators (each is written into the summary):
+
+* ``default``: COV-R and COV-P use the valid structures; COV-P is over the valid
+  structures that have fingerprints. Distribution statistics use a seeded draw of
+  up to ``n_samples`` valid structures (all of them when fewer).
+* ``cdvae``: CDVAE's evaluation. COV-R and COV-P use every structure (valid or
+  not) that has fingerprints, and COV-P divides by every input item. Distribution
+  statistics use exactly ``n_samples`` (1,000) valid structures drawn without
+  replacement; with fewer valid ones, all are used and a note says so.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from pymatgen.core import Structure
+
+from gendesign.audit.config import AuditConfig
+from gendesign.audit.fingerprints import COMPOSITION_FINGERPRINT_SIZE, STRUCTURE_FINGERPRINT_SIZE
+from gendesign.audit.geometry import MIN_INTERATOMIC_DISTANCE_A
+from gendesign.audit.inputs import AuditInput, load_audit_input
+from gendesign.audit.matching import MATCHER_TOLERANCES, duplicate_of, is_novel
+from gendesign.audit.reference import AuditReference, known_mp20_formulas, resolve_reference
+from gendesign.audit.reference_cache import ReferenceProfile, reference_profile, stack_fingerprints
+from gendesign.audit.set_metrics import (
+    CompositionStandardizer,
+    coverage,
+    mean_pairwise_distance,
+    wasserstein,
+)
+from gendesign.audit.structure_audit import StructureAudit, audit_structures, available_workers
+from gendesign.config import validate_config
+
+PROTOCOLS = ("default", "cdvae")  # AuditConfig.protocol
+CDVAE_SAMPLE_SIZE = 1000
+
+# Maps structures to a table of predicted properties (one column per property).
+PropertyPredictor = Callable[[Sequence[Structure]], pd.DataFrame]
+# progress(stage, total) -> advance(n): how long-running stages report progress.
+Progress = Callable[[str, int], Callable[[int], None]]
+
+
+def _no_progress(stage: str, total: int) -> Callable[[int], None]:
+    return lambda n: None
+
+
+@dataclass
+class AuditResult:
+    """Per-structure table (one row per input item, unreadable ones included) and
+    the set-level summary."""
+
+    table: pd.DataFrame
+    summary: dict
+    reference_profile: ReferenceProfile | None = field(default=None, repr=False)
+
+    def write(self, folder: str | Path) -> dict[str, Path]:
+        """Write structures.csv, summary.json, report.md and plots/ into ``folder``."""
+        from gendesign.audit.report import write_report
+
+        return write_report(self, Path(folder))
+
+
+def audit(
+    source: AuditInput,
+    config: AuditConfig | None = None,
+    *,
+    property_predictor: PropertyPredictor | None = None,
+    progress: Progress | None = None,
+    **options,
+) -> AuditResult:
+    """Audit a set of crystals.
+
+    ``source``: structures, a CrystalSet, a path (CIF/POSCAR/extxyz folder or file,
+    CDVAE CSV, ASE db, generation run folder) or a dataset split such as "mp20:test".
+    ``options`` are :class:`AuditConfig` fields and override ``config``; notably
+    ``reference``: a dataset name (its test split; novelty against its training
+    split), a path, or None for per-structure checks only.
+    ``property_predictor`` maps structures to a property table; with it the summary
+    gains Wasserstein distances of the predicted properties to the reference's.
+    """
+    base = config.model_dump() if config is not None else {}
+    config = validate_config(AuditConfig, {**base, **options}, source="audit options")
+    reference, protocol, seed = config.reference, config.protocol, config.seed
+    n_samples, data_root, cache_dir = config.n_samples, config.data_root, config.cache_dir
+    coverage_cutoffs = config.coverage_cutoffs
+    progress = progress or _no_progress
+    workers = config.workers or available_workers()
+    timing: dict[str, float] = {}
+    started = time.perf_counter()
+
+    crystals = load_audit_input(source, data_root)
+    audits = audit_structures(
+        crystals.structures, workers=workers, on_progress=progress("checks", len(crystals))
+    )
+    table = _per_structure_table(crystals, audits)
+    timing["checks"] = time.perf_counter() - started
+
+    summary: dict = {
+        "input": _describe_source(source, crystals),
+        "protocol": protocol,
+        "seed": seed,
+        "config": config.model_dump(mode="json"),
+        "rules": {
+            "min_interatomic_distance_A": MIN_INTERATOMIC_DISTANCE_A,
+            "structure_matcher": MATCHER_TOLERANCES,
+        },
+        "notes": [],
+    }
+    summary.update(_validity_summary(table))
+    valid = np.flatnonzero(table["valid"].to_numpy(dtype=bool))
+    structures = _structures_by_row(crystals, table)
+
+    stage = time.perf_counter()
+    _mark_uniqueness(table, structures, valid, workers)
+    known_formulas = known_mp20_formulas(data_root)
+    if known_formulas is not None:
+        readable = table["readable"].to_numpy(dtype=bool)
+        table["novel_composition_mp20_train"] = pd.Series(pd.NA, index=table.index, dtype="boolean")
+        table.loc[readable, "novel_composition_mp20_train"] = ~table.loc[
+            readable, "reduced_formula"
+        ].isin(known_formulas)
+    timing["uniqueness"] = time.perf_counter() - stage
+
+    profile = None
+    if reference is not None:
+        stage = time.perf_counter()
+        resolved = resolve_reference(reference, data_root, coverage_cutoffs)
+        profile, from_cache = reference_profile(
+            resolved, cache_dir, workers, progress("reference fingerprints", len(resolved.crystals))
+        )
+        timing["reference_profile"] = time.perf_counter() - stage
+        summary["reference"] = {
+            "label": resolved.label,
+            "n_structures": len(resolved.crystals),
+            "novelty_against": resolved.novelty_label,
+            "n_novelty_structures": len(resolved.novelty_crystals),
+            "profile_from_cache": from_cache,
+        }
+        stage = time.perf_counter()
+        _mark_novelty(table, structures, resolved, workers)
+        timing["novelty"] = time.perf_counter() - stage
+        sample = _draw_sample(valid, protocol, n_samples, seed, summary["notes"])
+        stage = time.perf_counter()
+        summary["coverage"] = _coverage_summary(table, audits, profile, resolved, protocol)
+        summary["distribution"] = _distribution_summary(
+            table, audits, profile, sample, structures, resolved, property_predictor
+        )
+        timing["set_metrics"] = time.perf_counter() - stage
+    summary.update(_uniqueness_summary(table, known_formulas is not None))
+    summary["symmetry"] = _symmetry_summary(table)
+    summary["denominators"] = _denominators(summary, protocol)
+    timing["total"] = time.perf_counter() - started
+    summary["timing_s"] = {k: round(v, 3) for k, v in timing.items()}
+    return AuditResult(table, summary, profile)
+
+
+# --------------------------------------------------------------------------- per structure
+
+
+def _per_structure_table(crystals, audits: list[StructureAudit]) -> pd.DataFrame:
+    rows = [{"id": item_id, **a.row} for item_id, a in zip(crystals.ids, audits, strict=True)]
+    for item in crystals.skipped:
+        rows.append(
+            {
+                "id": item.item_id,
+                "readable": False,
+                "lattice_ok": False,
+                "struct_valid": False,
+                "comp_valid": False,
+                "valid": False,
+                "reason": f"unreadable: {item.reason} ({item.source})",
+            }
+        )
+    table = pd.DataFrame(rows)
+    return table
+
+
+def _structures_by_row(crystals, table: pd.DataFrame) -> list[Structure | None]:
+    return list(crystals.structures) + [None] * (len(table) - len(crystals.structures))
+
+
+def _validity_summary(table: pd.DataFrame) -> dict:
+    n = len(table)
+    fraction = {
+        column: float(table[column].astype(bool).mean()) if n else float("nan")
+        for column in ("readable", "lattice_ok", "struct_valid", "comp_valid", "valid")
+    }
+    reasons = Counter(r for r in table["reason"].fillna("") if r)
+    missing = Counter(
+        element
+        for value in table.get("no_oxidation_data", pd.Series(dtype=str)).fillna("")
+        for element in str(value).split(";")
+        if element
+    )
+    return {
+        "n_items": n,
+        "counts": {column: int(table[column].astype(bool).sum()) for column in fraction},
+        "validity": {
+            "readable": fraction["readable"],
+            "lattice": fraction["lattice_ok"],
+            "structural": fraction["struct_valid"],
+            "compositional": fraction["comp_valid"],
+            "overall": fraction["valid"],
+        },
+        "failure_reasons": dict(reasons.most_common(15)),
+        "elements_without_oxidation_data": dict(missing),
+    }
+
+
+# --------------------------------------------------------------------------- uniqueness, novelty
+
+
+def _mark_uniqueness(table, structures, valid: np.ndarray, workers: int) -> None:
+    table["unique"] = pd.Series(pd.NA, index=table.index, dtype="boolean")
+    table["duplicate_of"] = ""
+    if len(valid) == 0:
+        return
+    formulas = table["reduced_formula"].to_numpy()[valid].tolist()
+    first = duplicate_of([structures[i] for i in valid], formulas, workers)
+    ids = table["id"].to_numpy()
+    for position, leader in enumerate(first):
+        row = valid[position]
+        table.loc[row, "unique"] = leader == position
+        if leader != position:
+            table.loc[row, "duplicate_of"] = str(ids[valid[leader]])
+
+
+def _mark_novelty(table, structures, reference: AuditReference, workers: int) -> None:
+    table["novel"] = pd.Series(pd.NA, index=table.index, dtype="boolean")
+    leaders = np.flatnonzero(table["unique"].fillna(False).to_numpy(dtype=bool))
+    if len(leaders) == 0:
+        return
+    known = reference.novelty_crystals.structures
+    known_formulas = [s.composition.reduced_formula for s in known]
+    novel = is_novel(
+        [structures[i] for i in leaders],
+        table["reduced_formula"].to_numpy()[leaders].tolist(),
+        known,
+        known_formulas,
+        workers,
+    )
+    by_id = dict(zip(table["id"].to_numpy()[leaders], novel, strict=True))
+    table.loc[leaders, "novel"] = novel
+    duplicates = np.flatnonzero(table["duplicate_of"].to_numpy() != "")
+    for row in duplicates:
+        table.loc[row, "novel"] = by_id[table.loc[row, "duplicate_of"]]
+
+
+def _uniqueness_summary(table: pd.DataFrame, has_composition_novelty: bool) -> dict:
+    valid = table["valid"].astype(bool)
+    n_valid = int(valid.sum())
+    unique = table["unique"].fillna(False).astype(bool)
+    out: dict = {
+        "uniqueness": float(unique.sum() / n_valid) if n_valid else float("nan"),
+        "n_unique": int(unique.sum()),
+    }
+    if "novel" in table:
+        novel_unique = unique & table["novel"].fillna(False).astype(bool)
+        out["novelty"] = float(novel_unique.sum() / unique.sum()) if unique.sum() else float("nan")
+        out["n_unique_novel"] = int(novel_unique.sum())
+    if has_composition_novelty:
+        novel_comp = table["novel_composition_mp20_train"].fillna(False).astype(bool) & valid
+        out["composition_novelty_mp20_train"] = (
+            float(novel_comp.sum() / n_valid) if n_valid else float("nan")
+        )
+    return out
+
+
+# --------------------------------------------------------------------------- set metrics
+
+
+def _draw_sample(
+    valid: np.ndarray, protocol: str, n_samples: int, seed: int, notes: list
+) -> np.ndarray:
+    if len(valid) >= n_samples:
+        rng = np.random.default_rng(seed)
+        return np.sort(rng.choice(valid, size=n_samples, replace=False))
+    if protocol == "cdvae":
+        notes.append(
+            f"the cdvae protocol evaluates {n_samples} valid structures but only {len(valid)} "
+            "are valid; distribution statistics use all of them (CDVAE itself stops here)"
+        )
+    return valid
+
+
+def _fingerprint_arrays(
+    table: pd.DataFrame, audits: list[StructureAudit]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Fingerprints aligned with the table rows (NaN for unreadable/failed rows)."""
+    padding = [None] * (len(table) - len(audits))
+    structure_fps = stack_fingerprints(
+        [a.structure_fp for a in audits] + padding, STRUCTURE_FINGERPRINT_SIZE
+    )
+    composition_fps = stack_fingerprints(
+        [a.composition_fp for a in audits] + padding, COMPOSITION_FINGERPRINT_SIZE
+    )
+    return structure_fps, composition_fps
+
+
+def _coverage_summary(
+    table, audits, profile: ReferenceProfile, reference: AuditReference, protocol: str
+) -> dict:
+    structure_fps, composition_fps = _fingerprint_arrays(table, audits)
+    standardize = CompositionStandardizer.fit(profile.composition_fps)
+    if protocol == "cdvae":
+        rows = np.arange(len(table))
+        denominator = len(table)
+    else:
+        rows = np.flatnonzero(table["valid"].to_numpy(dtype=bool))
+        denominator = None
+    result = coverage(
+        structure_fps[rows],
+        composition_fps[rows],
+        profile.structure_fps,
+        profile.composition_fps,
+        reference.coverage_cutoffs,
+        standardize,
+        denominator,
+    )
+    return {
+        "cov_recall": result.recall,
+        "cov_precision": result.precision,
+        "structure_cutoff": reference.coverage_cutoffs[0],
+        "composition_cutoff": reference.coverage_cutoffs[1],
+        "cutoffs_from": reference.cutoffs_from,
+        "n_generated_with_fingerprints": result.n_generated_with_fingerprints,
+        "n_reference_with_fingerprints": result.n_reference_with_fingerprints,
+        "precision_denominator": result.precision_denominator,
+    }
+
+
+def _distribution_summary(table, audits, profile, sample, structures, reference, predictor) -> dict:
+    structure_fps, composition_fps = _fingerprint_arrays(table, audits)
+    standardize = CompositionStandardizer.fit(profile.composition_fps)
+    density = table["density_g_cm3"].to_numpy(dtype=float)
+    n_elements = table["n_elements"].to_numpy(dtype=float)
+    out = {
+        "n_sample": len(sample),
+        "wdist_density": wasserstein(density[sample], profile.density_g_cm3),
+        "wdist_n_elements": wasserstein(n_elements[sample], profile.n_elements),
+        "struct_diversity": mean_pairwise_distance(structure_fps[sample]),
+        "comp_diversity": mean_pairwise_distance(standardize(composition_fps[sample])),
+    }
+    if predictor is not None and len(sample):
+        predicted = predictor([structures[i] for i in sample])
+        predicted_reference = predictor(reference.crystals.structures)
+        out["property_wdist"] = {
+            column: wasserstein(
+                predicted[column].to_numpy(), predicted_reference[column].to_numpy()
+            )
+            for column in predicted.columns
+            if column in predicted_reference
+        }
+    return out
+
+
+def _symmetry_summary(table: pd.DataFrame) -> dict:
+    valid = table[table["valid"].astype(bool)]
+    if valid.empty:
+        return {}
+    systems = valid["crystal_system"].fillna("none").value_counts(normalize=True)
+    loose = valid["spacegroup_0.1"]
+    return {
+        "crystal_systems": {k: float(v) for k, v in systems.items()},
+        "fraction_p1_at_0.1": float((loose == 1).mean()),
+        "n_space_groups_at_0.1": int(loose.dropna().nunique()),
+    }
+
+
+def _denominators(summary: dict, protocol: str) -> dict[str, str]:
+    counts = summary["counts"]
+    n_items, n_valid = summary["n_items"], counts["valid"]
+    out = {
+        "validity": f"all {n_items} input items (unreadable ones count as invalid)",
+        "uniqueness": f"{n_valid} valid structures",
+        "novelty": f"{summary.get('n_unique', 0)} unique valid structures",
+        "composition_novelty_mp20_train": f"{n_valid} valid structures",
+    }
+    if "coverage" in summary:
+        cov = summary["coverage"]
+        pool = (
+            "all structures with fingerprints"
+            if protocol == "cdvae"
+            else "valid structures with fingerprints"
+        )
+        out["cov_recall"] = (
+            f"{cov['n_reference_with_fingerprints']} reference structures, matched by {pool}"
+        )
+        out["cov_precision"] = (
+            f"{cov['precision_denominator']} ({'all input items' if protocol == 'cdvae' else pool})"
+        )
+        out["distribution"] = (
+            f"{summary['distribution']['n_sample']} valid structures (seeded draw, seed "
+            f"{summary['seed']}) vs all {summary['reference']['n_structures']} reference structures"
+        )
+    return out
+
+
+def _describe_source(source: AuditInput, crystals) -> str:
+    if isinstance(source, str | Path):
+        return str(source)
+    return crystals.source or f"{len(crystals)} structures given in memory"

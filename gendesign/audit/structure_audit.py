@@ -1,0 +1,137 @@
+"""Everything the audit measures on one structure, and running it over many in parallel."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from joblib import Parallel, delayed
+from pymatgen.core import Structure
+
+from gendesign.audit.composition import reduced_counts, smact_validity
+from gendesign.audit.fingerprints import composition_fingerprint, structure_fingerprint
+from gendesign.audit.geometry import (
+    MIN_INTERATOMIC_DISTANCE_A,
+    lattice_problem,
+    min_periodic_distance,
+)
+from gendesign.audit.symmetry import SYMPRECS, symmetry_columns
+
+# Below this many structures the worker start-up costs more than it saves.
+_MIN_ITEMS_FOR_WORKERS = 24
+
+
+@dataclass
+class StructureAudit:
+    """One structure's audit row plus its fingerprints (None when they failed)."""
+
+    row: dict[str, object]
+    structure_fp: np.ndarray | None
+    composition_fp: np.ndarray | None
+
+
+def audit_structure(structure: Structure, fingerprints: bool = True) -> StructureAudit:
+    """Lattice, distance, composition and symmetry checks plus descriptors of one structure.
+
+    ``reason`` holds the first failed check (lattice, then distance, then
+    composition) and is empty for a valid structure.
+    """
+    symbols, counts = reduced_counts(structure)
+    composition = structure.composition
+    row: dict[str, object] = {
+        "readable": True,
+        "formula": composition.formula.replace(" ", ""),
+        "reduced_formula": composition.reduced_formula,
+        "n_atoms": len(structure),
+        "n_elements": len(symbols),
+        "volume_A3": float(structure.volume),
+        "density_g_cm3": float(structure.density) if structure.volume > 0 else float("nan"),
+    }
+    lattice_reason = lattice_problem(structure)
+    row["lattice_ok"] = not lattice_reason
+
+    distance = min_periodic_distance(structure) if not lattice_reason else float("nan")
+    row["min_distance_A"] = distance
+    row["struct_valid"] = bool(not lattice_reason and distance >= MIN_INTERATOMIC_DISTANCE_A)
+
+    verdict = smact_validity(symbols, counts)
+    row["comp_valid"] = verdict.valid
+    row["comp_reason"] = verdict.reason
+    row["no_oxidation_data"] = ";".join(verdict.elements_without_oxidation_states)
+    row["valid"] = bool(row["struct_valid"] and verdict.valid)
+    if lattice_reason:
+        row["reason"] = lattice_reason
+    elif not row["struct_valid"]:
+        row["reason"] = f"atoms {distance:.3f} Å apart, closer than {MIN_INTERATOMIC_DISTANCE_A} Å"
+    else:
+        row["reason"] = verdict.reason
+
+    row.update(_symmetry_or_blank(structure, skip=bool(lattice_reason)))
+    structure_fp = composition_fp = None
+    row["fingerprint_error"] = ""
+    if fingerprints and not lattice_reason:
+        try:
+            composition_fp = composition_fingerprint(structure)
+            structure_fp = structure_fingerprint(structure)
+        except Exception as err:  # matminer raises many kinds on odd geometries
+            row["fingerprint_error"] = f"{type(err).__name__}: {err}"
+            structure_fp = composition_fp = None
+    return StructureAudit(row, structure_fp, composition_fp)
+
+
+def _symmetry_or_blank(structure: Structure, skip: bool) -> dict[str, object]:
+    if not skip:
+        try:
+            return symmetry_columns(structure)
+        except Exception:  # spglib rejects some degenerate cells outright
+            pass
+    blank: dict[str, object] = {}
+    for symprec in SYMPRECS:
+        blank[f"spacegroup_{symprec:g}"] = None
+        blank[f"spacegroup_symbol_{symprec:g}"] = None
+    blank["crystal_system"] = None
+    return blank
+
+
+def _audit_chunk(structures: Sequence[Structure], fingerprints: bool) -> list[StructureAudit]:
+    return [audit_structure(structure, fingerprints) for structure in structures]
+
+
+def available_workers() -> int:
+    """CPU cores this process may use."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def audit_structures(
+    structures: Sequence[Structure],
+    fingerprints: bool = True,
+    workers: int | None = None,
+    on_progress: Callable[[int], None] | None = None,
+) -> list[StructureAudit]:
+    """:func:`audit_structure` over many structures, spread over ``workers`` processes
+    (default: all available cores); ``on_progress(n_done)`` is called as chunks finish."""
+    workers = workers or available_workers()
+    if workers <= 1 or len(structures) < _MIN_ITEMS_FOR_WORKERS:
+        results = []
+        for structure in structures:
+            results.append(audit_structure(structure, fingerprints))
+            if on_progress:
+                on_progress(1)
+        return results
+
+    chunk = max(1, min(32, len(structures) // (workers * 8)))
+    chunks = [structures[i : i + chunk] for i in range(0, len(structures), chunk)]
+    jobs = Parallel(n_jobs=workers, return_as="generator")(
+        delayed(_audit_chunk)(part, fingerprints) for part in chunks
+    )
+    results = []
+    for part in jobs:
+        results.extend(part)
+        if on_progress:
+            on_progress(len(part))
+    return results

@@ -1,0 +1,54 @@
+"""Space group of a structure by spglib, at the tolerances the audit reports."""
+
+from __future__ import annotations
+
+import spglib
+from pymatgen.core import Structure
+
+# Loose and tight symmetry tolerances (Å), as reported per structure.
+SYMPRECS = (0.1, 0.01)
+
+# Last space-group number of each crystal system (International Tables order).
+_CRYSTAL_SYSTEMS = (
+    (2, "triclinic"),
+    (15, "monoclinic"),
+    (74, "orthorhombic"),
+    (142, "tetragonal"),
+    (167, "trigonal"),
+    (194, "hexagonal"),
+    (230, "cubic"),
+)
+
+
+def crystal_system(space_group_number: int) -> str:
+    """Crystal system of a space group number (1–230)."""
+    for last, name in _CRYSTAL_SYSTEMS:
+        if space_group_number <= last:
+            return name
+    raise ValueError(f"space group number {space_group_number} is outside 1-230")
+
+
+def space_group(structure: Structure, symprec: float) -> tuple[int, str] | None:
+    """(number, Hermann–Mauguin symbol) at ``symprec`` Å, or None when spglib finds none."""
+    cell = (
+        structure.lattice.matrix,
+        structure.frac_coords,
+        [site.specie.Z for site in structure],
+    )
+    dataset = spglib.get_symmetry_dataset(cell, symprec=symprec)
+    if dataset is None:
+        return None
+    return int(dataset.number), str(dataset.international)
+
+
+def symmetry_columns(structure: Structure) -> dict[str, object]:
+    """Per-structure symmetry columns: ``spacegroup_<tol>``, ``spacegroup_symbol_<tol>``
+    for each tolerance and the crystal system at the loosest one."""
+    row: dict[str, object] = {}
+    for symprec in SYMPRECS:
+        found = space_group(structure, symprec)
+        row[f"spacegroup_{symprec:g}"] = found[0] if found else None
+        row[f"spacegroup_symbol_{symprec:g}"] = found[1] if found else None
+    loose = row[f"spacegroup_{SYMPRECS[0]:g}"]
+    row["crystal_system"] = crystal_system(loose) if loose else None
+    return row

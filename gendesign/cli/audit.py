@@ -1,0 +1,73 @@
+"""``gendesign audit``: validity, symmetry, uniqueness, novelty and coverage of a crystal set."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import typer
+from rich import box
+from rich.table import Table
+
+from gendesign.audit.config import AuditConfig
+from gendesign.audit.report import headline_metrics
+from gendesign.audit.runner import audit
+from gendesign.cli.console import console, stage_progress
+from gendesign.config import load_config, write_resolved_config
+
+NO_REFERENCE = "none"
+
+
+def audit_command(
+    source: str = typer.Argument(
+        ...,
+        help="Crystals to audit: a CIF/POSCAR/extxyz file or folder, a CDVAE CSV, an ASE .db, "
+        "a generation run folder, or a dataset split such as mp20:test.",
+    ),
+    reference: str | None = typer.Option(
+        None,
+        help="Compare against a dataset (mp20, perov5, carbon24; its test split, novelty against "
+        f"its training split) or a path; '{NO_REFERENCE}' for per-structure checks only. "
+        "[default: mp20]",
+    ),
+    protocol: str | None = typer.Option(
+        None, help="'default' (documented seeded draw) or 'cdvae' (CDVAE's denominators)."
+    ),
+    out: Path | None = typer.Option(
+        None, help="Folder for structures.csv, summary.json, report.md and plots/."
+    ),
+    config: Path | None = typer.Option(None, help="YAML file of audit options."),
+    n_samples: int | None = typer.Option(
+        None, help="Valid structures drawn for distribution statistics [default: 1000]."
+    ),
+    seed: int | None = typer.Option(None, help="Seed of that draw [default: 0]."),
+    workers: int | None = typer.Option(None, help="Processes [default: all cores]."),
+    data_root: Path | None = typer.Option(None, help="Folder holding the datasets."),
+) -> None:
+    """Audit a set of crystals: per-structure validity and symmetry, set-level uniqueness,
+    novelty, coverage (COV-R/COV-P) and distribution distances to a reference."""
+    flags = {
+        "reference": reference,
+        "protocol": protocol,
+        "n_samples": n_samples,
+        "seed": seed,
+        "workers": workers,
+        "data_root": str(data_root) if data_root else None,
+    }
+    options = load_config(AuditConfig, config, {k: v for k, v in flags.items() if v is not None})
+    if options.reference is not None and options.reference.lower() == NO_REFERENCE:
+        options.reference = None
+    out = out or Path("outputs") / f"audit-{time.strftime('%Y%m%d-%H%M%S')}"
+
+    with stage_progress() as progress:
+        result = audit(source, options, progress=progress)
+    paths = result.write(out)
+    write_resolved_config(options, out, "audit_config.yaml")
+
+    table = Table("metric", "value", box=box.SIMPLE, title=f"Audit of {source}")
+    for name, value in headline_metrics(result.summary):
+        table.add_row(name, value)
+    console.print(table)
+    for note in result.summary["notes"]:
+        console.print(f"[yellow]note:[/] {note}")
+    console.print(f"Report: {paths['report']}  ·  per structure: {paths['structures']}")
