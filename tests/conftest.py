@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -56,3 +58,16 @@ def pilot_frame(pilot_csv: Path):
     import pandas as pd
 
     return pd.read_csv(pilot_csv)
+
+
+def run_gendesign(*args: str) -> subprocess.CompletedProcess:
+    """Run the ``gendesign`` command as a user does (a subprocess)."""
+    return subprocess.run(
+        [sys.executable, "-m", "gendesign", *args], capture_output=True, text=True, timeout=900
+    )
+
+
+@pytest.fixture(scope="session")
+def gendesign_cli():
+    """The ``gendesign`` command as a function: ``gendesign_cli("data", "list")``."""
+    return run_gendesign

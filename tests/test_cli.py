@@ -3,14 +3,8 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
-
-def gendesign(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "gendesign", *args], capture_output=True, text=True, timeout=600
-    )
+from conftest import run_gendesign as gendesign
 
 
 def test_help_lists_the_data_commands():

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
-import spglib
-from pymatgen.core import Structure
+import os
+
+# spglib prints C-level warnings to stderr for cells it cannot symmetrise; we report those as
+# "no space group" instead.
+os.environ.setdefault("SPGLIB_WARNING", "OFF")
+import spglib  # noqa: E402
+from pymatgen.core import Structure  # noqa: E402
 
 # Loose and tight symmetry tolerances (Å), as reported per structure.
 SYMPRECS = (0.1, 0.01)

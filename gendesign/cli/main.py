@@ -41,5 +41,5 @@ def main() -> None:
     try:
         app(standalone_mode=False)
     except GendesignError as err:
-        error_console.print(f"[bold red]error:[/] {err}")
+        error_console.print(f"[bold red]error:[/] {err}", soft_wrap=True)
         sys.exit(2)
