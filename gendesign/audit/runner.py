@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -88,25 +89,21 @@ def audit(
     """
     base = config.model_dump() if config is not None else {}
     config = validate_config(AuditConfig, {**base, **options}, source="audit options")
-    reference, protocol, seed = config.reference, config.protocol, config.seed
-    n_samples, data_root, cache_dir = config.n_samples, config.data_root, config.cache_dir
-    coverage_cutoffs = config.coverage_cutoffs
     progress = progress or _no_progress
     workers = config.workers or available_workers()
     timing: dict[str, float] = {}
     started = time.perf_counter()
 
-    crystals = load_audit_input(source, data_root)
-    audits = audit_structures(
-        crystals.structures, workers=workers, on_progress=progress("checks", len(crystals))
-    )
-    table = _per_structure_table(crystals, audits)
-    timing["checks"] = time.perf_counter() - started
-
+    with _timed(timing, "checks"):
+        crystals = load_audit_input(source, config.data_root)
+        audits = audit_structures(
+            crystals.structures, workers=workers, on_progress=progress("checks", len(crystals))
+        )
+        table = _per_structure_table(crystals, audits)
     summary: dict = {
         "input": _describe_source(source, crystals),
-        "protocol": protocol,
-        "seed": seed,
+        "protocol": config.protocol,
+        "seed": config.seed,
         "config": config.model_dump(mode="json"),
         "rules": {
             "min_interatomic_distance_A": MIN_INTERATOMIC_DISTANCE_A,
@@ -115,51 +112,69 @@ def audit(
         "notes": [],
     }
     summary.update(_validity_summary(table))
-    valid = np.flatnonzero(table["valid"].to_numpy(dtype=bool))
     structures = _structures_by_row(crystals, table)
 
-    stage = time.perf_counter()
-    _mark_uniqueness(table, structures, valid, workers)
-    known_formulas = known_mp20_formulas(data_root)
-    if known_formulas is not None:
-        readable = table["readable"].to_numpy(dtype=bool)
-        table["novel_composition_mp20_train"] = pd.Series(pd.NA, index=table.index, dtype="boolean")
-        table.loc[readable, "novel_composition_mp20_train"] = ~table.loc[
-            readable, "reduced_formula"
-        ].isin(known_formulas)
-    timing["uniqueness"] = time.perf_counter() - stage
-
+    with _timed(timing, "uniqueness"):
+        _mark_uniqueness(table, structures, workers)
+        has_composition_novelty = _mark_composition_novelty(table, config.data_root)
     profile = None
-    if reference is not None:
-        stage = time.perf_counter()
-        resolved = resolve_reference(reference, data_root, coverage_cutoffs)
-        profile, from_cache = reference_profile(
-            resolved, cache_dir, workers, progress("reference fingerprints", len(resolved.crystals))
+    if config.reference is not None:
+        profile = _compare_with_reference(
+            table,
+            audits,
+            structures,
+            summary,
+            config,
+            workers,
+            property_predictor,
+            progress,
+            timing,
         )
-        timing["reference_profile"] = time.perf_counter() - stage
-        summary["reference"] = {
-            "label": resolved.label,
-            "n_structures": len(resolved.crystals),
-            "novelty_against": resolved.novelty_label,
-            "n_novelty_structures": len(resolved.novelty_crystals),
-            "profile_from_cache": from_cache,
-        }
-        stage = time.perf_counter()
-        _mark_novelty(table, structures, resolved, workers)
-        timing["novelty"] = time.perf_counter() - stage
-        sample = _draw_sample(valid, protocol, n_samples, seed, summary["notes"])
-        stage = time.perf_counter()
-        summary["coverage"] = _coverage_summary(table, audits, profile, resolved, protocol)
-        summary["distribution"] = _distribution_summary(
-            table, audits, profile, sample, structures, resolved, property_predictor
-        )
-        timing["set_metrics"] = time.perf_counter() - stage
-    summary.update(_uniqueness_summary(table, known_formulas is not None))
+    summary.update(_uniqueness_summary(table, has_composition_novelty))
     summary["symmetry"] = _symmetry_summary(table)
-    summary["denominators"] = _denominators(summary, protocol)
+    summary["denominators"] = _denominators(summary, config.protocol)
     timing["total"] = time.perf_counter() - started
     summary["timing_s"] = {k: round(v, 3) for k, v in timing.items()}
     return AuditResult(table, summary, profile)
+
+
+@contextmanager
+def _timed(timing: dict[str, float], stage: str) -> Iterator[None]:
+    start = time.perf_counter()
+    yield
+    timing[stage] = time.perf_counter() - start
+
+
+def _compare_with_reference(
+    table, audits, structures, summary, config: AuditConfig, workers, predictor, progress, timing
+) -> ReferenceProfile:
+    """Novelty, coverage and distribution metrics against the configured reference;
+    fills ``summary`` and ``table`` and returns the reference profile."""
+    with _timed(timing, "reference_profile"):
+        reference = resolve_reference(config.reference, config.data_root, config.coverage_cutoffs)
+        profile, from_cache = reference_profile(
+            reference,
+            config.cache_dir,
+            workers,
+            progress("reference fingerprints", len(reference.crystals)),
+        )
+    summary["reference"] = {
+        "label": reference.label,
+        "n_structures": len(reference.crystals),
+        "novelty_against": reference.novelty_label,
+        "n_novelty_structures": len(reference.novelty_crystals),
+        "profile_from_cache": from_cache,
+    }
+    with _timed(timing, "novelty"):
+        _mark_novelty(table, structures, reference, workers)
+    valid = np.flatnonzero(table["valid"].to_numpy(dtype=bool))
+    sample = _draw_sample(valid, config.protocol, config.n_samples, config.seed, summary["notes"])
+    with _timed(timing, "set_metrics"):
+        summary["coverage"] = _coverage_summary(table, audits, profile, reference, config.protocol)
+        summary["distribution"] = _distribution_summary(
+            table, audits, profile, sample, structures, reference, predictor
+        )
+    return profile
 
 
 # --------------------------------------------------------------------------- per structure
@@ -218,7 +233,8 @@ def _validity_summary(table: pd.DataFrame) -> dict:
 # --------------------------------------------------------------------------- uniqueness, novelty
 
 
-def _mark_uniqueness(table, structures, valid: np.ndarray, workers: int) -> None:
+def _mark_uniqueness(table, structures, workers: int) -> None:
+    valid = np.flatnonzero(table["valid"].to_numpy(dtype=bool))
     table["unique"] = pd.Series(pd.NA, index=table.index, dtype="boolean")
     table["duplicate_of"] = ""
     if len(valid) == 0:
@@ -231,6 +247,18 @@ def _mark_uniqueness(table, structures, valid: np.ndarray, workers: int) -> None
         table.loc[row, "unique"] = leader == position
         if leader != position:
             table.loc[row, "duplicate_of"] = str(ids[valid[leader]])
+
+
+def _mark_composition_novelty(table: pd.DataFrame, data_root) -> bool:
+    """Flag reduced formulas absent from MP-20 train; False when that data is not found."""
+    known = known_mp20_formulas(data_root)
+    if known is None:
+        return False
+    readable = table["readable"].to_numpy(dtype=bool)
+    column = pd.Series(pd.NA, index=table.index, dtype="boolean")
+    column[readable] = ~table.loc[readable, "reduced_formula"].isin(known)
+    table["novel_composition_mp20_train"] = column
+    return True
 
 
 def _mark_novelty(table, structures, reference: AuditReference, workers: int) -> None:
