@@ -281,3 +281,20 @@ def test_full_test_split_audited_against_itself(dataset):
     assert summary["validity"]["structural"] == 1.0
     assert summary["coverage"]["cov_recall"] == summary["coverage"]["cov_precision"] == 1.0
     assert summary["validity"]["compositional"] < 1.0 or dataset == "carbon24"
+
+
+def test_duplicates_are_flagged_and_inherit_novelty(tmp_path):
+    salt = rock_salt()
+    cesium_chloride_type = Structure(Lattice.cubic(3.3), ["Na", "Cl"], [[0, 0, 0], [0.5] * 3])
+    folder = write_cifs(
+        [salt, salt * (2, 1, 1), cesium_chloride_type], ["salt", "salt-x2", "cscl"], tmp_path / "in"
+    )
+    reference = write_cifs([rock_salt(5.5)], ["known"], tmp_path / "ref")
+    result = audit(folder, reference=str(reference))
+    table = result.table.set_index("id")  # the folder is read in file-name order
+    assert list(table.index) == ["cscl", "salt-x2", "salt"]
+    assert table.loc["salt", "duplicate_of"] == "salt-x2"
+    assert list(table.loc[["cscl", "salt-x2", "salt"], "unique"]) == [True, True, False]
+    assert list(table.loc[["cscl", "salt-x2", "salt"], "novel"]) == [True, False, False]
+    assert result.summary["uniqueness"] == pytest.approx(2 / 3)
+    assert result.summary["novelty"] == pytest.approx(1 / 2)

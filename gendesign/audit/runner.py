@@ -115,20 +115,13 @@ def audit(
     structures = _structures_by_row(crystals, table)
 
     with _timed(timing, "uniqueness"):
-        _mark_uniqueness(table, structures, workers)
+        leader_rows = _mark_uniqueness(table, structures, workers)
         has_composition_novelty = _mark_composition_novelty(table, config.data_root)
     profile = None
     if config.reference is not None:
+        audited = _AuditedSet(table, audits, structures, leader_rows)
         profile = _compare_with_reference(
-            table,
-            audits,
-            structures,
-            summary,
-            config,
-            workers,
-            property_predictor,
-            progress,
-            timing,
+            audited, summary, config, workers, property_predictor, progress, timing
         )
     summary.update(_uniqueness_summary(table, has_composition_novelty))
     summary["symmetry"] = _symmetry_summary(table)
@@ -145,8 +138,24 @@ def _timed(timing: dict[str, float], stage: str) -> Iterator[None]:
     timing[stage] = time.perf_counter() - start
 
 
+@dataclass
+class _AuditedSet:
+    """The per-structure results that the set-level metrics read, aligned by row."""
+
+    table: pd.DataFrame
+    audits: list[StructureAudit]  # rows of readable structures come first
+    structures: list[Structure | None]  # None for unreadable rows
+    leader_rows: np.ndarray  # row of the first matching structure; -1 when invalid
+
+
 def _compare_with_reference(
-    table, audits, structures, summary, config: AuditConfig, workers, predictor, progress, timing
+    audited: _AuditedSet,
+    summary: dict,
+    config: AuditConfig,
+    workers: int,
+    predictor: PropertyPredictor | None,
+    progress: Progress,
+    timing: dict[str, float],
 ) -> ReferenceProfile:
     """Novelty, coverage and distribution metrics against the configured reference;
     fills ``summary`` and ``table`` and returns the reference profile."""
@@ -166,13 +175,14 @@ def _compare_with_reference(
         "profile_from_cache": from_cache,
     }
     with _timed(timing, "novelty"):
-        _mark_novelty(table, structures, reference, workers)
+        _mark_novelty(audited.table, audited.structures, reference, audited.leader_rows, workers)
+    table, audits = audited.table, audited.audits
     valid = np.flatnonzero(table["valid"].to_numpy(dtype=bool))
     sample = _draw_sample(valid, config.protocol, config.n_samples, config.seed, summary["notes"])
     with _timed(timing, "set_metrics"):
         summary["coverage"] = _coverage_summary(table, audits, profile, reference, config.protocol)
         summary["distribution"] = _distribution_summary(
-            table, audits, profile, sample, structures, reference, predictor
+            table, audits, profile, sample, audited.structures, reference, predictor
         )
     return profile
 
@@ -233,20 +243,23 @@ def _validity_summary(table: pd.DataFrame) -> dict:
 # --------------------------------------------------------------------------- uniqueness, novelty
 
 
-def _mark_uniqueness(table, structures, workers: int) -> None:
+def _mark_uniqueness(table, structures, workers: int) -> np.ndarray:
+    """Fill ``unique`` and ``duplicate_of`` (an id) for valid rows; return for every row
+    the row of the first structure it matches (-1 for invalid rows)."""
     valid = np.flatnonzero(table["valid"].to_numpy(dtype=bool))
+    leader_rows = np.full(len(table), -1)
     table["unique"] = pd.Series(pd.NA, index=table.index, dtype="boolean")
     table["duplicate_of"] = ""
     if len(valid) == 0:
-        return
+        return leader_rows
     formulas = table["reduced_formula"].to_numpy()[valid].tolist()
     first = duplicate_of([structures[i] for i in valid], formulas, workers)
-    ids = table["id"].to_numpy()
-    for position, leader in enumerate(first):
-        row = valid[position]
-        table.loc[row, "unique"] = leader == position
-        if leader != position:
-            table.loc[row, "duplicate_of"] = str(ids[valid[leader]])
+    leader_rows[valid] = valid[first]
+    ids = table["id"].astype(str).to_numpy()
+    table.loc[valid, "unique"] = leader_rows[valid] == valid
+    duplicates = valid[leader_rows[valid] != valid]
+    table.loc[duplicates, "duplicate_of"] = ids[leader_rows[duplicates]]
+    return leader_rows
 
 
 def _mark_composition_novelty(table: pd.DataFrame, data_root) -> bool:
@@ -261,25 +274,25 @@ def _mark_composition_novelty(table: pd.DataFrame, data_root) -> bool:
     return True
 
 
-def _mark_novelty(table, structures, reference: AuditReference, workers: int) -> None:
+def _mark_novelty(
+    table, structures, reference: AuditReference, leader_rows: np.ndarray, workers: int
+) -> None:
+    """``novel`` for valid rows: judged once per unique structure, copied to its duplicates."""
     table["novel"] = pd.Series(pd.NA, index=table.index, dtype="boolean")
-    leaders = np.flatnonzero(table["unique"].fillna(False).to_numpy(dtype=bool))
+    leaders = np.flatnonzero(leader_rows == np.arange(len(table)))
     if len(leaders) == 0:
         return
     known = reference.novelty_crystals.structures
-    known_formulas = [s.composition.reduced_formula for s in known]
-    novel = is_novel(
+    novel = np.zeros(len(table), dtype=bool)
+    novel[leaders] = is_novel(
         [structures[i] for i in leaders],
         table["reduced_formula"].to_numpy()[leaders].tolist(),
         known,
-        known_formulas,
+        [s.composition.reduced_formula for s in known],
         workers,
     )
-    by_id = dict(zip(table["id"].to_numpy()[leaders], novel, strict=True))
-    table.loc[leaders, "novel"] = novel
-    duplicates = np.flatnonzero(table["duplicate_of"].to_numpy() != "")
-    for row in duplicates:
-        table.loc[row, "novel"] = by_id[table.loc[row, "duplicate_of"]]
+    valid = np.flatnonzero(leader_rows >= 0)
+    table.loc[valid, "novel"] = novel[leader_rows[valid]]
 
 
 def _uniqueness_summary(table: pd.DataFrame, has_composition_novelty: bool) -> dict:
