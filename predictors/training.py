@@ -1,0 +1,125 @@
+"""Training a property predictor on a named dataset with pytorch-lightning.
+
+Early stopping watches the holdout loss; the best weights are written as a
+:class:`~predictors.checkpoint.PredictorCheckpoint` with the holdout metrics,
+beside a CSV log of every epoch and the resolved config.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytorch_lightning as pl
+import torch
+from pydantic import Field
+from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint
+from pytorch_lightning.loggers import CSVLogger
+from torch_geometric.loader import DataLoader
+
+from gendesign.config import StrictConfig, write_resolved_config
+from gendesign.data.datasets import PreparedDataset, load_dataset
+from gendesign.data.preprocess import DataConfig
+from gendesign.errors import ConfigError
+from predictors.checkpoint import PredictorCheckpoint
+from predictors.lightning_module import PropertyRegressor
+from predictors.model import CrystalGraphNetworkConfig
+
+log = logging.getLogger(__name__)
+CHECKPOINT_NAME = "predictor.pt"
+
+
+class PredictorTrainingConfig(StrictConfig):
+    """Everything a training run needs; written beside its outputs."""
+
+    data: DataConfig = Field(default_factory=lambda: DataConfig(dataset="mp20"))
+    targets: list[str] | None = None  # default: the dataset's default targets
+    model: CrystalGraphNetworkConfig = Field(default_factory=CrystalGraphNetworkConfig)
+    batch_size: int = Field(64, gt=0)
+    max_epochs: int = Field(300, gt=0)
+    max_steps: int = -1  # -1: no limit (tests use a few steps)
+    patience: int = Field(25, gt=0)  # epochs without holdout improvement before stopping
+    learning_rate: float = Field(1e-3, gt=0)
+    seed: int = 0
+    max_train_crystals: int | None = Field(None, gt=0)  # a seeded subset, for small-data runs
+    out_dir: str = "outputs/predictor"
+
+
+def resolve_targets(config: PredictorTrainingConfig, data: PreparedDataset) -> list[str]:
+    targets = list(config.targets or data.spec.targets)
+    unknown = [t for t in targets if t not in data.property_names]
+    if unknown:
+        raise ConfigError(
+            f"target(s) {', '.join(unknown)} not in dataset '{data.name}' "
+            f"(properties: {', '.join(data.property_names)})"
+        )
+    return targets
+
+
+def build_regressor(config: PredictorTrainingConfig, data: PreparedDataset) -> PropertyRegressor:
+    targets = resolve_targets(config, data)
+    columns = [data.property_names.index(t) for t in targets]
+    return PropertyRegressor(
+        targets=targets,
+        target_columns=columns,
+        target_mean=data.property_scaler.mean[columns].tolist(),
+        target_std=data.property_scaler.std[columns].tolist(),
+        model_config=config.model.model_dump(),
+        learning_rate=config.learning_rate,
+    )
+
+
+def train_predictor(config: PredictorTrainingConfig) -> Path:
+    """Train, keep the best holdout weights, and return the checkpoint path."""
+    pl.seed_everything(config.seed, workers=True)
+    data = load_dataset(config.data)
+    regressor = build_regressor(config, data)
+    out = Path(config.out_dir)
+    write_resolved_config(config, out)
+
+    train = data.splits["train"]
+    if config.max_train_crystals and config.max_train_crystals < len(train):
+        generator = torch.Generator().manual_seed(config.seed)
+        train = train.subset(
+            torch.randperm(len(train), generator=generator)[: config.max_train_crystals]
+        )
+    train_loader = DataLoader(
+        train,
+        batch_size=config.batch_size,
+        shuffle=True,
+        generator=torch.Generator().manual_seed(config.seed),
+    )
+    holdout_loader = data.loader("holdout", batch_size=config.batch_size)
+    best = ModelCheckpoint(dirpath=out / "lightning", monitor="val_loss", save_top_k=1)
+    trainer = pl.Trainer(
+        max_epochs=config.max_epochs,
+        max_steps=config.max_steps,
+        callbacks=[EarlyStopping(monitor="val_loss", patience=config.patience), best],
+        logger=CSVLogger(out, name="log"),
+        accelerator="auto",
+        deterministic=True,
+        enable_model_summary=False,
+        log_every_n_steps=10,
+    )
+    trainer.fit(regressor, train_loader, holdout_loader)
+    if best.best_model_path:
+        regressor = PropertyRegressor.load_from_checkpoint(best.best_model_path, map_location="cpu")
+    metrics = {
+        k: float(v)
+        for k, v in trainer.validate(regressor, holdout_loader, verbose=False)[0].items()
+    }
+    checkpoint = PredictorCheckpoint(
+        network=regressor.network.cpu().eval(),
+        targets=regressor.targets,
+        units=[data.spec.unit(t) for t in regressor.targets],
+        target_mean=regressor.target_mean.cpu(),
+        target_std=regressor.target_std.cpu(),
+        vocabulary=data.vocabulary,
+        dataset=data.name,
+        protocol=data.spec.protocol,
+        training_config=config.model_dump(mode="json"),
+        metrics={"holdout": metrics, "epochs": trainer.current_epoch, "steps": trainer.global_step},
+    )
+    path = checkpoint.save(out / CHECKPOINT_NAME)
+    log.info("predictor written to %s (holdout %s)", path, metrics)
+    return path
