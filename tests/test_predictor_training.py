@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
+from pymatgen.core import Lattice, Structure
 
+from gendesign.audit import audit
 from gendesign.errors import ConfigError, GendesignError, InputError
 from predictors.checkpoint import PredictorCheckpoint
+from predictors.inference import Predictor
 from predictors.training import PredictorTrainingConfig, train_predictor
 
 
@@ -24,8 +28,17 @@ def tiny_config(tmp_path, **overrides) -> PredictorTrainingConfig:
     )
 
 
-def test_training_writes_a_complete_checkpoint(perov5, tmp_path):
-    path = train_predictor(tiny_config(tmp_path))
+@pytest.fixture(scope="module")
+def ensemble_paths(perov5, tmp_path_factory):
+    """Two tiny perov5 predictors that differ only in their seed."""
+    return [
+        train_predictor(tiny_config(tmp_path_factory.mktemp(f"seed{seed}"), seed=seed))
+        for seed in (0, 1)
+    ]
+
+
+def test_training_writes_a_complete_checkpoint(perov5, ensemble_paths):
+    path = ensemble_paths[0]
     checkpoint = PredictorCheckpoint.load(path)
     assert checkpoint.targets == ["heat_ref"] and checkpoint.units == ["eV"]
     assert checkpoint.dataset == "perov5" and checkpoint.vocabulary == perov5.vocabulary
@@ -35,8 +48,8 @@ def test_training_writes_a_complete_checkpoint(perov5, tmp_path):
     with torch.no_grad():
         predicted = checkpoint.network(batch) * checkpoint.target_std + checkpoint.target_mean
     assert predicted.shape == (16, 1) and torch.isfinite(predicted).all()
-    assert (tmp_path / "run" / "config.yaml").exists()
-    assert list((tmp_path / "run" / "log").rglob("metrics.csv"))
+    assert (path.parent / "config.yaml").exists()
+    assert list((path.parent / "log").rglob("metrics.csv"))
     # A checkpoint is tied to its elements: another dataset's vocabulary is refused.
     with pytest.raises(GendesignError, match="different element vocabulary"):
         checkpoint.vocabulary.check_compatible(
@@ -52,3 +65,36 @@ def test_bad_targets_and_files_are_one_sentence(perov5, tmp_path):
     (tmp_path / "junk.pt").write_bytes(b"junk")
     with pytest.raises(InputError, match="not a readable predictor checkpoint"):
         PredictorCheckpoint.load(tmp_path / "junk.pt")
+
+
+def test_ensemble_predicts_mean_and_spread_and_names_unsupported_structures(perov5, ensemble_paths):
+    crystals = perov5.crystal_set("test").subset(range(20))
+    helium = Structure(Lattice.cubic(4.0), ["He"], [[0, 0, 0]])
+    structures = [*crystals.structures, helium]
+    ensemble = Predictor.from_checkpoint(ensemble_paths)
+    table = ensemble.predict(structures, batch_size=8)
+    assert list(table.columns) == ["id", "heat_ref_mean", "heat_ref_std", "error"]
+    assert table["heat_ref_mean"][:20].notna().all() and (table["heat_ref_std"][:20] > 0).all()
+    assert np.isnan(table.loc[20, "heat_ref_mean"])
+    assert table.loc[20, "error"] == "element(s) He not in the predictor's training data"
+    single = Predictor.from_checkpoint(ensemble_paths[0]).predict(crystals.structures)
+    assert (single["heat_ref_std"] == 0).all()
+    # Batching does not change the answer.
+    again = Predictor.from_checkpoint(ensemble_paths[0]).predict(crystals.structures, batch_size=3)
+    np.testing.assert_allclose(single["heat_ref_mean"], again["heat_ref_mean"], rtol=1e-5)
+
+
+def test_the_audit_uses_a_predictor_for_property_distances(perov5, ensemble_paths, tmp_path):
+    crystals = perov5.crystal_set("test").subset(range(12))
+    folder = tmp_path / "cifs"
+    folder.mkdir()
+    for structure, item_id in zip(crystals.structures, crystals.ids, strict=True):
+        structure.to(filename=str(folder / f"{item_id}.cif"))
+    predictor = Predictor.from_checkpoint(ensemble_paths)
+    summary = audit(
+        folder, reference=str(folder), property_predictor=predictor.property_function()
+    ).summary
+    valid = summary["counts"]["valid"]
+    assert valid > 0
+    wdist = summary["distribution"]["property_wdist"]["heat_ref"]
+    assert wdist >= 0 and (valid < 12 or wdist == pytest.approx(0, abs=1e-5))

@@ -28,7 +28,7 @@ def audit_command(
         None,
         help="Compare against a dataset (mp20, perov5, carbon24; its test split, novelty against "
         f"its training split) or a path; '{NO_REFERENCE}' for per-structure checks only. "
-        "[default: mp20]",
+        "Default: mp20.",
     ),
     protocol: str | None = typer.Option(
         None, help="'default' (documented seeded draw) or 'cdvae' (CDVAE's denominators)."
@@ -38,11 +38,16 @@ def audit_command(
     ),
     config: Path | None = typer.Option(None, help="YAML file of audit options."),
     n_samples: int | None = typer.Option(
-        None, help="Valid structures drawn for distribution statistics [default: 1000]."
+        None, help="Valid structures drawn for distribution statistics (default 1000)."
     ),
-    seed: int | None = typer.Option(None, help="Seed of that draw [default: 0]."),
-    workers: int | None = typer.Option(None, help="Processes [default: all cores]."),
+    seed: int | None = typer.Option(None, help="Seed of that draw (default 0)."),
+    workers: int | None = typer.Option(None, help="Processes (default: all cores)."),
     data_root: Path | None = typer.Option(None, help="Folder holding the datasets."),
+    predictor: list[Path] | None = typer.Option(
+        None,
+        help="Predictor checkpoint(s) (repeat for an ensemble): adds Wasserstein distances "
+        "of predicted properties to the reference's.",
+    ),
 ) -> None:
     """Audit a set of crystals: per-structure validity and symmetry, set-level uniqueness,
     novelty, coverage (COV-R/COV-P) and distribution distances to a reference."""
@@ -59,8 +64,13 @@ def audit_command(
         options.reference = None
     out = out or Path("outputs") / f"audit-{time.strftime('%Y%m%d-%H%M%S')}"
 
+    property_function = None
+    if predictor:
+        from predictors.inference import Predictor
+
+        property_function = Predictor.from_checkpoint(predictor).property_function()
     with stage_progress() as progress:
-        result = audit(source, options, progress=progress)
+        result = audit(source, options, property_predictor=property_function, progress=progress)
     paths = result.write(out)
     write_resolved_config(options, out, "audit_config.yaml")
 

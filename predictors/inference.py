@@ -1,0 +1,96 @@
+"""Applying trained predictors to structures: batched, ensemble mean and spread.
+
+>>> predictor = Predictor.from_checkpoint(["seed0.pt", "seed1.pt"])   # doctest: +SKIP
+>>> predictor.predict(structures)      # id, <target>_mean, <target>_std, error
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from pymatgen.core import Structure
+from torch_geometric.loader import DataLoader
+
+from gendesign.data.arrays import CrystalArrays
+from gendesign.data.crystal_set import CrystalSet
+from gendesign.errors import InputError
+from predictors.checkpoint import PredictorCheckpoint
+
+
+class Predictor:
+    """One checkpoint or an ensemble of them (same targets and element vocabulary)."""
+
+    def __init__(self, members: Sequence[PredictorCheckpoint]):
+        if not members:
+            raise InputError("a predictor needs at least one checkpoint")
+        first = members[0]
+        for member in members[1:]:
+            if member.targets != first.targets:
+                raise InputError(
+                    f"ensemble members predict different targets ({first.targets} vs {member.targets})"
+                )
+            first.vocabulary.check_compatible(member.vocabulary, "an ensemble member")
+        self.members = list(members)
+        self.targets = first.targets
+        self.units = first.units
+        self.vocabulary = first.vocabulary
+
+    @classmethod
+    def from_checkpoint(cls, paths: str | Path | Sequence[str | Path]) -> Predictor:
+        """Load one checkpoint file or several (an ensemble)."""
+        if isinstance(paths, str | Path):
+            paths = [paths]
+        return cls([PredictorCheckpoint.load(p) for p in paths])
+
+    def unsupported_reason(self, structure: Structure) -> str:
+        """Why this predictor cannot judge ``structure`` (one sentence), or ""."""
+        unknown = sorted(
+            {site.specie.symbol for site in structure if site.specie.Z not in self.vocabulary}
+        )
+        if unknown:
+            return f"element(s) {', '.join(unknown)} not in the predictor's training data"
+        return ""
+
+    @torch.no_grad()
+    def predict(
+        self, structures: Sequence[Structure] | CrystalSet, batch_size: int = 256
+    ) -> pd.DataFrame:
+        """One row per structure: ``id``, ``<target>_mean`` and ``<target>_std`` (ensemble
+        spread; 0 for a single model) in the targets' units, and ``error`` (why a row is
+        NaN; empty otherwise)."""
+        crystals = (
+            structures
+            if isinstance(structures, CrystalSet)
+            else CrystalSet([str(i) for i in range(len(structures))], list(structures))
+        )
+        errors = [self.unsupported_reason(s) for s in crystals.structures]
+        usable = [i for i, e in enumerate(errors) if not e]
+        values = np.full((len(self.members), len(crystals), len(self.targets)), np.nan)
+        if usable:
+            arrays = CrystalArrays.from_crystal_set(crystals.subset(usable), property_names=[])
+            for m, member in enumerate(self.members):
+                member.network.eval()
+                outputs = [
+                    member.network(batch) * member.target_std + member.target_mean
+                    for batch in DataLoader(arrays, batch_size=batch_size)
+                ]
+                values[m, usable] = torch.cat(outputs).double().numpy()
+        table = pd.DataFrame({"id": crystals.ids})
+        for k, target in enumerate(self.targets):
+            table[f"{target}_mean"] = values[:, :, k].mean(axis=0)
+            table[f"{target}_std"] = values[:, :, k].std(axis=0)
+        table["error"] = errors
+        return table
+
+    def property_function(self):
+        """Structures → table of predicted means, the shape the audit's property hook takes."""
+
+        def predict_means(structures: Sequence[Structure]) -> pd.DataFrame:
+            table = self.predict(structures)
+            return pd.DataFrame({t: table[f"{t}_mean"] for t in self.targets})
+
+        return predict_means
