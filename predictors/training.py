@@ -99,7 +99,7 @@ def train_predictor(config: PredictorTrainingConfig) -> Path:
         accelerator="auto",
         deterministic=True,
         enable_model_summary=False,
-        log_every_n_steps=10,
+        log_every_n_steps=max(1, min(10, len(train_loader))),
     )
     trainer.fit(regressor, train_loader, holdout_loader)
     if best.best_model_path:
