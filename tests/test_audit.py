@@ -298,3 +298,15 @@ def test_duplicates_are_flagged_and_inherit_novelty(tmp_path):
     assert list(table.loc[["cscl", "salt-x2", "salt"], "novel"]) == [True, False, False]
     assert result.summary["uniqueness"] == pytest.approx(2 / 3)
     assert result.summary["novelty"] == pytest.approx(1 / 2)
+
+
+def test_bundled_audit_configs_load():
+    from pathlib import Path
+
+    from gendesign.audit.config import AuditConfig
+    from gendesign.config import load_config
+
+    folder = Path(__file__).resolve().parent.parent / "configs" / "audit"
+    loaded = {path.stem: load_config(AuditConfig, path) for path in sorted(folder.glob("*.yaml"))}
+    assert loaded["cdvae"].protocol == "cdvae" and loaded["default"].protocol == "default"
+    assert loaded["default"].reference == "mp20" and loaded["default"].coverage_cutoffs is None
