@@ -13,13 +13,16 @@ featurised) and then with the cache filled (warm).
 from __future__ import annotations
 
 import argparse
+import json
 import time
 
-from benchmarks.reporting import markdown_table, update_section, write_result
+from benchmarks.reporting import RESULTS, markdown_table, update_section, write_result
 from gendesign.audit import audit
 from gendesign.audit.reference import load_dataset_split, resolve_reference
 from gendesign.audit.reference_cache import profile_cache_path
 from gendesign.audit.structure_audit import available_workers
+
+RESULT = RESULTS / "audit.json"
 
 
 def calibrate(dataset: str) -> dict:
@@ -129,16 +132,16 @@ def main() -> None:
     parser.add_argument("--speed-items", type=int, default=1000)
     args = parser.parse_args()
 
-    timing = speed(args.speed_items) if args.speed_items else None
-    if timing:
-        print(f"speed: {timing}", flush=True)
-        write_result("audit", {"speed": timing, "calibration": []})
-    calibration = []
+    # Figures not re-measured in this run are kept from the previous results file.
+    previous = json.loads(RESULT.read_text()) if RESULT.exists() else {}
+    timing = speed(args.speed_items) if args.speed_items else previous.get("speed")
+    calibration = {c["dataset"]: c for c in previous.get("calibration", [])}
+    write_result("audit", {"speed": timing, "calibration": list(calibration.values())})
     for dataset in args.calibrate:
-        calibration.append(calibrate(dataset))
-        print(calibration[-1], flush=True)
-        write_result("audit", {"speed": timing, "calibration": calibration})
-    write_tables(calibration, timing)
+        calibration[dataset] = calibrate(dataset)
+        print(calibration[dataset], flush=True)
+        write_result("audit", {"speed": timing, "calibration": list(calibration.values())})
+    write_tables(list(calibration.values()), timing)
 
 
 if __name__ == "__main__":
