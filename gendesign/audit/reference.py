@@ -13,7 +13,7 @@ from pymatgen.core import Composition
 
 from gendesign.data.cache import hash_sources
 from gendesign.data.crystal_set import CrystalSet
-from gendesign.data.datasets import DATASETS, load_dataset
+from gendesign.data.datasets import DATASETS, PreparedDataset, load_dataset
 from gendesign.data.readers import read_structures
 from gendesign.errors import DataRootError, InputError
 from gendesign.paths import resolve_data_root
@@ -41,12 +41,16 @@ def parse_dataset_spec(text: str) -> tuple[str, str] | None:
 
 
 def load_dataset_split(name: str, split: str, data_root: str | Path | None) -> CrystalSet:
-    """One split of a named dataset; ``train`` includes the holdout (the whole published
+    """One split of a named dataset (see :func:`dataset_split`)."""
+    return dataset_split(load_dataset(name, data_root=data_root), split)
+
+
+def dataset_split(prepared: PreparedDataset, split: str) -> CrystalSet:
+    """One split as a CrystalSet; ``train`` includes the holdout (the whole published
     training split)."""
-    prepared = load_dataset(name, data_root=data_root)
     if split == "train":
         parts = [prepared.crystal_set(s) for s in ("train", "holdout") if s in prepared.splits]
-        return CrystalSet.concat(parts, source=f"{name}/train")
+        return CrystalSet.concat(parts, source=f"{prepared.name}/train")
     return prepared.crystal_set(split)
 
 
@@ -74,9 +78,9 @@ def resolve_reference(
     parsed = parse_dataset_spec(str(spec))
     if parsed is not None:
         name, split = parsed
-        crystals = load_dataset_split(name, split, data_root)
-        novelty = load_dataset_split(name, "train", data_root)
         prepared = load_dataset(name, data_root=data_root)
+        crystals = dataset_split(prepared, split)
+        novelty = dataset_split(prepared, "train")
         identity = f"{prepared.cache_path.name}:{split}" if prepared.cache_path else name
         label, novelty_label, cutoffs_from = f"{name}:{split}", f"{name}:train", name
     else:

@@ -180,9 +180,20 @@ def _compare_with_reference(
     valid = np.flatnonzero(table["valid"].to_numpy(dtype=bool))
     sample = _draw_sample(valid, config.protocol, config.n_samples, config.seed, summary["notes"])
     with _timed(timing, "set_metrics"):
-        summary["coverage"] = _coverage_summary(table, audits, profile, reference, config.protocol)
+        fingerprints = _fingerprint_arrays(table, audits)
+        standardize = CompositionStandardizer.fit(profile.composition_fps)
+        summary["coverage"] = _coverage_summary(
+            table, fingerprints, standardize, profile, reference, config.protocol
+        )
         summary["distribution"] = _distribution_summary(
-            table, audits, profile, sample, audited.structures, reference, predictor
+            table,
+            fingerprints,
+            standardize,
+            profile,
+            sample,
+            audited.structures,
+            reference,
+            predictor,
         )
     return profile
 
@@ -347,10 +358,14 @@ def _fingerprint_arrays(
 
 
 def _coverage_summary(
-    table, audits, profile: ReferenceProfile, reference: AuditReference, protocol: str
+    table: pd.DataFrame,
+    fingerprints: tuple[np.ndarray, np.ndarray],
+    standardize: CompositionStandardizer,
+    profile: ReferenceProfile,
+    reference: AuditReference,
+    protocol: str,
 ) -> dict:
-    structure_fps, composition_fps = _fingerprint_arrays(table, audits)
-    standardize = CompositionStandardizer.fit(profile.composition_fps)
+    structure_fps, composition_fps = fingerprints
     if protocol == "cdvae":
         rows = np.arange(len(table))
         denominator = len(table)
@@ -378,9 +393,10 @@ def _coverage_summary(
     }
 
 
-def _distribution_summary(table, audits, profile, sample, structures, reference, predictor) -> dict:
-    structure_fps, composition_fps = _fingerprint_arrays(table, audits)
-    standardize = CompositionStandardizer.fit(profile.composition_fps)
+def _distribution_summary(
+    table, fingerprints, standardize, profile, sample, structures, reference, predictor
+) -> dict:
+    structure_fps, composition_fps = fingerprints
     density = table["density_g_cm3"].to_numpy(dtype=float)
     n_elements = table["n_elements"].to_numpy(dtype=float)
     out = {
