@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import numpy as np
 from pymatgen.core import Structure
 
-from gendesign.data.validation import MIN_CELL_VOLUME_A3
+from gendesign.data.validation import check_geometry
+from gendesign.errors import StructureError
 
 # CDVAE's structural-validity rule: no two atoms closer than this (Å).
 MIN_INTERATOMIC_DISTANCE_A = 0.5
@@ -17,10 +17,10 @@ _FIRST_SEARCH_RADIUS_A = 3.0
 def lattice_problem(structure: Structure) -> str:
     """Why the lattice is not sane (one sentence), or "" when it is."""
     lattice = structure.lattice
-    if not np.all(np.isfinite(lattice.matrix)):
-        return "the lattice has NaN or infinite entries"
-    if lattice.volume <= MIN_CELL_VOLUME_A3:
-        return f"cell volume {lattice.volume:.3g} Å³ is not above {MIN_CELL_VOLUME_A3} Å³"
+    try:  # finite entries and a cell volume, as every reader requires
+        check_geometry(lattice.matrix, structure.frac_coords)
+    except StructureError as err:
+        return err.reason
     for name, length in zip("abc", lattice.abc, strict=True):
         if not length > 0:
             return f"lattice length {name} = {length:.3g} Å is not positive"

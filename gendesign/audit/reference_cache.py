@@ -8,8 +8,6 @@ covers the reference's content identity and the featuriser versions.
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +19,7 @@ import pymatgen.core
 from gendesign.audit.fingerprints import COMPOSITION_FINGERPRINT_SIZE, STRUCTURE_FINGERPRINT_SIZE
 from gendesign.audit.reference import AuditReference
 from gendesign.audit.structure_audit import StructureAudit, audit_structures
+from gendesign.data.cache import write_atomically
 from gendesign.paths import resolve_cache_dir
 
 # Bump when what is stored, or how it is computed, changes.
@@ -54,18 +53,14 @@ class ReferenceProfile:
 
     def save(self, path: Path) -> None:
         """Write atomically, so an interrupted run never leaves a half-written cache."""
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=".tmp.npz")
-        os.close(handle)
-        np.savez(
-            temporary,
-            structure_fps=self.structure_fps,
-            composition_fps=self.composition_fps,
-            density_g_cm3=self.density_g_cm3,
-            n_elements=self.n_elements,
-            reduced_formulas=np.array(self.reduced_formulas, dtype=str),
-        )
-        os.replace(temporary, path)
+        arrays = {
+            "structure_fps": self.structure_fps,
+            "composition_fps": self.composition_fps,
+            "density_g_cm3": self.density_g_cm3,
+            "n_elements": self.n_elements,
+            "reduced_formulas": np.array(self.reduced_formulas, dtype=str),
+        }
+        write_atomically(path, lambda tmp: np.savez(tmp, **arrays), suffix=".tmp.npz")
 
     @classmethod
     def load(cls, path: Path) -> ReferenceProfile | None:

@@ -11,7 +11,7 @@ import hashlib
 import json
 import os
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import torch
@@ -69,15 +69,19 @@ class DatasetCache:
             return None  # a truncated or foreign file: rebuild rather than fail
 
     def save(self, dataset: str, key: str, payload: dict) -> Path:
-        """Write via a temporary file and rename, so a crash never leaves half a cache."""
-        self.root.mkdir(parents=True, exist_ok=True)
-        path = self.path(dataset, key)
-        handle, tmp = tempfile.mkstemp(dir=self.root, suffix=".tmp")
-        os.close(handle)
-        try:
-            torch.save(payload, tmp)
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-        return path
+        return write_atomically(self.path(dataset, key), lambda tmp: torch.save(payload, tmp))
+
+
+def write_atomically(path: Path, write: Callable[[str], None], suffix: str = ".tmp") -> Path:
+    """Call ``write(temporary_path)`` then rename onto ``path``, so a crash never leaves a
+    half-written file (``suffix`` keeps writers that append extensions, like numpy, happy)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, tmp = tempfile.mkstemp(dir=path.parent, suffix=suffix)
+    os.close(handle)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
