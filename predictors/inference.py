@@ -1,5 +1,6 @@
 """Applying trained predictors to structures: batched, ensemble mean and spread.
 
+>>> predictor = Predictor.pretrained("mp20")                          # doctest: +SKIP
 >>> predictor = Predictor.from_checkpoint(["seed0.pt", "seed1.pt"])   # doctest: +SKIP
 >>> predictor.predict(structures)      # id, <target>_mean, <target>_std, error
 """
@@ -19,6 +20,14 @@ from gendesign.data.arrays import CrystalArrays
 from gendesign.data.crystal_set import CrystalSet
 from gendesign.errors import InputError
 from predictors.checkpoint import PredictorCheckpoint
+
+# Bundled ensembles: pretrained/<name>/member*.pt, with their config and training summary.
+PRETRAINED_DIR = Path(__file__).parent / "pretrained"
+
+
+def pretrained_names() -> list[str]:
+    """Names accepted by :meth:`Predictor.pretrained`."""
+    return sorted(p.parent.name for p in PRETRAINED_DIR.glob("*/member*.pt"))
 
 
 class Predictor:
@@ -46,6 +55,15 @@ class Predictor:
             paths = [paths]
         return cls([PredictorCheckpoint.load(p) for p in paths])
 
+    @classmethod
+    def pretrained(cls, name: str = "mp20") -> Predictor:
+        """A bundled ensemble by name (see :func:`pretrained_names`)."""
+        members = sorted((PRETRAINED_DIR / name).glob("member*.pt"))
+        if not members:
+            known = ", ".join(dict.fromkeys(pretrained_names())) or "none installed"
+            raise InputError(f"no bundled predictor named '{name}' (bundled: {known})")
+        return cls.from_checkpoint(members)
+
     def unsupported_reason(self, structure: Structure) -> str:
         """Why this predictor cannot judge ``structure`` (one sentence), or ""."""
         unknown = sorted(
@@ -61,7 +79,7 @@ class Predictor:
     ) -> pd.DataFrame:
         """One row per structure: ``id``, ``<target>_mean`` and ``<target>_std`` (ensemble
         spread; 0 for a single model) in the targets' units, and ``error`` (why a row is
-        NaN; empty otherwise)."""
+        NaN; empty otherwise). Items a CrystalSet could not read come last, with their reason."""
         crystals = (
             structures
             if isinstance(structures, CrystalSet)
@@ -84,7 +102,13 @@ class Predictor:
             table[f"{target}_mean"] = values[:, :, k].mean(axis=0)
             table[f"{target}_std"] = values[:, :, k].std(axis=0)
         table["error"] = errors
-        return table
+        unreadable = pd.DataFrame(
+            {
+                "id": [item.item_id for item in crystals.skipped],
+                "error": [item.reason for item in crystals.skipped],
+            }
+        )
+        return pd.concat([table, unreadable], ignore_index=True) if len(unreadable) else table
 
     def property_function(self):
         """Structures → table of predicted means, the shape the audit's property hook takes."""

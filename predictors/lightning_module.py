@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytorch_lightning as pl
 import torch
 
-from predictors.loss import masked_mse
+from predictors.loss import LossName, masked_loss
 from predictors.model import CrystalGraphNetwork, CrystalGraphNetworkConfig
 
 
@@ -21,6 +21,8 @@ class PropertyRegressor(pl.LightningModule):
         target_std: list[float],
         model_config: dict,
         learning_rate: float = 1e-3,
+        loss: LossName = "mae",
+        freeze_message_passing: bool = False,
     ):
         super().__init__()
         self.save_hyperparameters()
@@ -28,9 +30,16 @@ class PropertyRegressor(pl.LightningModule):
         self.network = CrystalGraphNetwork(
             len(targets), CrystalGraphNetworkConfig.model_validate(model_config)
         )
+        if freeze_message_passing:
+            for parameter in self.network.message_passing.parameters():
+                parameter.requires_grad_(False)
         self.register_buffer("target_columns", torch.tensor(target_columns, dtype=torch.long))
         self.register_buffer("target_mean", torch.tensor(target_mean, dtype=torch.float32))
         self.register_buffer("target_std", torch.tensor(target_std, dtype=torch.float32))
+
+    def on_train_epoch_start(self) -> None:
+        if self.hparams.freeze_message_passing:  # frozen layers keep their BatchNorm statistics
+            self.network.message_passing.eval()
 
     def forward(self, batch) -> torch.Tensor:
         """(crystals, targets) predictions in physical units."""
@@ -43,14 +52,14 @@ class PropertyRegressor(pl.LightningModule):
 
     def training_step(self, batch, batch_index: int) -> torch.Tensor:
         target, mask = self._labels(batch)
-        loss = masked_mse(self.network(batch), target, mask)
+        loss = masked_loss(self.network(batch), target, mask, self.hparams.loss)
         self.log("train_loss", loss, batch_size=batch.num_graphs, prog_bar=True)
         return loss
 
     def validation_step(self, batch, batch_index: int) -> None:
         target, mask = self._labels(batch)
         standardised = self.network(batch)
-        loss = masked_mse(standardised, target, mask)
+        loss = masked_loss(standardised, target, mask, self.hparams.loss)
         self.log("val_loss", loss, batch_size=batch.num_graphs, prog_bar=True)
         error = ((standardised - target) * self.target_std).abs()
         for k, name in enumerate(self.targets):
@@ -61,7 +70,8 @@ class PropertyRegressor(pl.LightningModule):
                 )
 
     def configure_optimizers(self):
-        optimizer = torch.optim.AdamW(self.parameters(), lr=self.hparams.learning_rate)
+        trainable = [p for p in self.parameters() if p.requires_grad]
+        optimizer = torch.optim.AdamW(trainable, lr=self.hparams.learning_rate)
         scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=0.5, patience=8)
         return {
             "optimizer": optimizer,

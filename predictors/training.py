@@ -3,6 +3,10 @@
 Early stopping watches the holdout loss; the best weights are written as a
 :class:`~predictors.checkpoint.PredictorCheckpoint` with the holdout metrics,
 beside a CSV log of every epoch and the resolved config.
+
+Fine-tuning (``finetune_from``) starts the atom embedding and message-passing
+layers from another predictor and gives every target a fresh head, so a small
+dataset borrows what a large one taught about chemistry and geometry.
 """
 
 from __future__ import annotations
@@ -20,9 +24,12 @@ from torch_geometric.loader import DataLoader
 from gendesign.config import StrictConfig, write_resolved_config
 from gendesign.data.datasets import PreparedDataset, load_dataset
 from gendesign.data.preprocess import DataConfig
+from gendesign.data.vocabulary import ElementVocabulary
 from gendesign.errors import ConfigError
 from predictors.checkpoint import PredictorCheckpoint
+from predictors.graph_cache import with_neighbor_graphs
 from predictors.lightning_module import PropertyRegressor
+from predictors.loss import LossName
 from predictors.model import CrystalGraphNetworkConfig
 
 log = logging.getLogger(__name__)
@@ -35,13 +42,16 @@ class PredictorTrainingConfig(StrictConfig):
     data: DataConfig = Field(default_factory=lambda: DataConfig(dataset="mp20"))
     targets: list[str] | None = None  # default: the dataset's default targets
     model: CrystalGraphNetworkConfig = Field(default_factory=CrystalGraphNetworkConfig)
+    loss: LossName = "mae"  # on standardised targets
     batch_size: int = Field(64, gt=0)
-    max_epochs: int = Field(300, gt=0)
+    max_epochs: int = Field(200, gt=0)
     max_steps: int = -1  # -1: no limit (tests use a few steps)
     patience: int = Field(25, gt=0)  # epochs without holdout improvement before stopping
     learning_rate: float = Field(1e-3, gt=0)
     seed: int = 0
     max_train_crystals: int | None = Field(None, gt=0)  # a seeded subset, for small-data runs
+    finetune_from: str | None = None  # predictor checkpoint to start from (its model config wins)
+    freeze_message_passing: bool = False  # with finetune_from: train only embedding and heads
     out_dir: str = "outputs/predictor"
 
 
@@ -56,24 +66,40 @@ def resolve_targets(config: PredictorTrainingConfig, data: PreparedDataset) -> l
     return targets
 
 
-def build_regressor(config: PredictorTrainingConfig, data: PreparedDataset) -> PropertyRegressor:
+def build_regressor(
+    config: PredictorTrainingConfig,
+    data: PreparedDataset,
+    start: PredictorCheckpoint | None = None,
+) -> PropertyRegressor:
+    """A fresh regressor for ``config``; with ``start``, its embedding and message
+    passing copied from that checkpoint (heads stay new)."""
     targets = resolve_targets(config, data)
     columns = [data.property_names.index(t) for t in targets]
-    return PropertyRegressor(
+    model_config = start.network.config if start else config.model
+    regressor = PropertyRegressor(
         targets=targets,
         target_columns=columns,
         target_mean=data.property_scaler.mean[columns].tolist(),
         target_std=data.property_scaler.std[columns].tolist(),
-        model_config=config.model.model_dump(),
+        model_config=model_config.model_dump(),
         learning_rate=config.learning_rate,
+        loss=config.loss,
+        freeze_message_passing=bool(start) and config.freeze_message_passing,
     )
+    if start:
+        shared = {k: v for k, v in start.network.state_dict().items() if not k.startswith("heads.")}
+        regressor.network.load_state_dict(shared, strict=False)
+    return regressor
 
 
 def train_predictor(config: PredictorTrainingConfig) -> Path:
     """Train, keep the best holdout weights, and return the checkpoint path."""
     pl.seed_everything(config.seed, workers=True)
     data = load_dataset(config.data)
-    regressor = build_regressor(config, data)
+    start = PredictorCheckpoint.load(config.finetune_from) if config.finetune_from else None
+    if start:
+        config = config.model_copy(update={"model": start.network.config})
+    regressor = build_regressor(config, data, start)
     out = Path(config.out_dir)
     write_resolved_config(config, out)
 
@@ -83,13 +109,17 @@ def train_predictor(config: PredictorTrainingConfig) -> Path:
         train = train.subset(
             torch.randperm(len(train), generator=generator)[: config.max_train_crystals]
         )
+    model = config.model
     train_loader = DataLoader(
-        train,
+        with_neighbor_graphs(train, model.cutoff, model.max_neighbors),
         batch_size=config.batch_size,
         shuffle=True,
         generator=torch.Generator().manual_seed(config.seed),
     )
-    holdout_loader = data.loader("holdout", batch_size=config.batch_size)
+    holdout_loader = DataLoader(
+        with_neighbor_graphs(data.splits["holdout"], model.cutoff, model.max_neighbors),
+        batch_size=config.batch_size,
+    )
     best = ModelCheckpoint(dirpath=out / "lightning", monitor="val_loss", save_top_k=1)
     trainer = pl.Trainer(
         max_epochs=config.max_epochs,
@@ -108,13 +138,18 @@ def train_predictor(config: PredictorTrainingConfig) -> Path:
         k: float(v)
         for k, v in trainer.validate(regressor, holdout_loader, verbose=False)[0].items()
     }
+    vocabulary = data.vocabulary
+    if start:  # elements met in either run have trained embeddings
+        vocabulary = ElementVocabulary(
+            set(vocabulary.atomic_numbers) | set(start.vocabulary.atomic_numbers)
+        )
     checkpoint = PredictorCheckpoint(
         network=regressor.network.cpu().eval(),
         targets=regressor.targets,
         units=[data.spec.unit(t) for t in regressor.targets],
         target_mean=regressor.target_mean.cpu(),
         target_std=regressor.target_std.cpu(),
-        vocabulary=data.vocabulary,
+        vocabulary=vocabulary,
         dataset=data.name,
         protocol=data.spec.protocol,
         training_config=config.model_dump(mode="json"),

@@ -98,3 +98,35 @@ def test_the_audit_uses_a_predictor_for_property_distances(perov5, ensemble_path
     assert valid > 0
     wdist = summary["distribution"]["property_wdist"]["heat_ref"]
     assert wdist >= 0 and (valid < 12 or wdist == pytest.approx(0, abs=1e-5))
+
+
+def test_an_ensemble_refuses_a_member_with_another_element_vocabulary(ensemble_paths, tmp_path):
+    foreign = PredictorCheckpoint.load(ensemble_paths[1])
+    foreign.vocabulary = type(foreign.vocabulary).from_symbols(["Na", "Cl"])
+    foreign_path = foreign.save(tmp_path / "foreign.pt")
+    with pytest.raises(GendesignError, match="different element vocabulary"):
+        Predictor.from_checkpoint([ensemble_paths[0], foreign_path])
+
+
+def test_finetuning_copies_the_message_passing_and_trains_a_new_head(
+    perov5, ensemble_paths, tmp_path
+):
+    source = PredictorCheckpoint.load(ensemble_paths[0])
+    tuned_path = train_predictor(
+        tiny_config(
+            tmp_path,
+            targets=["dir_gap"],
+            finetune_from=str(ensemble_paths[0]),
+            freeze_message_passing=True,
+            model={"hidden_channels": 8},  # ignored: the source's architecture wins
+        )
+    )
+    tuned = PredictorCheckpoint.load(tuned_path)
+    assert tuned.targets == ["dir_gap"] and tuned.units == ["eV"]
+    assert tuned.network.config == source.network.config
+    assert tuned.training_config["finetune_from"] == str(ensemble_paths[0])
+    before, after = source.network.state_dict(), tuned.network.state_dict()
+    frozen = [k for k in after if k.startswith("convolutions.")]
+    assert frozen and all(torch.equal(before[k], after[k]) for k in frozen)  # incl. BatchNorm stats
+    assert not torch.equal(before["embedding.weight"], after["embedding.weight"])
+    assert tuned.metrics["holdout"]["val_mae_dir_gap"] > 0

@@ -11,6 +11,7 @@ from rich.logging import RichHandler
 
 from gendesign.cli.audit import audit_command
 from gendesign.cli.data import data_app
+from gendesign.cli.predictor import predict_command, predictor_app
 from gendesign.errors import GendesignError
 
 app = typer.Typer(
@@ -21,7 +22,9 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(data_app, name="data")
+app.add_typer(predictor_app, name="predictor")
 app.command("audit")(audit_command)
+app.command("predict")(predict_command)
 error_console = Console(stderr=True)
 
 

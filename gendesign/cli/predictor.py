@@ -1,0 +1,125 @@
+"""``gendesign predictor train|finetune`` and ``gendesign predict``: the property predictor."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich import box
+from rich.table import Table
+
+from gendesign.cli.console import console
+from gendesign.config import load_config
+
+predictor_app = typer.Typer(
+    help="Train and fine-tune GNN property predictors.", no_args_is_help=True
+)
+PREVIEW_ROWS = 10
+
+
+@predictor_app.command("train")
+def train(
+    config: Path = typer.Option(
+        ..., help="Training config YAML, e.g. configs/predictor/mp20.yaml."
+    ),
+    set_: list[str] | None = typer.Option(
+        None, "--set", help="Override a config field, e.g. --set seed=1 --set model.num_layers=3."
+    ),
+) -> None:
+    """Train a predictor (early stopping on the holdout) and write its checkpoint."""
+    from predictors.training import PredictorTrainingConfig, train_predictor
+
+    options = load_config(PredictorTrainingConfig, config, set_ or [])
+    report_checkpoint(train_predictor(options))
+
+
+@predictor_app.command("finetune")
+def finetune(
+    from_: Path = typer.Option(..., "--from", help="Predictor checkpoint to start from."),
+    data: str = typer.Option(..., help="Dataset to fine-tune on (see `gendesign data list`)."),
+    target: list[str] = typer.Option(
+        ..., help="Property to learn (repeat for several); each gets a new head."
+    ),
+    freeze: bool = typer.Option(
+        False, help="Freeze the message-passing layers (train the embedding and heads only)."
+    ),
+    max_train_crystals: int | None = typer.Option(
+        None, help="Train on a seeded subset of this many crystals."
+    ),
+    out: Path = typer.Option(Path("outputs/predictor/finetuned"), help="Output folder."),
+    config: Path | None = typer.Option(None, help="Training config YAML for the other fields."),
+    set_: list[str] | None = typer.Option(None, "--set", help="Override a config field."),
+) -> None:
+    """Fine-tune a trained predictor on a (small) dataset for new properties."""
+    from predictors.training import PredictorTrainingConfig, train_predictor
+
+    flags = {
+        "finetune_from": str(from_),
+        "data.dataset": data,
+        "targets": list(target),
+        "freeze_message_passing": freeze,
+        "max_train_crystals": max_train_crystals,
+        "out_dir": str(out),
+    }
+    overrides = [f"{k}={v}" for k, v in flags.items() if v is not None] + (set_ or [])
+    report_checkpoint(train_predictor(load_config(PredictorTrainingConfig, config, overrides)))
+
+
+def report_checkpoint(path: Path) -> None:
+    from predictors.checkpoint import PredictorCheckpoint
+
+    checkpoint = PredictorCheckpoint.load(path)
+    holdout = checkpoint.metrics["holdout"]
+    table = Table("target", "holdout MAE", box=box.SIMPLE, title=f"Predictor {path}")
+    for target, unit in zip(checkpoint.targets, checkpoint.units, strict=True):
+        table.add_row(target, f"{holdout.get(f'val_mae_{target}', float('nan')):.4f} {unit}")
+    console.print(table)
+
+
+def predict_command(
+    source: str = typer.Argument(
+        ...,
+        help="Crystals: a CIF/POSCAR/extxyz file or folder, a CDVAE CSV, an ASE .db, "
+        "a generation run folder, or a dataset split such as mp20:test.",
+    ),
+    checkpoint: list[Path] | None = typer.Option(
+        None, help="Predictor checkpoint(s); repeat for an ensemble."
+    ),
+    pretrained: str | None = typer.Option(
+        None, help="A bundled ensemble instead (mp20, perov5). Default: mp20."
+    ),
+    out: Path = typer.Option(Path("outputs/predictions.csv"), help="CSV of predictions."),
+    batch_size: int = typer.Option(256, min=1, help="Crystals per forward pass."),
+    data_root: Path | None = typer.Option(None, help="Folder holding the datasets."),
+) -> None:
+    """Predict properties (ensemble mean and spread) for a set of crystals."""
+    from gendesign.audit.inputs import load_audit_input
+    from gendesign.errors import InputError
+    from predictors.inference import Predictor
+
+    if checkpoint and pretrained:
+        raise InputError("give --checkpoint or --pretrained, not both")
+    predictor = (
+        Predictor.from_checkpoint(checkpoint)
+        if checkpoint
+        else Predictor.pretrained(pretrained or "mp20")
+    )
+    with console.status("Reading crystals..."):
+        crystals = load_audit_input(source, data_root)
+    with console.status(f"Predicting {len(crystals)} crystals..."):
+        table = predictor.predict(crystals, batch_size=batch_size)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    table.to_csv(out, index=False)
+
+    preview = Table("id", *predictor.targets, "error", box=box.SIMPLE)
+    for _, row in table.head(PREVIEW_ROWS).iterrows():
+        values = [
+            f"{row[f'{t}_mean']:.3f} ± {row[f'{t}_std']:.3f} {unit}"
+            for t, unit in zip(predictor.targets, predictor.units, strict=True)
+        ]
+        preview.add_row(str(row["id"]), *values, row["error"] or "")
+    console.print(preview)
+    failed = int((table["error"] != "").sum())
+    console.print(
+        f"{len(table)} crystals, {failed} without a prediction (see 'error'). Table: {out}"
+    )
