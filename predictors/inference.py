@@ -18,7 +18,8 @@ from torch_geometric.loader import DataLoader
 
 from gendesign.data.arrays import CrystalArrays
 from gendesign.data.crystal_set import CrystalSet
-from gendesign.errors import InputError
+from gendesign.data.validation import check_structure
+from gendesign.errors import InputError, StructureError
 from predictors.checkpoint import PredictorCheckpoint
 
 # Bundled ensembles: pretrained/<name>/member*.pt, with their config and training summary.
@@ -66,6 +67,10 @@ class Predictor:
 
     def unsupported_reason(self, structure: Structure) -> str:
         """Why this predictor cannot judge ``structure`` (one sentence), or ""."""
+        try:
+            check_structure(structure)  # empty, NaN, degenerate or disordered
+        except StructureError as err:
+            return err.reason
         unknown = sorted(
             {site.specie.symbol for site in structure if site.specie.Z not in self.vocabulary}
         )

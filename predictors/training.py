@@ -17,7 +17,7 @@ from pathlib import Path
 import pytorch_lightning as pl
 import torch
 from pydantic import Field
-from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint
+from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint, Timer
 from pytorch_lightning.loggers import CSVLogger
 from torch_geometric.loader import DataLoader
 
@@ -121,10 +121,11 @@ def train_predictor(config: PredictorTrainingConfig) -> Path:
         batch_size=config.batch_size,
     )
     best = ModelCheckpoint(dirpath=out / "lightning", monitor="val_loss", save_top_k=1)
+    timer = Timer()
     trainer = pl.Trainer(
         max_epochs=config.max_epochs,
         max_steps=config.max_steps,
-        callbacks=[EarlyStopping(monitor="val_loss", patience=config.patience), best],
+        callbacks=[EarlyStopping(monitor="val_loss", patience=config.patience), best, timer],
         logger=CSVLogger(out, name="log"),
         accelerator="auto",
         deterministic=True,
@@ -153,7 +154,13 @@ def train_predictor(config: PredictorTrainingConfig) -> Path:
         dataset=data.name,
         protocol=data.spec.protocol,
         training_config=config.model_dump(mode="json"),
-        metrics={"holdout": metrics, "epochs": trainer.current_epoch, "steps": trainer.global_step},
+        metrics={
+            "holdout": metrics,
+            "epochs": trainer.current_epoch,
+            "steps": trainer.global_step,
+            "train_seconds": round(timer.time_elapsed("train"), 1),
+            "train_crystals": len(train),
+        },
     )
     path = checkpoint.save(out / CHECKPOINT_NAME)
     log.info("predictor written to %s (holdout %s)", path, metrics)

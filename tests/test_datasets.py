@@ -79,6 +79,13 @@ def test_perov5_and_carbon24_splits_and_targets(perov5, carbon24):
     assert set(carbon24.splits["train"].atom_types.tolist()) == {6}
 
 
+def test_supercon_gives_tc_in_kelvin_with_its_own_holdout(session_cache):
+    supercon = load_dataset("supercon")  # the files store -Tc
+    assert [len(supercon.splits[s]) for s in ("train", "holdout", "test")] == [846, 105, 105]
+    tc = torch.cat([supercon.splits[s].properties[:, 0] for s in ("train", "holdout", "test")])
+    assert tc.min() >= 0 and tc.max() > 20  # K
+
+
 def test_preprocessing_keeps_the_crystal_and_canonicalises_the_lattice(mp20, data_root):
     raw = read_mattergen_cache(data_root / "mp_20/mattergen_cache/test")
     index = {item_id: i for i, item_id in enumerate(raw.ids)}

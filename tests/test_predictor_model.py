@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 from torch_geometric.loader import DataLoader
@@ -73,3 +74,16 @@ def test_precomputed_neighbour_graphs_give_the_same_predictions(mp20, architectu
         cached = torch.cat([model(b) for b in DataLoader(graphs, batch_size=16)])
         on_the_fly = torch.cat([model(b) for b in DataLoader(crystals, batch_size=16)])
     torch.testing.assert_close(cached, on_the_fly, rtol=1e-5, atol=1e-5)
+
+
+def test_regression_metrics_and_spread_calibration():
+    from predictors.evaluation import regression_metrics
+
+    true = np.array([0.0, 1.0, 2.0, 3.0])
+    mean = np.array([0.5, 1.0, 1.0, 3.0])  # errors 0.5, 0, -1, 0
+    std = np.array([1.0, 0.1, 0.4, 0.2])
+    m = regression_metrics(true, mean, std)
+    assert m["mae"] == 0.375 and m["rmse"] == pytest.approx(np.sqrt(1.25 / 4))
+    assert m["r2"] == pytest.approx(1 - 1.25 / 5)
+    assert m["within_1_sigma"] == 0.75 and m["within_2_sigma"] == 0.75  # the -1 error is 2.5σ
+    assert "within_1_sigma" not in regression_metrics(true, mean, np.zeros(4))  # a single model

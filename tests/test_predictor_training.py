@@ -70,13 +70,17 @@ def test_bad_targets_and_files_are_one_sentence(perov5, tmp_path):
 def test_ensemble_predicts_mean_and_spread_and_names_unsupported_structures(perov5, ensemble_paths):
     crystals = perov5.crystal_set("test").subset(range(20))
     helium = Structure(Lattice.cubic(4.0), ["He"], [[0, 0, 0]])
-    structures = [*crystals.structures, helium]
+    disordered = Structure(Lattice.cubic(4.0), [{"Ca": 0.5, "Sr": 0.5}], [[0, 0, 0]])
+    not_a_number = Structure(Lattice.cubic(4.0), ["Ca"], [[float("nan"), 0, 0]])
+    structures = [*crystals.structures, helium, disordered, not_a_number]
     ensemble = Predictor.from_checkpoint(ensemble_paths)
     table = ensemble.predict(structures, batch_size=8)
     assert list(table.columns) == ["id", "heat_ref_mean", "heat_ref_std", "error"]
     assert table["heat_ref_mean"][:20].notna().all() and (table["heat_ref_std"][:20] > 0).all()
     assert np.isnan(table.loc[20, "heat_ref_mean"])
     assert table.loc[20, "error"] == "element(s) He not in the predictor's training data"
+    assert "disordered" in table.loc[21, "error"] and "NaN" in table.loc[22, "error"]
+    assert table.loc[21:, "heat_ref_mean"].isna().all()
     single = Predictor.from_checkpoint(ensemble_paths[0]).predict(crystals.structures)
     assert (single["heat_ref_std"] == 0).all()
     # Batching does not change the answer.

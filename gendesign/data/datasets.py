@@ -45,6 +45,7 @@ class PropertySpec:
     unit: str
     description: str
     source_column: str
+    source_scale: float = 1.0  # our value = source value × this (e.g. -1 where a file stores -Tc)
 
 
 @dataclass(frozen=True)
@@ -150,7 +151,10 @@ DATASETS: dict[str, DatasetSpec] = {
                 "holdout": "supercon/val.csv",
                 "test": "supercon/test.csv",
             },
-            properties=(PropertySpec("tc", "K", "critical temperature", "prop"),),
+            # The CDVAE files store -Tc (CDVAE minimises its target); we give Tc itself.
+            properties=(
+                PropertySpec("tc", "K", "critical temperature", "prop", source_scale=-1.0),
+            ),
             targets=("tc",),
             max_atoms=None,
             protocol="supercon",
@@ -234,7 +238,11 @@ def load_dataset(
                 f"{path}: the {split} source of dataset '{spec.name}' is missing under data root {root}"
             )
     max_atoms = config.max_atoms if config.max_atoms is not None else spec.max_atoms
-    key = cache_key(spec.name, sources, config.content_options(max_atoms))
+    options = config.content_options(max_atoms)
+    scales = {p.name: p.source_scale for p in spec.properties if p.source_scale != 1.0}
+    if scales:  # only then, so datasets without rescaled columns keep their cache
+        options["property_scales"] = scales
+    key = cache_key(spec.name, sources, options)
     cache = DatasetCache(resolve_cache_dir(config.cache_dir))
 
     payload = cache.load(spec.name, key) if use_cache else None
@@ -293,6 +301,8 @@ def _read_source(spec: DatasetSpec, path: Path) -> CrystalSet:
         crystals = read_cdvae_csv(path, property_columns=[p.source_column for p in spec.properties])
     renames = {p.source_column: p.name for p in spec.properties}
     crystals.properties = crystals.properties.rename(columns=renames)
+    for prop in spec.properties:
+        crystals.properties[prop.name] *= prop.source_scale
     return crystals
 
 

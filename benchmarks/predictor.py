@@ -1,0 +1,294 @@
+"""Property predictor: test accuracy, ensemble calibration, architectures, fine-tuning, speed.
+
+python -m benchmarks.predictor [--accuracy mp20 perov5] [--compare NAME=CKPT ...]
+                               [--finetune] [--speed]
+
+accuracy:  each bundled ensemble (Predictor.pretrained) on its dataset's test split:
+           MAE, RMSE, R², calibration of the ensemble spread, a parity plot.
+compare:   single checkpoints (e.g. cgcnn vs edge_gated, same data and seed) on mp20 test.
+finetune:  small-data transfer: a target trained from scratch vs fine-tuned from the
+           bundled mp20 member 0 (perov5 heat_ref on 500 rows; supercon Tc, 846 rows).
+speed:     CPU inference throughput (batch 256, mp20 test) and training seconds per epoch.
+Each part merges into benchmarks/results/predictor.json; BENCHMARKS.md is rebuilt from it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import torch  # noqa: E402
+
+from benchmarks.reporting import RESULTS, markdown_table, update_section, write_result  # noqa: E402
+from gendesign.data.datasets import load_dataset  # noqa: E402
+from predictors.checkpoint import PredictorCheckpoint  # noqa: E402
+from predictors.evaluation import evaluate  # noqa: E402
+from predictors.inference import PRETRAINED_DIR, Predictor  # noqa: E402
+from predictors.training import PredictorTrainingConfig, train_predictor  # noqa: E402
+
+RESULT = RESULTS / "predictor.json"
+# Xie & Grossman 2018, trained on the full Materials Project (~28k+ structures).
+CGCNN_PUBLISHED = {"formation_energy_per_atom": 0.039, "band_gap": 0.388}
+FINETUNE_CASES = (
+    {"dataset": "perov5", "target": "heat_ref", "max_train_crystals": 500},
+    {"dataset": "supercon", "target": "tc", "max_train_crystals": None},
+)
+
+
+def accuracy(name: str) -> dict:
+    predictor = Predictor.pretrained(name)
+    dataset = predictor.members[0].dataset
+    crystals = load_dataset(dataset).crystal_set("test")
+    metrics, table = evaluate(predictor, crystals)
+    members = [evaluate(Predictor([m]), crystals)[0] for m in predictor.members]
+    for target in predictor.targets:
+        maes = [m[target]["mae"] for m in members]
+        metrics[target]["member_mae_mean"] = sum(maes) / len(maes)
+        metrics[target]["member_mae_range"] = [min(maes), max(maes)]
+    parity_plot(name, predictor, table)
+    epochs = [m.metrics.get("epochs") for m in predictor.members]
+    return {
+        "dataset": dataset,
+        "protocol": predictor.members[0].protocol,
+        "members": len(predictor.members),
+        "train_crystals": predictor.members[0].metrics.get("train_crystals"),
+        "epochs": epochs,
+        "units": dict(zip(predictor.targets, predictor.units, strict=True)),
+        "test": metrics,
+    }
+
+
+def parity_plot(name: str, predictor: Predictor, table) -> Path:
+    figure, axes = plt.subplots(
+        1, len(predictor.targets), figsize=(4.5 * len(predictor.targets), 4.2)
+    )
+    axes = [axes] if len(predictor.targets) == 1 else list(axes)
+    for axis, target, unit in zip(axes, predictor.targets, predictor.units, strict=True):
+        true, mean = table[f"{target}_true"], table[f"{target}_mean"]
+        axis.scatter(true, mean, s=2, alpha=0.3)
+        low, high = min(true.min(), mean.min()), max(true.max(), mean.max())
+        axis.plot([low, high], [low, high], "k--", lw=0.8)
+        axis.set_xlabel(f"DFT {target} ({unit})")
+        axis.set_ylabel(f"predicted ({unit})")
+        axis.set_title(f"{name} test: {target}")
+    figure.tight_layout()
+    path = RESULTS / f"predictor_parity_{name}.png"
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return path
+
+
+def compare(named_checkpoints: list[str]) -> dict:
+    crystals = load_dataset("mp20").crystal_set("test")
+    results = {}
+    for item in named_checkpoints:
+        label, path = item.split("=", 1)
+        checkpoint = PredictorCheckpoint.load(path)
+        metrics, _ = evaluate(Predictor([checkpoint]), crystals)
+        config = checkpoint.network.config
+        results[label] = {
+            "architecture": config.architecture,
+            "layers": config.num_layers,
+            "hidden": config.hidden_channels,
+            "parameters": sum(p.numel() for p in checkpoint.network.parameters()),
+            "epochs": checkpoint.metrics.get("epochs"),
+            "test_mae": {t: m["mae"] for t, m in metrics.items()},
+        }
+    return results
+
+
+def finetune() -> list[dict]:
+    source = sorted((PRETRAINED_DIR / "mp20").glob("member*.pt"))[0]
+    rows = []
+    with tempfile.TemporaryDirectory() as folder:
+        for case in FINETUNE_CASES:
+            crystals = load_dataset(case["dataset"]).crystal_set("test")
+            for mode, extra in (
+                ("scratch", {}),
+                ("finetuned", {"finetune_from": str(source)}),
+                (
+                    "finetuned, frozen",
+                    {"finetune_from": str(source), "freeze_message_passing": True},
+                ),
+            ):
+                config = PredictorTrainingConfig.model_validate(
+                    {
+                        "data": {"dataset": case["dataset"]},
+                        "targets": [case["target"]],
+                        "model": PredictorCheckpoint.load(source).network.config.model_dump(),
+                        "max_train_crystals": case["max_train_crystals"],
+                        "batch_size": 32,
+                        "out_dir": str(Path(folder) / f"{case['dataset']}-{mode}"),
+                        **extra,
+                    }
+                )
+                checkpoint = PredictorCheckpoint.load(train_predictor(config))
+                metrics, _ = evaluate(Predictor([checkpoint]), crystals)
+                rows.append(
+                    {
+                        **case,
+                        "mode": mode,
+                        "train_crystals": checkpoint.metrics["train_crystals"],
+                        "epochs": checkpoint.metrics["epochs"],
+                        "test_mae": metrics[case["target"]]["mae"],
+                        "test_r2": metrics[case["target"]]["r2"],
+                    }
+                )
+    return rows
+
+
+def speed() -> dict:
+    predictor = Predictor.pretrained("mp20")
+    crystals = load_dataset("mp20").crystal_set("test")
+    timings = {}
+    for label, model in (
+        ("single model", Predictor(predictor.members[:1])),
+        ("5-model ensemble", predictor),
+    ):
+        model.predict(crystals.subset(range(256)))  # warm-up
+        start = time.perf_counter()
+        model.predict(crystals, batch_size=256)
+        seconds = time.perf_counter() - start
+        timings[label] = {
+            "structures": len(crystals),
+            "seconds": seconds,
+            "per_second": len(crystals) / seconds,
+        }
+    members = predictor.members
+    per_epoch = [
+        m.metrics["train_seconds"] / m.metrics["epochs"]
+        for m in members
+        if m.metrics.get("train_seconds")
+    ]
+    return {
+        "inference": timings,
+        "train_seconds_per_epoch": sum(per_epoch) / len(per_epoch) if per_epoch else None,
+        "train_crystals": members[0].metrics.get("train_crystals"),
+        "torch_threads": torch.get_num_threads(),
+    }
+
+
+def write_tables(results: dict) -> None:
+    parts = []
+    for name, entry in results.get("accuracy", {}).items():
+        rows = []
+        for target, m in entry["test"].items():
+            unit = entry["units"][target]
+            published = CGCNN_PUBLISHED.get(target) if entry["dataset"] == "mp20" else None
+            rows.append(
+                [
+                    target,
+                    f"{m['mae']:.4f} {unit}",
+                    f"{m['member_mae_mean']:.4f}",
+                    f"{m['rmse']:.4f}",
+                    f"{m['r2']:.3f}",
+                    f"{m['within_1_sigma']:.1%}",
+                    f"{m['within_2_sigma']:.1%}",
+                    f"{m['spearman_abs_error_vs_sigma']:.2f}",
+                    f"{published} {unit}" if published else "–",
+                ]
+            )
+        parts.append(
+            f"**{name}** ({entry['protocol']}; {entry['members']}-model ensemble, trained on "
+            f"{entry['train_crystals']} crystals; test split n = {next(iter(entry['test'].values()))['n']}; "
+            f"parity plot `benchmarks/results/predictor_parity_{name}.png`)\n\n"
+            + markdown_table(
+                [
+                    "target",
+                    "ensemble MAE",
+                    "mean member MAE",
+                    "RMSE",
+                    "R²",
+                    "|err| ≤ 1σ",
+                    "|err| ≤ 2σ",
+                    "Spearman(|err|, σ)",
+                    "CGCNN published (full MP)",
+                ],
+                rows,
+            )
+        )
+    if results.get("compare"):
+        rows = [
+            [
+                label,
+                e["architecture"],
+                e["layers"],
+                e["hidden"],
+                f"{e['parameters']:,}",
+                e["epochs"],
+                *(f"{v:.4f}" for v in e["test_mae"].values()),
+            ]
+            for label, e in results["compare"].items()
+        ]
+        targets = list(next(iter(results["compare"].values()))["test_mae"])
+        parts.append(
+            "**Architectures** (single model, seed 0, mp20-reduced, test MAE)\n\n"
+            + markdown_table(
+                ["run", "architecture", "layers", "hidden", "parameters", "epochs", *targets], rows
+            )
+        )
+    if results.get("finetune"):
+        rows = [
+            [
+                r["dataset"],
+                r["target"],
+                r["train_crystals"],
+                r["mode"],
+                r["epochs"],
+                f"{r['test_mae']:.4f}",
+                f"{r['test_r2']:.3f}",
+            ]
+            for r in results["finetune"]
+        ]
+        parts.append(
+            "**Fine-tuning vs training from scratch** (from bundled mp20 member 0; test split)\n\n"
+            + markdown_table(
+                ["dataset", "target", "train crystals", "start", "epochs", "test MAE", "R²"], rows
+            )
+        )
+    if results.get("speed"):
+        s = results["speed"]
+        rows = [
+            [label, t["structures"], f"{t['seconds']:.1f}", f"{t['per_second']:.0f}"]
+            for label, t in s["inference"].items()
+        ]
+        parts.append(
+            f"**CPU speed** (mp20 test, batch 256, {s['torch_threads']} threads; neighbour search included)\n\n"
+            + markdown_table(["predictor", "structures", "seconds", "structures/s"], rows)
+            + f"\n\nTraining: {s['train_seconds_per_epoch']:.1f} s per epoch over {s['train_crystals']} crystals "
+            "(one process, one thread; neighbour graphs searched once before the first epoch)."
+        )
+    update_section("predictor", "Property predictor", "\n\n".join(parts))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--accuracy", nargs="*", default=[])
+    parser.add_argument("--compare", nargs="*", default=[])
+    parser.add_argument("--finetune", action="store_true")
+    parser.add_argument("--speed", action="store_true")
+    args = parser.parse_args()
+    results = json.loads(RESULT.read_text()) if RESULT.exists() else {}
+    results.pop("machine", None)
+    for name in args.accuracy:
+        results.setdefault("accuracy", {})[name] = accuracy(name)
+    if args.compare:
+        results["compare"] = compare(args.compare)
+    if args.finetune:
+        results["finetune"] = finetune()
+    if args.speed:
+        results["speed"] = speed()
+    write_result("predictor", results)
+    write_tables(results)
+    print(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()

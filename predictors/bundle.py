@@ -1,0 +1,76 @@
+"""Packing trained runs into a bundled ensemble that ``Predictor.pretrained`` loads.
+
+python -m predictors.bundle NAME RUN_DIR [RUN_DIR ...]
+
+Each RUN_DIR is a ``gendesign predictor train`` output folder (``predictor.pt``,
+``config.yaml``, ``log/``). The bundle ``predictors/pretrained/NAME/`` gets the
+checkpoints as ``member<k>.pt`` (optimizer state is never in them), the first
+run's config, and ``training_summary.md``: per member, its seed, epochs, training
+time and holdout errors, plus each run's per-epoch CSV log compressed beside it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import shutil
+from pathlib import Path
+
+from predictors.checkpoint import PredictorCheckpoint
+from predictors.inference import PRETRAINED_DIR
+from predictors.training import CHECKPOINT_NAME
+
+
+def bundle(name: str, runs: list[Path], destination: Path = PRETRAINED_DIR) -> Path:
+    """Copy ``runs`` into ``destination/name`` and write their training summary."""
+    folder = destination / name
+    if folder.exists():
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True)
+    rows = []
+    for k, run in enumerate(runs):
+        checkpoint = PredictorCheckpoint.load(run / CHECKPOINT_NAME)
+        shutil.copyfile(run / CHECKPOINT_NAME, folder / f"member{k}.pt")
+        logs = sorted((run / "log").rglob("metrics.csv"))
+        if logs:
+            with (
+                open(logs[-1], "rb") as source,
+                gzip.open(folder / f"member{k}_log.csv.gz", "wb") as out,
+            ):
+                shutil.copyfileobj(source, out)
+        metrics = checkpoint.metrics
+        holdout = ", ".join(
+            f"{t} {metrics['holdout'].get(f'val_mae_{t}', float('nan')):.4f} {u}"
+            for t, u in zip(checkpoint.targets, checkpoint.units, strict=True)
+        )
+        seconds = metrics.get("train_seconds")
+        rows.append(
+            f"| {k} | {checkpoint.training_config['seed']} | {metrics['epochs']} | "
+            f"{f'{seconds / 60:.1f}' if seconds else '–'} | {holdout} |"
+        )
+    shutil.copyfile(runs[0] / "config.yaml", folder / "config.yaml")
+    first = PredictorCheckpoint.load(runs[0] / CHECKPOINT_NAME)
+    (folder / "training_summary.md").write_text(
+        f"# Bundled predictor `{name}`\n\n"
+        f"Dataset {first.dataset} ({first.protocol}), targets {', '.join(first.targets)}; "
+        f"{len(runs)} members trained with `config.yaml`, differing only in their seed "
+        f"(`gendesign predictor train --config configs/predictor/{name}.yaml --set seed=K`). "
+        "Early stopping on the holdout; holdout MAE of the kept weights below. "
+        "Per-epoch logs: `member<k>_log.csv.gz`.\n\n"
+        "| member | seed | epochs | minutes | holdout MAE |\n|---|---|---|---|---|\n"
+        + "\n".join(rows)
+        + "\n"
+    )
+    return folder
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("name")
+    parser.add_argument("runs", nargs="+", type=Path)
+    args = parser.parse_args()
+    print(bundle(args.name, args.runs))
+
+
+if __name__ == "__main__":
+    main()
