@@ -20,6 +20,7 @@ from gendesign.data.arrays import CrystalArrays
 from gendesign.data.crystal_set import CrystalSet
 from gendesign.data.validation import check_structure
 from gendesign.errors import InputError, StructureError
+from gendesign.graphs.neighbors import radius_graph_for_batch
 from predictors.checkpoint import PredictorCheckpoint
 
 # Bundled ensembles: pretrained/<name>/member*.pt, with their config and training summary.
@@ -48,6 +49,10 @@ class Predictor:
         self.targets = first.targets
         self.units = first.units
         self.vocabulary = first.vocabulary
+        self._graph_groups: dict[tuple[float, int | None], list[int]] = {}
+        for m, member in enumerate(self.members):
+            config = member.network.config
+            self._graph_groups.setdefault((config.cutoff, config.max_neighbors), []).append(m)
 
     @classmethod
     def from_checkpoint(cls, paths: str | Path | Sequence[str | Path]) -> Predictor:
@@ -95,13 +100,8 @@ class Predictor:
         values = np.full((len(self.members), len(crystals), len(self.targets)), np.nan)
         if usable:
             arrays = CrystalArrays.from_crystal_set(crystals.subset(usable), property_names=[])
-            for m, member in enumerate(self.members):
-                member.network.eval()
-                outputs = [
-                    member.network(batch) * member.target_std + member.target_mean
-                    for batch in DataLoader(arrays, batch_size=batch_size)
-                ]
-                values[m, usable] = torch.cat(outputs).double().numpy()
+            outputs = [self._predict_batch(batch) for batch in DataLoader(arrays, batch_size)]
+            values[:, usable] = torch.cat(outputs, dim=1).double().numpy()
         table = pd.DataFrame({"id": crystals.ids})
         for k, target in enumerate(self.targets):
             table[f"{target}_mean"] = values[:, :, k].mean(axis=0)
@@ -114,6 +114,18 @@ class Predictor:
             }
         )
         return pd.concat([table, unreadable], ignore_index=True) if len(unreadable) else table
+
+    def _predict_batch(self, batch) -> torch.Tensor:
+        """(members, crystals, targets) in physical units. Members sharing a neighbour
+        graph definition share one neighbour search."""
+        values = [None] * len(self.members)
+        for (cutoff, max_neighbors), indices in self._graph_groups.items():
+            graph = radius_graph_for_batch(batch, cutoff, max_neighbors)
+            batch.edge_index, batch.edge_distance = graph.edge_index, graph.distances
+            for m in indices:
+                member = self.members[m]
+                values[m] = member.network.eval()(batch) * member.target_std + member.target_mean
+        return torch.stack(values)
 
     def property_function(self):
         """Structures → table of predicted means, the shape the audit's property hook takes."""
