@@ -35,7 +35,8 @@ def pretrained_names() -> list[str]:
 class Predictor:
     """One checkpoint or an ensemble of them (same targets and element vocabulary)."""
 
-    def __init__(self, members: Sequence[PredictorCheckpoint]):
+    def __init__(self, members: Sequence[PredictorCheckpoint], device: str | None = None):
+        """``device``: "cpu", "cuda", ...; None picks CUDA when present."""
         if not members:
             raise InputError("a predictor needs at least one checkpoint")
         first = members[0]
@@ -49,26 +50,33 @@ class Predictor:
         self.targets = first.targets
         self.units = first.units
         self.vocabulary = first.vocabulary
+        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        for member in self.members:
+            member.network.to(self.device)
+            member.target_mean = member.target_mean.to(self.device)
+            member.target_std = member.target_std.to(self.device)
         self._graph_groups: dict[tuple[float, int | None], list[int]] = {}
         for m, member in enumerate(self.members):
             config = member.network.config
             self._graph_groups.setdefault((config.cutoff, config.max_neighbors), []).append(m)
 
     @classmethod
-    def from_checkpoint(cls, paths: str | Path | Sequence[str | Path]) -> Predictor:
+    def from_checkpoint(
+        cls, paths: str | Path | Sequence[str | Path], device: str | None = None
+    ) -> Predictor:
         """Load one checkpoint file or several (an ensemble)."""
         if isinstance(paths, str | Path):
             paths = [paths]
-        return cls([PredictorCheckpoint.load(p) for p in paths])
+        return cls([PredictorCheckpoint.load(p) for p in paths], device)
 
     @classmethod
-    def pretrained(cls, name: str = "mp20") -> Predictor:
+    def pretrained(cls, name: str = "mp20", device: str | None = None) -> Predictor:
         """A bundled ensemble by name (see :func:`pretrained_names`)."""
         members = sorted((PRETRAINED_DIR / name).glob("member*.pt"))
         if not members:
             known = ", ".join(dict.fromkeys(pretrained_names())) or "none installed"
             raise InputError(f"no bundled predictor named '{name}' (bundled: {known})")
-        return cls.from_checkpoint(members)
+        return cls.from_checkpoint(members, device)
 
     def unsupported_reason(self, structure: Structure) -> str:
         """Why this predictor cannot judge ``structure`` (one sentence), or ""."""
@@ -118,6 +126,7 @@ class Predictor:
     def _predict_batch(self, batch) -> torch.Tensor:
         """(members, crystals, targets) in physical units. Members sharing a neighbour
         graph definition share one neighbour search."""
+        batch = batch.to(self.device)
         values = [None] * len(self.members)
         for (cutoff, max_neighbors), indices in self._graph_groups.items():
             graph = radius_graph_for_batch(batch, cutoff, max_neighbors)
@@ -125,7 +134,7 @@ class Predictor:
             for m in indices:
                 member = self.members[m]
                 values[m] = member.network.eval()(batch) * member.target_std + member.target_mean
-        return torch.stack(values)
+        return torch.stack(values).cpu()
 
     def property_function(self):
         """Structures → table of predicted means, the shape the audit's property hook takes."""

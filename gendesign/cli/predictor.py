@@ -90,6 +90,7 @@ def predict_command(
     ),
     out: Path = typer.Option(Path("outputs/predictions.csv"), help="CSV of predictions."),
     batch_size: int = typer.Option(256, min=1, help="Crystals per forward pass."),
+    device: str | None = typer.Option(None, help="cpu, cuda, ... (default: CUDA when present)."),
     data_root: Path | None = typer.Option(None, help="Folder holding the datasets."),
 ) -> None:
     """Predict properties (ensemble mean and spread) for a set of crystals."""
@@ -100,9 +101,9 @@ def predict_command(
     if checkpoint and pretrained:
         raise InputError("give --checkpoint or --pretrained, not both")
     predictor = (
-        Predictor.from_checkpoint(checkpoint)
+        Predictor.from_checkpoint(checkpoint, device)
         if checkpoint
-        else Predictor.pretrained(pretrained or "mp20")
+        else Predictor.pretrained(pretrained or "mp20", device)
     )
     with console.status("Reading crystals..."):
         crystals = load_audit_input(source, data_root)
