@@ -20,18 +20,14 @@ import tempfile
 import time
 from pathlib import Path
 
-import matplotlib
+import torch
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import torch  # noqa: E402
-
-from benchmarks.reporting import RESULTS, markdown_table, update_section, write_result  # noqa: E402
-from gendesign.data.datasets import load_dataset  # noqa: E402
-from predictors.checkpoint import PredictorCheckpoint  # noqa: E402
-from predictors.evaluation import evaluate  # noqa: E402
-from predictors.inference import PRETRAINED_DIR, Predictor  # noqa: E402
-from predictors.training import PredictorTrainingConfig, train_predictor  # noqa: E402
+from benchmarks.reporting import RESULTS, markdown_table, update_section, write_result
+from gendesign.data.datasets import load_dataset
+from predictors.checkpoint import PredictorCheckpoint
+from predictors.evaluation import evaluate, plot_parity
+from predictors.inference import PRETRAINED_DIR, Predictor
+from predictors.training import PredictorTrainingConfig, train_predictor
 
 RESULT = RESULTS / "predictor.json"
 # Xie & Grossman 2018, trained on the full Materials Project (~28k+ structures).
@@ -52,7 +48,7 @@ def accuracy(name: str) -> dict:
         maes = [m[target]["mae"] for m in members]
         metrics[target]["member_mae_mean"] = sum(maes) / len(maes)
         metrics[target]["member_mae_range"] = [min(maes), max(maes)]
-    parity_plot(name, predictor, table)
+    plot_parity(table, predictor, RESULTS / f"predictor_parity_{name}.png", f"{name} test:")
     epochs = [m.metrics.get("epochs") for m in predictor.members]
     return {
         "dataset": dataset,
@@ -63,26 +59,6 @@ def accuracy(name: str) -> dict:
         "units": dict(zip(predictor.targets, predictor.units, strict=True)),
         "test": metrics,
     }
-
-
-def parity_plot(name: str, predictor: Predictor, table) -> Path:
-    figure, axes = plt.subplots(
-        1, len(predictor.targets), figsize=(4.5 * len(predictor.targets), 4.2)
-    )
-    axes = [axes] if len(predictor.targets) == 1 else list(axes)
-    for axis, target, unit in zip(axes, predictor.targets, predictor.units, strict=True):
-        true, mean = table[f"{target}_true"], table[f"{target}_mean"]
-        axis.scatter(true, mean, s=2, alpha=0.3)
-        low, high = min(true.min(), mean.min()), max(true.max(), mean.max())
-        axis.plot([low, high], [low, high], "k--", lw=0.8)
-        axis.set_xlabel(f"DFT {target} ({unit})")
-        axis.set_ylabel(f"predicted ({unit})")
-        axis.set_title(f"{name} test: {target}")
-    figure.tight_layout()
-    path = RESULTS / f"predictor_parity_{name}.png"
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
-    return path
 
 
 def compare(named_checkpoints: list[str]) -> dict:

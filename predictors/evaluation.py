@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 from scipy.stats import spearmanr
@@ -50,3 +52,30 @@ def evaluate(
             rows[f"{target}_std"].to_numpy(),
         )
     return metrics, table
+
+
+def plot_parity(
+    table: pd.DataFrame, predictor: Predictor, path: str | Path, title: str = ""
+) -> Path:
+    """Predicted vs true, one panel per target (the table from :func:`evaluate`)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    targets = predictor.targets
+    figure, axes = plt.subplots(1, len(targets), figsize=(4.5 * len(targets), 4.2), squeeze=False)
+    for axis, target, unit in zip(axes[0], targets, predictor.units, strict=True):
+        true, mean = table[f"{target}_true"], table[f"{target}_mean"]
+        axis.scatter(true, mean, s=2, alpha=0.3)
+        low, high = np.nanmin([true.min(), mean.min()]), np.nanmax([true.max(), mean.max()])
+        axis.plot([low, high], [low, high], "k--", lw=0.8)
+        axis.set_xlabel(f"true {target} ({unit})")
+        axis.set_ylabel(f"predicted ({unit})")
+        axis.set_title(f"{title} {target}".strip())
+    figure.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return path

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pandas as pd
 import yaml
 
@@ -53,6 +55,17 @@ def test_train_finetune_and_predict_from_the_command_line(perov5, gendesign_cli,
     assert len(broken) == 1 and broken["heat_ref_mean"].iloc[0] == ""
     assert broken["error"].iloc[0] != ""
     assert (pd.to_numeric(table["heat_ref_mean"], errors="coerce").notna().sum()) == 5
+
+    scored = gendesign_cli(
+        "predictor", "evaluate", "perov5:test", "--checkpoint", str(checkpoint),
+        "--out", str(tmp_path / "evaluation"),
+    )  # fmt: skip
+    assert scored.returncode == 0, scored.stderr
+    metrics = json.loads((tmp_path / "evaluation" / "metrics.json").read_text())
+    assert metrics["heat_ref"]["n"] == 3785 and metrics["heat_ref"]["mae"] > 0
+    assert (tmp_path / "evaluation" / "parity.png").stat().st_size > 0
+    wrong = gendesign_cli("predictor", "evaluate", "carbon24:test", "--checkpoint", str(checkpoint))
+    assert wrong.returncode == 2 and "no labels for heat_ref" in wrong.stderr
 
 
 def test_predict_names_what_is_wrong(gendesign_cli, tmp_path):

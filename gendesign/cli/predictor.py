@@ -65,6 +65,68 @@ def finetune(
     report_checkpoint(train_predictor(load_config(PredictorTrainingConfig, config, overrides)))
 
 
+@predictor_app.command("evaluate")
+def evaluate_command(
+    data: str = typer.Argument(
+        ..., help="Labelled crystals: a dataset split such as mp20:test, or a CDVAE CSV."
+    ),
+    checkpoint: list[Path] | None = typer.Option(
+        None, help="Predictor checkpoint(s); repeat for an ensemble."
+    ),
+    pretrained: str | None = typer.Option(None, help="A bundled ensemble instead."),
+    out: Path = typer.Option(
+        Path("outputs/predictor/evaluation"),
+        help="Folder for metrics.json, the table, a parity plot.",
+    ),
+    data_root: Path | None = typer.Option(None, help="Folder holding the datasets."),
+) -> None:
+    """Score a predictor on labelled crystals: MAE, RMSE, R², and for an ensemble how
+    well its spread tracks its error."""
+    import json
+
+    from gendesign.audit.inputs import load_audit_input
+    from predictors.evaluation import evaluate, plot_parity
+
+    predictor = load_predictor(checkpoint, pretrained)
+    with console.status("Reading crystals..."):
+        crystals = load_audit_input(data, data_root)
+    missing = [t for t in predictor.targets if t not in crystals.properties.columns]
+    if missing:
+        from gendesign.errors import InputError
+
+        raise InputError(f"{data} has no labels for {', '.join(missing)}")
+    with console.status(f"Predicting {len(crystals)} crystals..."):
+        metrics, table = evaluate(predictor, crystals)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    table.to_csv(out / "predictions.csv", index=False)
+    plot_parity(table, predictor, out / "parity.png")
+
+    summary = Table("target", "n", "MAE", "RMSE", "R²", "|err| ≤ 1σ", "|err| ≤ 2σ", box=box.SIMPLE)
+    for (target, m), unit in zip(metrics.items(), predictor.units, strict=True):
+        summary.add_row(
+            target, str(m["n"]), f"{m['mae']:.4f} {unit}", f"{m['rmse']:.4f}", f"{m['r2']:.3f}",
+            f"{m['within_1_sigma']:.1%}" if "within_1_sigma" in m else "–",
+            f"{m['within_2_sigma']:.1%}" if "within_2_sigma" in m else "–",
+        )  # fmt: skip
+    console.print(summary)
+    console.print(f"Metrics, predictions and parity plot in {out}")
+
+
+def load_predictor(
+    checkpoint: list[Path] | None, pretrained: str | None, device: str | None = None
+):
+    """The predictor named on the command line (a bundled ensemble by default: mp20)."""
+    from gendesign.errors import InputError
+    from predictors.inference import Predictor
+
+    if checkpoint and pretrained:
+        raise InputError("give --checkpoint or --pretrained, not both")
+    if checkpoint:
+        return Predictor.from_checkpoint(checkpoint, device)
+    return Predictor.pretrained(pretrained or "mp20", device)
+
+
 def report_checkpoint(path: Path) -> None:
     from predictors.checkpoint import PredictorCheckpoint
 
@@ -95,16 +157,8 @@ def predict_command(
 ) -> None:
     """Predict properties (ensemble mean and spread) for a set of crystals."""
     from gendesign.audit.inputs import load_audit_input
-    from gendesign.errors import InputError
-    from predictors.inference import Predictor
 
-    if checkpoint and pretrained:
-        raise InputError("give --checkpoint or --pretrained, not both")
-    predictor = (
-        Predictor.from_checkpoint(checkpoint, device)
-        if checkpoint
-        else Predictor.pretrained(pretrained or "mp20", device)
-    )
+    predictor = load_predictor(checkpoint, pretrained, device)
     with console.status("Reading crystals..."):
         crystals = load_audit_input(source, data_root)
     with console.status(f"Predicting {len(crystals)} crystals..."):
