@@ -29,7 +29,7 @@ PRETRAINED_DIR = Path(__file__).parent / "pretrained"
 
 def pretrained_names() -> list[str]:
     """Names accepted by :meth:`Predictor.pretrained`."""
-    return sorted(p.parent.name for p in PRETRAINED_DIR.glob("*/member*.pt"))
+    return sorted({p.parent.name for p in PRETRAINED_DIR.glob("*/member*.pt")})
 
 
 class Predictor:
@@ -74,7 +74,7 @@ class Predictor:
         """A bundled ensemble by name (see :func:`pretrained_names`)."""
         members = sorted((PRETRAINED_DIR / name).glob("member*.pt"))
         if not members:
-            known = ", ".join(dict.fromkeys(pretrained_names())) or "none installed"
+            known = ", ".join(pretrained_names()) or "none installed"
             raise InputError(f"no bundled predictor named '{name}' (bundled: {known})")
         return cls.from_checkpoint(members, device)
 
@@ -110,10 +110,13 @@ class Predictor:
             arrays = CrystalArrays.from_crystal_set(crystals.subset(usable), property_names=[])
             outputs = [self._predict_batch(batch) for batch in DataLoader(arrays, batch_size)]
             values[:, usable] = torch.cat(outputs, dim=1).double().numpy()
+        mean = values.mean(axis=0)
+        # Sample standard deviation over members (ddof=1); one model has no spread.
+        std = values.std(axis=0, ddof=1) if len(self.members) > 1 else np.zeros_like(mean)
         table = pd.DataFrame({"id": crystals.ids})
         for k, target in enumerate(self.targets):
-            table[f"{target}_mean"] = values[:, :, k].mean(axis=0)
-            table[f"{target}_std"] = values[:, :, k].std(axis=0)
+            table[f"{target}_mean"] = mean[:, k]
+            table[f"{target}_std"] = std[:, k]
         table["error"] = errors
         unreadable = pd.DataFrame(
             {
