@@ -112,7 +112,7 @@ class Predictor:
             values[:, usable] = torch.cat(outputs, dim=1).double().numpy()
         mean = values.mean(axis=0)
         # Sample standard deviation over members (ddof=1); one model has no spread.
-        std = values.std(axis=0, ddof=1) if len(self.members) > 1 else np.zeros_like(mean)
+        std = values.std(axis=0, ddof=1) if len(self.members) > 1 else mean * 0.0
         table = pd.DataFrame({"id": crystals.ids})
         for k, target in enumerate(self.targets):
             table[f"{target}_mean"] = mean[:, k]
