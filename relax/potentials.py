@@ -1,0 +1,187 @@
+"""Interatomic potentials behind one small interface: an ASE calculator plus provenance.
+
+MACE foundation models (mace-torch) come first. Their weights resolve, in order:
+an explicit path, the ``GENDESIGN_MACE_MODEL`` environment variable, mace's own
+cache directory (``~/.cache/mace``), and mace's download — the last only when a
+network is reachable. CHGNet 0.3.0, whose weights ship inside the chgnet wheel,
+is the offline fallback: ``auto`` picks MACE when its weights resolve without a
+network and CHGNet otherwise, with one warning saying how to get MACE.
+
+Every result carries the potential's name, package version and weights checksum
+(:class:`PotentialInfo`), so numbers from different potentials are never mixed up.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import socket
+from dataclasses import dataclass, field
+from importlib.metadata import version
+from pathlib import Path
+
+import torch
+from ase.calculators.calculator import Calculator
+
+from gendesign.errors import ConfigError, InputError
+
+log = logging.getLogger(__name__)
+
+MACE_MODEL_ENV = "GENDESIGN_MACE_MODEL"
+# Our names -> mace-torch's names for its foundation models (mace.calculators.mace_mp).
+MACE_FOUNDATION_MODELS = {
+    "mace-mp-0-small": "small",
+    "mace-mp-0-medium": "medium",
+    "mace-mpa-0": "medium-mpa-0",
+}
+DEFAULT_MACE = "mace-mp-0-medium"
+CHGNET = "chgnet-0.3.0"
+POTENTIALS = ("auto", *MACE_FOUNDATION_MODELS, "mace", CHGNET)
+HOW_TO_GET_MACE = (
+    "to use MACE, download a foundation model (e.g. "
+    "https://github.com/ACEsuit/mace-mp/releases/download/mace_mp_0/2023-12-03-mace-128-L1_epoch-199.model) "
+    f"on a machine with a network and pass it with --potential-path or ${MACE_MODEL_ENV}"
+)
+
+
+@dataclass(frozen=True)
+class PotentialInfo:
+    """Which potential produced a number."""
+
+    name: str  # e.g. "mace-mp-0-medium", "mace" (a user file), "chgnet-0.3.0"
+    package_version: str  # "mace-torch 0.3.16"
+    weights_path: str
+    weights_sha256: str
+
+    def as_columns(self) -> dict[str, str]:
+        return {
+            "potential": self.name,
+            "potential_version": self.package_version,
+            "potential_sha256": self.weights_sha256,
+        }
+
+
+@dataclass
+class Potential:
+    """A loaded potential: its ASE calculator, provenance and the elements it knows."""
+
+    info: PotentialInfo
+    calculator: Calculator
+    elements: frozenset[int]  # atomic numbers in its training data
+    dtype: torch.dtype
+    device: str
+    model: torch.nn.Module | None = field(default=None, repr=False)  # the raw torch model
+
+    def unsupported_elements(self, atomic_numbers) -> list[int]:
+        return sorted({int(z) for z in atomic_numbers} - self.elements)
+
+
+def load_potential(
+    name: str = "auto",
+    path: str | Path | None = None,
+    device: str | None = None,
+    dtype: str = "float64",
+) -> Potential:
+    """Load a potential by name (see ``POTENTIALS``); ``path`` points at a MACE ``.model`` file.
+
+    ``device`` None means CUDA when present; float64 is the default for relaxation.
+    """
+    if name not in POTENTIALS:
+        raise ConfigError(f"unknown potential '{name}'; choose one of {', '.join(POTENTIALS)}")
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    if name == CHGNET:
+        return _load_chgnet(device)
+    mace_name = DEFAULT_MACE if name in ("auto", "mace") else name
+    weights = resolve_mace_weights(mace_name, path, allow_download=name != "auto")
+    if weights is None:  # only for "auto"
+        log.warning(
+            "no MACE weights found without a network: using %s; %s", CHGNET, HOW_TO_GET_MACE
+        )
+        return _load_chgnet(device)
+    label = "mace" if path or os.environ.get(MACE_MODEL_ENV) else mace_name
+    return _load_mace(label, weights, device, dtype)
+
+
+def resolve_mace_weights(
+    name: str, path: str | Path | None = None, allow_download: bool = True
+) -> Path | None:
+    """The MACE model file to use, or None when only a download could provide it and
+    downloading is not allowed."""
+    explicit = path or os.environ.get(MACE_MODEL_ENV)
+    if explicit:
+        explicit = Path(explicit).expanduser()
+        if not explicit.is_file():
+            source = "--potential-path" if path else f"${MACE_MODEL_ENV}"
+            raise InputError(f"{explicit}: MACE model file not found (from {source})")
+        return explicit
+    from mace.calculators.foundations_models import download_mace_mp_checkpoint, mace_mp_urls
+    from mace.tools.utils import get_cache_dir
+
+    mace_key = MACE_FOUNDATION_MODELS.get(name, MACE_FOUNDATION_MODELS[DEFAULT_MACE])
+    cached = Path(get_cache_dir()) / os.path.basename(mace_mp_urls[mace_key])
+    if cached.is_file():
+        return cached
+    if not allow_download:
+        return None
+    if not network_available():
+        raise InputError(
+            f"MACE weights for {name} are not in {cached.parent} and there is no network; {HOW_TO_GET_MACE}"
+        )
+    return Path(download_mace_mp_checkpoint(mace_key))
+
+
+def network_available(host: str = "github.com", timeout_s: float = 3.0) -> bool:
+    """Whether ``host`` answers on port 443 within ``timeout_s`` seconds."""
+    try:
+        with socket.create_connection((host, 443), timeout=timeout_s):
+            return True
+    except OSError:
+        return False
+
+
+def file_sha256(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _load_mace(label: str, weights: Path, device: str, dtype: str) -> Potential:
+    from mace.calculators import MACECalculator
+
+    try:
+        calculator = MACECalculator(model_paths=str(weights), device=device, default_dtype=dtype)
+    except Exception as err:
+        raise InputError(f"{weights}: not a loadable MACE model ({err})") from None
+    model = calculator.models[0]
+    return Potential(
+        info=PotentialInfo(
+            label, f"mace-torch {version('mace-torch')}", str(weights), file_sha256(weights)
+        ),
+        calculator=calculator,
+        elements=frozenset(int(z) for z in model.atomic_numbers),
+        dtype=getattr(torch, dtype),
+        device=device,
+        model=model,
+    )
+
+
+def _load_chgnet(device: str) -> Potential:
+    import chgnet
+    from chgnet.model import CHGNet
+    from chgnet.model.dynamics import CHGNetCalculator
+
+    model = CHGNet.load(model_name="0.3.0", use_device=device, verbose=False)
+    weights = next((Path(chgnet.__file__).parent / "pretrained" / "0.3.0").glob("*.pth.tar"))
+    return Potential(
+        info=PotentialInfo(
+            CHGNET, f"chgnet {version('chgnet')}", str(weights), file_sha256(weights)
+        ),
+        calculator=CHGNetCalculator(model, use_device=device),
+        elements=frozenset(range(1, 95)),  # CHGNet's embedding covers H..Pu
+        dtype=torch.float32,
+        device=device,
+        model=model,
+    )

@@ -1,0 +1,71 @@
+"""Relaxing real mp20 crystals with the offline potential, and every way it can fail."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from pymatgen.core import Lattice, Structure
+
+from gendesign.errors import ConfigError, InputError
+from relax.potentials import CHGNET, MACE_MODEL_ENV, load_potential
+from relax.relaxation import RelaxSettings, relax_structure
+
+
+@pytest.fixture(scope="module")
+def chgnet():
+    return load_potential(CHGNET, device="cpu")
+
+
+@pytest.fixture(scope="module")
+def rattled(mp20):
+    """A real mp20 test crystal, rattled (σ 0.1 Å) and strained 5 %."""
+    structure = mp20.splits["test"].structure(2)
+    rng = np.random.default_rng(0)
+    moved = Structure(
+        structure.lattice,
+        structure.species,
+        structure.cart_coords + rng.normal(0, 0.1, (len(structure), 3)),
+        coords_are_cartesian=True,
+    )
+    moved.apply_strain(0.05)
+    return structure, moved
+
+
+def test_a_rattled_crystal_relaxes_back(chgnet, rattled):
+    original, moved = rattled
+    result = relax_structure(moved, chgnet)
+    assert result.ok and result.reason == ""
+    assert result.max_force <= 0.05 and 0 < result.steps < 500
+    assert result.rms_displacement > 0.01
+    relaxed_volume = result.structure.volume
+    assert abs(relaxed_volume / original.volume - 1) < 0.1  # back near the DFT cell
+    assert result.volume_change < 0  # the 5 % strain is undone
+    assert np.isfinite(result.energy_per_atom) and chgnet.info.weights_sha256
+
+
+def test_failures_are_results_with_reasons(chgnet, rattled, tmp_path):
+    _, moved = rattled
+    stuck = relax_structure(moved, chgnet, RelaxSettings(max_steps=2))
+    assert stuck.status == "not_converged" and "after 2 steps" in stuck.reason
+    slow = relax_structure(moved, chgnet, RelaxSettings(time_limit_s=1e-3))
+    assert slow.status == "failed" and "time limit" in slow.reason
+    crowded = Structure(Lattice.cubic(4.0), ["Na", "Cl"], [[0, 0, 0], [0.05, 0, 0]])
+    close = relax_structure(crowded, chgnet)
+    assert close.status == "failed" and "closer than the 0.5 Å floor" in close.reason
+    exotic = Structure(Lattice.cubic(4.0), ["Cf", "O"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+    unknown = relax_structure(exotic, chgnet)
+    assert unknown.status == "failed" and "Cf not in the training data" in unknown.reason
+    trajectory = tmp_path / "path.extxyz"
+    relax_structure(moved, chgnet, RelaxSettings(max_steps=3), trajectory=trajectory)
+    from ase.io import read
+
+    frames = read(trajectory, index=":")
+    assert len(frames) == 4 and "energy" in frames[-1].calc.results
+
+
+def test_potential_choice_is_checked(monkeypatch, tmp_path):
+    with pytest.raises(ConfigError, match="unknown potential 'mace-xl'"):
+        load_potential("mace-xl")
+    monkeypatch.setenv(MACE_MODEL_ENV, str(tmp_path / "absent.model"))
+    with pytest.raises(InputError, match="absent.model: MACE model file not found"):
+        load_potential("auto")
