@@ -69,3 +69,29 @@ def test_potential_choice_is_checked(monkeypatch, tmp_path):
     monkeypatch.setenv(MACE_MODEL_ENV, str(tmp_path / "absent.model"))
     with pytest.raises(InputError, match="absent.model: MACE model file not found"):
         load_potential("auto")
+
+
+def test_dft_energies_reproduce_the_materials_project_hull(data_root):
+    import pandas as pd
+    from pymatgen.core import Composition
+
+    from relax.hull import mp20_hull_reference
+
+    reference = mp20_hull_reference(data_root)
+    assert len(reference) > 45_000  # train 27,136 + val 9,047 + test 9,046
+    rows = pd.read_csv(data_root / "mp_20" / "biternary" / "test.csv.gz").sample(
+        150, random_state=0
+    )
+    ours = [
+        reference.e_above_hull(Composition(r.pretty_formula), r.formation_energy_per_atom)
+        for r in rows.itertuples()
+    ]
+    assert all(result.status == "ok" for result in ours)
+    errors = np.abs([r.e_above_hull for r in ours] - rows["e_above_hull"].to_numpy())
+    assert errors.mean() < 0.005  # eV/atom; MP's own hull has more phases than MP-20
+    unstable = reference.e_above_hull(Composition("NaCl"), -1.0)  # DFT: about -2.1 eV/atom
+    assert unstable.e_above_hull > 1.0 and unstable.decomposition == "1 NaCl"
+    missing = reference.e_above_hull(Composition("RaO"), -1.0)
+    assert (
+        missing.status == "no reference" and "Ra absent from the MP-20 reference" in missing.reason
+    )

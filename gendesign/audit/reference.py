@@ -8,13 +8,10 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-import numpy as np
-from pymatgen.core import Composition
-
 from gendesign.data.cache import hash_sources
 from gendesign.data.crystal_set import CrystalSet
 from gendesign.data.datasets import DATASETS, PreparedDataset, load_dataset
-from gendesign.data.readers import read_structures
+from gendesign.data.readers import read_mattergen_compositions, read_structures
 from gendesign.errors import DataRootError, InputError
 from gendesign.paths import resolve_data_root
 
@@ -112,16 +109,9 @@ def resolve_reference(
 @cache
 def mp20_train_formulas(data_root: Path) -> frozenset[str]:
     """Reduced formulas of the 27,136 MP-20 training materials (from the MatterGen cache)."""
-    folder = data_root / MP20_TRAIN_CACHE
-    numbers = np.load(folder / "atomic_numbers.npy")
-    counts = np.load(folder / "num_atoms.npy")
-    formulas = set()
     warnings.filterwarnings("ignore", message="No Pauling electronegativity")
-    for part in np.split(numbers, np.cumsum(counts)[:-1]):
-        elements, amounts = np.unique(part, return_counts=True)
-        formulas.add(
-            Composition(dict(zip(elements.tolist(), amounts.tolist(), strict=True))).reduced_formula
-        )
+    _, compositions, _ = read_mattergen_compositions(data_root / MP20_TRAIN_CACHE)
+    formulas = {composition.reduced_formula for composition in compositions}
     return frozenset(formulas)
 
 

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from ase import Atoms
-from pymatgen.core import Lattice, Structure
+from pymatgen.core import Composition, Lattice, Structure
 from pymatgen.io.ase import AseAtomsAdaptor
 
 from gendesign.data.crystal_set import CrystalSet, SkippedItem
@@ -210,6 +210,34 @@ def _structure_from_arrays(cell: np.ndarray, numbers: np.ndarray, frac: np.ndarr
             f"unknown atomic number(s) {sorted(set(numbers[(numbers < 1) | (numbers > 118)]))}"
         )
     return Structure(Lattice(cell), numbers.tolist(), frac, coords_are_cartesian=False)
+
+
+def read_mattergen_compositions(
+    folder: str | Path, properties: Iterable[str] = ()
+) -> tuple[list[str], list[Composition], pd.DataFrame]:
+    """Ids, compositions and property columns of a MatterGen cache split; works without
+    ``pos.npy`` (MP-20's train split ships compositions and energies only)."""
+    folder = Path(folder)
+    absent = [
+        n
+        for n in ("num_atoms.npy", "atomic_numbers.npy", "structure_id.npy")
+        if not (folder / n).exists()
+    ]
+    if absent:
+        raise InputError(f"{folder}: not a MatterGen cache folder (missing {', '.join(absent)})")
+    numbers = np.load(folder / "atomic_numbers.npy")
+    counts = np.load(folder / "num_atoms.npy")
+    compositions = []
+    for part in np.split(numbers, np.cumsum(counts)[:-1]):
+        elements, amounts = np.unique(part, return_counts=True)
+        compositions.append(
+            Composition(dict(zip(elements.tolist(), amounts.tolist(), strict=True)))
+        )
+    ids = [str(x) for x in np.load(folder / "structure_id.npy")]
+    table = pd.DataFrame(
+        {name: _read_property_json(folder / f"{name}.json") for name in properties}
+    )
+    return ids, compositions, table
 
 
 def _read_property_json(path: Path) -> np.ndarray:
