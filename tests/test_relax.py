@@ -95,3 +95,46 @@ def test_dft_energies_reproduce_the_materials_project_hull(data_root):
     assert (
         missing.status == "no reference" and "Ra absent from the MP-20 reference" in missing.reason
     )
+
+
+def test_relax_command_writes_rows_as_it_goes_and_resumes(mp20, gendesign_cli, tmp_path):
+    import pandas as pd
+
+    test = mp20.splits["test"]
+    small = [i for i in range(200) if int(test.num_atoms[i]) <= 3][:3]
+    folder = tmp_path / "cifs"
+    folder.mkdir()
+    for i in small[:2]:
+        test.structure(i).to(filename=str(folder / f"{test.ids[i]}.cif"))
+    (folder / "broken.cif").write_text("data_broken\n_cell_length_a 4.0\n")
+    out = tmp_path / "relaxed"
+    args = [
+        "relax",
+        str(folder),
+        "--potential",
+        "chgnet-0.3.0",
+        "--out",
+        str(out),
+        "--max-steps",
+        "60",
+    ]
+    first = gendesign_cli(*args)
+    assert first.returncode == 0, first.stderr
+    table = pd.read_csv(out / "results.csv", keep_default_na=False)
+    assert len(table) == 3 and "Potential: chgnet-0.3.0" in first.stdout
+    broken = table[table["id"].str.contains("broken")].iloc[0]
+    assert broken["status"] == "failed" and broken["reason"]
+    relaxed = table[~table["id"].str.contains("broken")]
+    assert set(relaxed["status"]) <= {"converged", "not_converged"}
+    assert (relaxed["potential"] == "chgnet-0.3.0").all() and relaxed[
+        "potential_sha256"
+    ].str.len().eq(64).all()
+    assert len(list((out / "relaxed").glob("*.cif"))) == 2
+
+    # A third crystal arrives; a rerun relaxes only it and keeps the earlier rows as they were.
+    test.structure(small[2]).to(filename=str(folder / f"{test.ids[small[2]]}.cif"))
+    second = gendesign_cli(*args)
+    assert second.returncode == 0, second.stderr
+    again = pd.read_csv(out / "results.csv", keep_default_na=False)
+    assert len(again) == 4 and again["id"].is_unique
+    pd.testing.assert_frame_equal(again.iloc[:3], table)

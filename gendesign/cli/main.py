@@ -12,6 +12,7 @@ from rich.logging import RichHandler
 from gendesign.cli.audit import audit_command
 from gendesign.cli.data import data_app
 from gendesign.cli.predictor import predict_command, predictor_app
+from gendesign.cli.relax import relax_command
 from gendesign.errors import GendesignError
 
 app = typer.Typer(
@@ -25,6 +26,7 @@ app.add_typer(data_app, name="data")
 app.add_typer(predictor_app, name="predictor")
 app.command("audit")(audit_command)
 app.command("predict")(predict_command)
+app.command("relax")(relax_command)
 error_console = Console(stderr=True)
 
 

@@ -1,0 +1,63 @@
+"""``gendesign relax``: relax structures with a universal interatomic potential."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import typer
+from rich import box
+from rich.table import Table
+
+from gendesign.cli.console import console, stage_progress
+from gendesign.config import load_config, write_resolved_config
+
+
+def relax_command(
+    source: str = typer.Argument(
+        ...,
+        help="Crystals: a CIF/POSCAR/extxyz file or folder, a CDVAE CSV, an ASE .db, "
+        "a generation run folder, or a dataset split such as mp20:test.",
+    ),
+    potential: str = typer.Option(
+        "auto",
+        help="auto (MACE if its weights are on disk, else CHGNet), mace-mp-0-small, "
+        "mace-mp-0-medium, mace-mpa-0, mace (the file given by --potential-path) or chgnet-0.3.0.",
+    ),
+    potential_path: Path | None = typer.Option(None, help="A MACE .model file."),
+    out: Path | None = typer.Option(
+        None, help="Folder for results.csv and relaxed/*.cif; rerunning it resumes."
+    ),
+    config: Path | None = typer.Option(None, help="YAML file of relaxation settings."),
+    fmax: float | None = typer.Option(None, help="Force criterion, eV/Å (default 0.05)."),
+    max_steps: int | None = typer.Option(None, help="FIRE steps per structure (default 500)."),
+    device: str | None = typer.Option(None, help="cpu, cuda, ... (default: CUDA when present)."),
+    trajectories: bool = typer.Option(False, help="Write every step to trajectories/<id>.extxyz."),
+) -> None:
+    """Relax structures (FIRE with cell relaxation); failures are rows with a reason."""
+    from relax.potentials import load_potential
+    from relax.relaxation import RelaxSettings
+    from relax.runner import RESULTS_FILE, relax_structures
+
+    flags = {"fmax": fmax, "max_steps": max_steps}
+    settings = load_config(RelaxSettings, config, {k: v for k, v in flags.items() if v is not None})
+    out = out or Path("outputs") / f"relax-{time.strftime('%Y%m%d-%H%M%S')}"
+    with console.status("Loading the potential..."):
+        loaded = load_potential(potential, potential_path, device)
+    console.print(
+        f"Potential: {loaded.info.name} ({loaded.info.package_version}) on {loaded.device}"
+    )
+    write_resolved_config(settings, out, "relax_config.yaml")
+    from gendesign.audit.inputs import load_audit_input
+
+    crystals = load_audit_input(source)
+    with stage_progress() as progress:
+        advance = progress("relaxing", len(crystals) + len(crystals.skipped))
+        table = relax_structures(crystals, loaded, settings, out, trajectories, advance)
+
+    counts = table["status"].value_counts()
+    summary = Table("status", "structures", box=box.SIMPLE, title=f"Relaxation of {source}")
+    for status in ("converged", "not_converged", "failed"):
+        summary.add_row(status, str(int(counts.get(status, 0))))
+    console.print(summary)
+    console.print(f"Results: {out / RESULTS_FILE}  ·  relaxed structures: {out / 'relaxed'}")

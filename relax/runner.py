@@ -1,0 +1,100 @@
+"""Relaxing many structures: one row per item, written as it completes, resumable.
+
+``relax_structures`` returns a table with one row per input item (unreadable
+ones included with their reason). With an output folder, each finished row is
+appended to ``results.csv`` and its relaxed structure written to
+``relaxed/<id>.cif`` at once, so an interrupted run loses nothing and a rerun
+skips the items already in ``results.csv``.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import pandas as pd
+from pymatgen.core import Structure
+
+from gendesign.audit.inputs import load_audit_input
+from gendesign.data.crystal_set import CrystalSet
+from relax.potentials import Potential, load_potential
+from relax.relaxation import RelaxResult, RelaxSettings, relax_structure
+
+RESULTS_FILE = "results.csv"
+RELAXED_FOLDER = "relaxed"
+TRAJECTORY_FOLDER = "trajectories"
+
+
+def relax_structures(
+    source: str | Path | CrystalSet | Sequence[Structure],
+    potential: Potential | str = "auto",
+    settings: RelaxSettings | None = None,
+    out_dir: str | Path | None = None,
+    trajectories: bool = False,
+    progress: Callable[[int], None] | None = None,
+) -> pd.DataFrame:
+    """Relax every structure of ``source``; see the module docstring for the outputs.
+
+    ``potential``: a loaded :class:`Potential` or a name for :func:`load_potential`.
+    ``progress`` is called with 1 after each item.
+    """
+    crystals = load_audit_input(source)
+    potential = load_potential(potential) if isinstance(potential, str) else potential
+    settings = settings or RelaxSettings()
+    out = Path(out_dir) if out_dir else None
+    done = _finished_ids(out)
+    unreadable = [(item.item_id, None, item.reason) for item in crystals.skipped]
+    readable = [(i, s, "") for i, s in zip(crystals.ids, crystals.structures, strict=True)]
+    rows = []
+    for item_id, structure, unread_reason in unreadable + readable:
+        if item_id in done:
+            continue
+        if structure is None:
+            result, formula = RelaxResult("failed", unread_reason, None), ""
+        else:
+            trajectory = None
+            if out and trajectories:
+                trajectory = out / TRAJECTORY_FOLDER / f"{safe_name(item_id)}.extxyz"
+                trajectory.parent.mkdir(parents=True, exist_ok=True)
+            result = relax_structure(structure, potential, settings, trajectory)
+            formula = structure.composition.reduced_formula
+        row = {"id": item_id, "formula": formula, **result.as_row(), **potential.info.as_columns()}
+        rows.append(row)
+        if out:
+            _save(out, item_id, row, result)
+        if progress:
+            progress(1)
+    if out and (out / RESULTS_FILE).exists():  # earlier runs' rows too
+        return pd.read_csv(
+            out / RESULTS_FILE, dtype={"id": str}, keep_default_na=False, na_values=["nan"]
+        )
+    return pd.DataFrame(rows)
+
+
+def safe_name(item_id: str) -> str:
+    """An item id as a file name."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", item_id) or "item"
+
+
+def _finished_ids(out: Path | None) -> set[str]:
+    if out is None or not (out / RESULTS_FILE).exists():
+        return set()
+    return set(pd.read_csv(out / RESULTS_FILE, usecols=["id"], dtype=str)["id"])
+
+
+def _save(out: Path, item_id: str, row: dict, result: RelaxResult) -> None:
+    """Append ``row`` to results.csv (header on first write) and write the structure."""
+    out.mkdir(parents=True, exist_ok=True)
+    if result.structure is not None:
+        folder = out / RELAXED_FOLDER
+        folder.mkdir(exist_ok=True)
+        result.structure.to(filename=str(folder / f"{safe_name(item_id)}.cif"))
+    path = out / RESULTS_FILE
+    new = not path.exists()
+    with open(path, "a", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(row))
+        if new:
+            writer.writeheader()
+        writer.writerow(row)
