@@ -21,11 +21,12 @@ from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint, Timer
 from pytorch_lightning.loggers import CSVLogger
 from torch_geometric.loader import DataLoader
 
-from gendesign.config import StrictConfig, write_resolved_config
+from gendesign.config import StrictConfig, load_config, write_resolved_config
+from gendesign.data.arrays import CrystalArrays
 from gendesign.data.datasets import PreparedDataset, load_dataset
 from gendesign.data.preprocess import DataConfig
 from gendesign.data.vocabulary import ElementVocabulary
-from gendesign.errors import ConfigError
+from gendesign.errors import ConfigError, InputError
 from predictors.checkpoint import PredictorCheckpoint
 from predictors.graph_cache import with_neighbor_graphs
 from predictors.lightning_module import PropertyRegressor
@@ -93,7 +94,10 @@ def build_regressor(
 
 
 def train_predictor(config: PredictorTrainingConfig) -> Path:
-    """Train, keep the best holdout weights, and return the checkpoint path."""
+    """Train, keep the best holdout weights, and return the checkpoint path.
+
+    Interrupting (Ctrl-C) stops training but still writes the best weights so far.
+    """
     pl.seed_everything(config.seed, workers=True)
     data = load_dataset(config.data)
     start = PredictorCheckpoint.load(config.finetune_from) if config.finetune_from else None
@@ -103,12 +107,7 @@ def train_predictor(config: PredictorTrainingConfig) -> Path:
     out = Path(config.out_dir)
     write_resolved_config(config, out)
 
-    train = data.splits["train"]
-    if config.max_train_crystals and config.max_train_crystals < len(train):
-        generator = torch.Generator().manual_seed(config.seed)
-        train = train.subset(
-            torch.randperm(len(train), generator=generator)[: config.max_train_crystals]
-        )
+    train = training_subset(config, data)
     model = config.model
     train_loader = DataLoader(
         with_neighbor_graphs(train, model.cutoff, model.max_neighbors),
@@ -116,10 +115,7 @@ def train_predictor(config: PredictorTrainingConfig) -> Path:
         shuffle=True,
         generator=torch.Generator().manual_seed(config.seed),
     )
-    holdout_loader = DataLoader(
-        with_neighbor_graphs(data.splits["holdout"], model.cutoff, model.max_neighbors),
-        batch_size=config.batch_size,
-    )
+    holdout_loader = holdout_graphs(config, data)
     best = ModelCheckpoint(dirpath=out / "lightning", monitor="val_loss", save_top_k=1)
     timer = Timer()
     trainer = pl.Trainer(
@@ -132,13 +128,83 @@ def train_predictor(config: PredictorTrainingConfig) -> Path:
         enable_model_summary=False,
         log_every_n_steps=max(1, min(10, len(train_loader))),
     )
-    trainer.fit(regressor, train_loader, holdout_loader)
+    interrupted = False
+    try:
+        trainer.fit(regressor, train_loader, holdout_loader)
+    except (KeyboardInterrupt, SystemExit):  # Lightning turns Ctrl-C into SystemExit
+        interrupted = True
+        log.warning(
+            "training interrupted at epoch %d; keeping the best weights so far",
+            trainer.current_epoch,
+        )
     if best.best_model_path:
         regressor = PropertyRegressor.load_from_checkpoint(best.best_model_path, map_location="cpu")
-    metrics = {
-        k: float(v)
-        for k, v in trainer.validate(regressor, holdout_loader, verbose=False)[0].items()
+    progress = {
+        "epochs": trainer.current_epoch,
+        "steps": trainer.global_step,
+        "train_seconds": round(timer.time_elapsed("train"), 1),
+        "train_crystals": len(train),
+        "interrupted": interrupted,
     }
+    return write_checkpoint(config, data, start, regressor, holdout_loader, progress)
+
+
+def recover_predictor(run_dir: str | Path) -> Path:
+    """Write ``predictor.pt`` for a run that was killed before it could: from its config
+    and the best Lightning checkpoint it left in ``lightning/``."""
+    run_dir = Path(run_dir)
+    saved = sorted((run_dir / "lightning").glob("*.ckpt"))
+    if not (run_dir / "config.yaml").is_file() or not saved:
+        raise InputError(
+            f"{run_dir}: not a predictor run with a saved checkpoint (config.yaml, lightning/*.ckpt)"
+        )
+    config = load_config(PredictorTrainingConfig, run_dir / "config.yaml")
+    config = config.model_copy(update={"out_dir": str(run_dir)})
+    data = load_dataset(config.data)
+    start = PredictorCheckpoint.load(config.finetune_from) if config.finetune_from else None
+    state = torch.load(saved[-1], map_location="cpu", weights_only=False)
+    regressor = PropertyRegressor.load_from_checkpoint(saved[-1], map_location="cpu")
+    progress = {
+        "epochs": None,  # unknown: the run did not finish; the best weights are from `best_epoch`
+        "best_epoch": state["epoch"],
+        "steps": state["global_step"],
+        "train_crystals": len(training_subset(config, data)),
+        "interrupted": True,
+    }
+    return write_checkpoint(config, data, start, regressor, holdout_graphs(config, data), progress)
+
+
+def training_subset(config: PredictorTrainingConfig, data: PreparedDataset) -> CrystalArrays:
+    """The train split, or its seeded subset of ``max_train_crystals``."""
+    train = data.splits["train"]
+    if config.max_train_crystals and config.max_train_crystals < len(train):
+        generator = torch.Generator().manual_seed(config.seed)
+        train = train.subset(
+            torch.randperm(len(train), generator=generator)[: config.max_train_crystals]
+        )
+    return train
+
+
+def holdout_graphs(config: PredictorTrainingConfig, data: PreparedDataset) -> DataLoader:
+    model = config.model
+    return DataLoader(
+        with_neighbor_graphs(data.splits["holdout"], model.cutoff, model.max_neighbors),
+        batch_size=config.batch_size,
+    )
+
+
+def write_checkpoint(
+    config: PredictorTrainingConfig,
+    data: PreparedDataset,
+    start: PredictorCheckpoint | None,
+    regressor: PropertyRegressor,
+    holdout_loader: DataLoader,
+    progress: dict,
+) -> Path:
+    """Score ``regressor`` on the holdout and save it with everything needed to use it."""
+    validator = pl.Trainer(logger=False, enable_progress_bar=False, enable_model_summary=False)
+    scores = validator.validate(regressor, holdout_loader, verbose=False)[0]
+    metrics = {k: float(v) for k, v in scores.items()}
     vocabulary = data.vocabulary
     if start:  # elements met in either run have trained embeddings
         vocabulary = ElementVocabulary(
@@ -154,14 +220,8 @@ def train_predictor(config: PredictorTrainingConfig) -> Path:
         dataset=data.name,
         protocol=data.spec.protocol,
         training_config=config.model_dump(mode="json"),
-        metrics={
-            "holdout": metrics,
-            "epochs": trainer.current_epoch,
-            "steps": trainer.global_step,
-            "train_seconds": round(timer.time_elapsed("train"), 1),
-            "train_crystals": len(train),
-        },
+        metrics={"holdout": metrics, **progress},
     )
-    path = checkpoint.save(out / CHECKPOINT_NAME)
+    path = checkpoint.save(Path(config.out_dir) / CHECKPOINT_NAME)
     log.info("predictor written to %s (holdout %s)", path, metrics)
     return path

@@ -134,3 +134,31 @@ def test_finetuning_copies_the_message_passing_and_trains_a_new_head(
     assert frozen and all(torch.equal(before[k], after[k]) for k in frozen)  # incl. BatchNorm stats
     assert not torch.equal(before["embedding.weight"], after["embedding.weight"])
     assert tuned.metrics["holdout"]["val_mae_dir_gap"] > 0
+
+
+def test_an_interrupted_run_keeps_its_best_weights(perov5, tmp_path, monkeypatch):
+    from predictors.lightning_module import PropertyRegressor
+    from predictors.training import recover_predictor
+
+    real_step, calls = PropertyRegressor.training_step, []
+
+    def step_then_ctrl_c(self, batch, batch_index):
+        calls.append(batch_index)
+        if len(calls) == 20:  # in the third epoch (8 batches each)
+            raise KeyboardInterrupt
+        return real_step(self, batch, batch_index)
+
+    monkeypatch.setattr(PropertyRegressor, "training_step", step_then_ctrl_c)
+    path = train_predictor(tiny_config(tmp_path, max_steps=-1, max_epochs=50))
+    checkpoint = PredictorCheckpoint.load(path)
+    assert checkpoint.metrics["interrupted"] and checkpoint.metrics["epochs"] == 2
+    assert checkpoint.metrics["holdout"]["val_mae_heat_ref"] > 0
+
+    # A run killed outright (no chance to write predictor.pt) is recovered from its folder.
+    path.unlink()
+    recovered = PredictorCheckpoint.load(recover_predictor(path.parent))
+    assert recovered.metrics["interrupted"] and recovered.metrics["best_epoch"] in (0, 1)
+    for key, value in checkpoint.network.state_dict().items():
+        assert torch.equal(value, recovered.network.state_dict()[key])
+    with pytest.raises(InputError, match="not a predictor run with a saved checkpoint"):
+        recover_predictor(tmp_path / "elsewhere")

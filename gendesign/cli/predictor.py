@@ -65,6 +65,16 @@ def finetune(
     report_checkpoint(train_predictor(load_config(PredictorTrainingConfig, config, overrides)))
 
 
+@predictor_app.command("recover")
+def recover(
+    run: Path = typer.Argument(..., help="The output folder of a training run that was killed."),
+) -> None:
+    """Write predictor.pt from the best weights a killed training run left behind."""
+    from predictors.training import recover_predictor
+
+    report_checkpoint(recover_predictor(run))
+
+
 @predictor_app.command("evaluate")
 def evaluate_command(
     data: str = typer.Argument(
