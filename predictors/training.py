@@ -45,7 +45,7 @@ class PredictorTrainingConfig(StrictConfig):
     model: CrystalGraphNetworkConfig = Field(default_factory=CrystalGraphNetworkConfig)
     loss: LossName = "mae"  # on standardised targets
     batch_size: int = Field(64, gt=0)
-    max_epochs: int = Field(200, gt=0)
+    max_epochs: int = Field(150, gt=0)
     max_steps: int = -1  # -1: no limit (tests use a few steps)
     patience: int = Field(25, gt=0)  # epochs without holdout improvement before stopping
     learning_rate: float = Field(1e-3, gt=0)
