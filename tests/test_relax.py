@@ -138,3 +138,43 @@ def test_relax_command_writes_rows_as_it_goes_and_resumes(mp20, gendesign_cli, t
     again = pd.read_csv(out / "results.csv", keep_default_na=False)
     assert len(again) == 4 and again["id"].is_unique
     pd.testing.assert_frame_equal(again.iloc[:3], table)
+
+
+@pytest.fixture(scope="module")
+def tiny_mace_file(chgnet, mp20, tmp_path_factory):
+    """A tiny MACE fitted to CHGNet energies and forces of rattled mp20 crystals."""
+    from pymatgen.io.ase import AseAtomsAdaptor
+    from tiny_mace import fit_tiny_mace
+
+    rng = np.random.default_rng(1)
+    labelled = []
+    for index in range(4):
+        base = AseAtomsAdaptor.get_atoms(mp20.splits["test"].structure(index))
+        for _ in range(4):
+            atoms = base.copy()
+            atoms.positions += rng.normal(0, 0.05, atoms.positions.shape)
+            atoms.calc = chgnet.calculator
+            atoms.info["REF_energy"] = float(atoms.get_potential_energy())
+            atoms.arrays["REF_forces"] = atoms.get_forces().copy()
+            atoms.calc = None
+            labelled.append(atoms)
+    return fit_tiny_mace(labelled, tmp_path_factory.mktemp("mace") / "tiny.model")
+
+
+def test_the_mace_path_relaxes_with_a_real_mace_model_file(tiny_mace_file, mp20, monkeypatch):
+    from relax.potentials import file_sha256
+
+    monkeypatch.setenv(MACE_MODEL_ENV, str(tiny_mace_file))
+    mace = load_potential("auto", device="cpu")  # the environment variable wins over CHGNet
+    assert mace.info.name == "mace" and mace.info.package_version.startswith("mace-torch")
+    assert mace.info.weights_sha256 == file_sha256(tiny_mace_file)
+    structure = mp20.splits["test"].structure(1)
+    assert not mace.unsupported_elements(structure.atomic_numbers)
+    moved = structure.copy()
+    moved.perturb(0.05)
+    result = relax_structure(moved, mace, RelaxSettings(max_steps=100, fmax=0.1))
+    assert result.status in ("converged", "not_converged"), result.reason
+    assert result.steps > 0 and np.isfinite(result.energy_per_atom)
+    outsider = Structure(Lattice.cubic(4.0), ["Cs", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+    refused = relax_structure(outsider, mace)
+    assert refused.status == "failed" and "not in the training data of mace" in refused.reason
