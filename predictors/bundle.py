@@ -21,8 +21,17 @@ from predictors.inference import PRETRAINED_DIR
 from predictors.training import CHECKPOINT_NAME
 
 
-def bundle(name: str, runs: list[Path], destination: Path = PRETRAINED_DIR) -> Path:
-    """Copy ``runs`` into ``destination/name`` and write their training summary."""
+def bundle(
+    name: str,
+    runs: list[Path],
+    destination: Path = PRETRAINED_DIR,
+    config: Path | None = None,
+    note: str = "",
+) -> Path:
+    """Copy ``runs`` into ``destination/name`` and write their training summary.
+
+    ``config``: the training config to ship (default: the last run's); ``note``: a
+    paragraph for the summary (e.g. how a member's run ended)."""
     folder = destination / name
     if folder.exists():
         shutil.rmtree(folder)
@@ -44,11 +53,13 @@ def bundle(name: str, runs: list[Path], destination: Path = PRETRAINED_DIR) -> P
             for t, u in zip(checkpoint.targets, checkpoint.units, strict=True)
         )
         seconds = metrics.get("train_seconds")
+        epochs = metrics.get("epochs")
+        ran = f"{epochs}" if epochs is not None else "stopped (see below)"
         rows.append(
-            f"| {k} | {checkpoint.training_config['seed']} | {metrics['epochs']} | "
+            f"| {k} | {checkpoint.training_config['seed']} | {ran} | {best_epoch(run)} | "
             f"{f'{seconds / 60:.1f}' if seconds else '–'} | {holdout} |"
         )
-    shutil.copyfile(runs[0] / "config.yaml", folder / "config.yaml")
+    shutil.copyfile(config or runs[-1] / "config.yaml", folder / "config.yaml")
     first = PredictorCheckpoint.load(runs[0] / CHECKPOINT_NAME)
     (folder / "training_summary.md").write_text(
         f"# Bundled predictor `{name}`\n\n"
@@ -57,19 +68,28 @@ def bundle(name: str, runs: list[Path], destination: Path = PRETRAINED_DIR) -> P
         f"(`gendesign predictor train --config configs/predictor/{name}.yaml --set seed=K`). "
         "Early stopping on the holdout; holdout MAE of the kept weights below. "
         "Per-epoch logs: `member<k>_log.csv.gz`.\n\n"
-        "| member | seed | epochs | minutes | holdout MAE |\n|---|---|---|---|---|\n"
+        "| member | seed | epochs run | best epoch | minutes | holdout MAE |\n|---|---|---|---|---|---|\n"
         + "\n".join(rows)
         + "\n"
+        + (f"\n{note}\n" if note else "")
     )
     return folder
+
+
+def best_epoch(run: Path) -> int | str:
+    """Epoch (0-based) of the kept weights, from the Lightning checkpoint's file name."""
+    saved = sorted((run / "lightning").glob("epoch=*.ckpt"))
+    return int(saved[-1].name.split("-")[0].removeprefix("epoch=")) if saved else "–"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("name")
     parser.add_argument("runs", nargs="+", type=Path)
+    parser.add_argument("--config", type=Path, help="training config to ship")
+    parser.add_argument("--note", default="", help="a paragraph for the training summary")
     args = parser.parse_args()
-    print(bundle(args.name, args.runs))
+    print(bundle(args.name, args.runs, config=args.config, note=args.note))
 
 
 if __name__ == "__main__":
