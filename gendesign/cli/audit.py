@@ -49,8 +49,10 @@ def audit_command(
         "of predicted properties to the reference's.",
     ),
 ) -> None:
-    """Audit a set of crystals: per-structure validity and symmetry, set-level uniqueness,
-    novelty, coverage (COV-R/COV-P) and distribution distances to a reference."""
+    """Audit a set of crystals: validity, symmetry, uniqueness, novelty, coverage.
+
+    Per structure: validity and symmetry; for the set: uniqueness, novelty,
+    coverage (COV-R/COV-P) and distribution distances to a reference."""
     flags = {
         "reference": reference,
         "protocol": protocol,
