@@ -178,3 +178,38 @@ def test_the_mace_path_relaxes_with_a_real_mace_model_file(tiny_mace_file, mp20,
     outsider = Structure(Lattice.cubic(4.0), ["Cs", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]])
     refused = relax_structure(outsider, mace)
     assert refused.status == "failed" and "not in the training data of mace" in refused.reason
+
+
+def test_element_references_turn_potential_energies_into_formation_energies(chgnet, mp20, tmp_path):
+    from relax.energies import ElementReferences, fit_element_references, single_point_energies
+
+    # Oxides and halides of a few main-group metals: every held-out element is fitted.
+    allowed = {"Li", "Na", "K", "Mg", "Ca", "Sr", "Al", "O", "F", "Cl", "S"}
+    from pymatgen.core import Element
+
+    train = mp20.splits["train"]
+    allowed_z = {Element(symbol).Z for symbol in allowed}
+    chosen = [
+        i
+        for i in range(len(train))
+        if set(train.atom_types[train.atom_slice(i)].tolist()) <= allowed_z
+        and int(train.num_atoms[i]) <= 12
+    ][:60]
+    structures = [train.structure(i) for i in chosen]
+    column = train.property_names.index("formation_energy_per_atom")
+    dft = train.properties[chosen, column].numpy()
+    energies = single_point_energies(structures, chgnet)
+    fit, held = slice(0, 45), slice(45, None)
+    references = fit_element_references(
+        [s.composition for s in structures[fit]], energies[fit], dft[fit], chgnet, "test slice"
+    )
+    assert references.fit_mae < 0.1 and references.potential == CHGNET
+    predicted = [
+        references.formation_energy_per_atom(s.composition, e)
+        for s, e in zip(structures[held], energies[held], strict=True)
+    ]
+    assert np.nanmean(np.abs(np.array(predicted) - dft[held])) < 0.2  # eV/atom, unseen crystals
+    assert np.isnan(references.formation_energy_per_atom(Structure(
+        Lattice.cubic(3.0), ["Cs"], [[0, 0, 0]]).composition, -1.0))  # fmt: skip
+    again = ElementReferences.load(references.save(tmp_path / "mu.json"))
+    assert again == references
