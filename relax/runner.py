@@ -19,8 +19,11 @@ from pymatgen.core import Structure
 
 from gendesign.audit.inputs import load_audit_input
 from gendesign.data.crystal_set import CrystalSet
+from relax.energies import ElementReferences, references_path
+from relax.hull import HullReference, mp20_hull_reference
 from relax.potentials import Potential, load_potential
 from relax.relaxation import RelaxResult, RelaxSettings, relax_structure
+from relax.stability import stability_columns
 
 RESULTS_FILE = "results.csv"
 RELAXED_FOLDER = "relaxed"
@@ -34,15 +37,23 @@ def relax_structures(
     out_dir: str | Path | None = None,
     trajectories: bool = False,
     progress: Callable[[int], None] | None = None,
+    references: ElementReferences | None = None,
+    hull: HullReference | None = None,
 ) -> pd.DataFrame:
     """Relax every structure of ``source``; see the module docstring for the outputs.
 
     ``potential``: a loaded :class:`Potential` or a name for :func:`load_potential`.
-    ``progress`` is called with 1 after each item.
+    ``progress`` is called with 1 after each item. ``references`` (default: the bundled
+    table of this potential, if any) and ``hull`` (default: MP-20) give each row its
+    formation energy and energy above hull.
     """
     crystals = load_audit_input(source)
     potential = load_potential(potential) if isinstance(potential, str) else potential
     settings = settings or RelaxSettings()
+    if references is None and references_path(potential).is_file():
+        references = ElementReferences.load(references_path(potential))
+    if references is not None and hull is None:
+        hull = mp20_hull_reference()
     out = Path(out_dir) if out_dir else None
     done = _finished_ids(out)
     unreadable = [(item.item_id, None, item.reason) for item in crystals.skipped]
@@ -60,7 +71,17 @@ def relax_structures(
                 trajectory.parent.mkdir(parents=True, exist_ok=True)
             result = relax_structure(structure, potential, settings, trajectory)
             formula = structure.composition.reduced_formula
-        row = {"id": item_id, "formula": formula, **result.as_row(), **potential.info.as_columns()}
+        composition = result.structure.composition if result.structure else None
+        stability = stability_columns(
+            composition, result.energy, references, hull, potential.info.name
+        )
+        row = {
+            "id": item_id,
+            "formula": formula,
+            **result.as_row(),
+            **stability,
+            **potential.info.as_columns(),
+        }
         rows.append(row)
         if out:
             _save(out, item_id, row, result)

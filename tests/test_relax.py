@@ -130,6 +130,7 @@ def test_relax_command_writes_rows_as_it_goes_and_resumes(mp20, gendesign_cli, t
         "potential_sha256"
     ].str.len().eq(64).all()
     assert len(list((out / "relaxed").glob("*.cif"))) == 2
+    assert (relaxed["hull_status"] == "no element reference energies for chgnet-0.3.0").all()
 
     # A third crystal arrives; a rerun relaxes only it and keeps the earlier rows as they were.
     test.structure(small[2]).to(filename=str(folder / f"{test.ids[small[2]]}.cif"))
@@ -213,3 +214,18 @@ def test_element_references_turn_potential_energies_into_formation_energies(chgn
         Lattice.cubic(3.0), ["Cs"], [[0, 0, 0]]).composition, -1.0))  # fmt: skip
     again = ElementReferences.load(references.save(tmp_path / "mu.json"))
     assert again == references
+
+    # Relaxed rows carry formation energy and energy above the MP-20 hull.
+    from relax.hull import mp20_hull_reference
+    from relax.runner import relax_structures
+
+    table = relax_structures(
+        structures[held][:2], chgnet, RelaxSettings(max_steps=40), references=references,
+        hull=mp20_hull_reference(),
+    )  # fmt: skip
+    assert list(table["hull_status"]) == ["ok", "ok"]
+    assert (
+        np.isfinite(table["e_above_hull_eV_atom"]).all()
+        and table["decomposition"].str.len().gt(0).all()
+    )
+    assert np.abs(table["e_form_eV_atom"] - dft[held][:2]).max() < 0.5

@@ -1,0 +1,42 @@
+"""Formation energy and energy above hull of a relaxed structure, as result columns."""
+
+from __future__ import annotations
+
+import math
+
+from pymatgen.core import Composition
+
+from relax.energies import ElementReferences
+from relax.hull import HullReference
+
+
+def stability_columns(
+    composition: Composition | None,
+    energy: float,
+    references: ElementReferences | None,
+    hull: HullReference | None,
+    potential: str,
+) -> dict:
+    """``e_form_eV_atom``, ``e_above_hull_eV_atom``, ``decomposition`` and ``hull_status``
+    ("ok" or one sentence why not) for a structure of ``composition`` at total ``energy`` (eV)."""
+    columns = {
+        "e_form_eV_atom": math.nan,
+        "e_above_hull_eV_atom": math.nan,
+        "decomposition": "",
+        "hull_status": "ok",
+    }
+    if composition is None or not math.isfinite(energy):
+        return columns | {"hull_status": "no energy"}
+    if references is None or hull is None:
+        return columns | {"hull_status": f"no element reference energies for {potential}"}
+    missing = references.missing(composition)
+    if missing:
+        return columns | {"hull_status": f"no reference energy for {', '.join(missing)}"}
+    e_form = references.formation_energy_per_atom(composition, energy)
+    result = hull.e_above_hull(composition, e_form)
+    return columns | {
+        "e_form_eV_atom": e_form,
+        "e_above_hull_eV_atom": result.e_above_hull,
+        "decomposition": result.decomposition,
+        "hull_status": result.reason or result.status,
+    }
