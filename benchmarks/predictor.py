@@ -24,6 +24,7 @@ import torch
 
 from benchmarks.reporting import RESULTS, markdown_table, update_section, write_result
 from gendesign.data.datasets import load_dataset
+from predictors.bundle import best_epoch
 from predictors.checkpoint import PredictorCheckpoint
 from predictors.evaluation import evaluate, plot_parity
 from predictors.inference import PRETRAINED_DIR, Predictor
@@ -74,7 +75,8 @@ def compare(named_checkpoints: list[str]) -> dict:
             "layers": config.num_layers,
             "hidden": config.hidden_channels,
             "parameters": sum(p.numel() for p in checkpoint.network.parameters()),
-            "epochs": checkpoint.metrics.get("epochs"),
+            "epochs": checkpoint.metrics.get("epochs") or "stopped",
+            "best_epoch": best_epoch(Path(path).parent),
             "test_mae": {t: m["mae"] for t, m in metrics.items()},
         }
     return results
@@ -181,9 +183,9 @@ def write_tables(results: dict) -> None:
                     "mean member MAE",
                     "RMSE",
                     "R²",
-                    "|err| ≤ 1σ",
-                    "|err| ≤ 2σ",
-                    "Spearman(|err|, σ)",
+                    "err within 1σ",
+                    "err within 2σ",
+                    "Spearman(abs err, σ)",
                     "CGCNN published (full MP)",
                 ],
                 rows,
@@ -198,15 +200,27 @@ def write_tables(results: dict) -> None:
                 e["hidden"],
                 f"{e['parameters']:,}",
                 e["epochs"],
+                e["best_epoch"],
                 *(f"{v:.4f}" for v in e["test_mae"].values()),
             ]
             for label, e in results["compare"].items()
         ]
         targets = list(next(iter(results["compare"].values()))["test_mae"])
         parts.append(
-            "**Architectures** (single model, seed 0, mp20-reduced, test MAE)\n\n"
+            "**Architectures** (single model, seed 0, same data, loss and schedule; mp20-reduced, "
+            "test MAE; 'stopped' means halted at the epoch cap, see the bundle's training summary)\n\n"
             + markdown_table(
-                ["run", "architecture", "layers", "hidden", "parameters", "epochs", *targets], rows
+                [
+                    "run",
+                    "architecture",
+                    "layers",
+                    "hidden",
+                    "parameters",
+                    "epochs run",
+                    "best epoch",
+                    *targets,
+                ],
+                rows,
             )
         )
     if results.get("finetune"):
