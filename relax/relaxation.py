@@ -19,7 +19,7 @@ from ase.filters import FrechetCellFilter
 from ase.io import write
 from ase.optimize import FIRE
 from pydantic import Field
-from pymatgen.core import Structure
+from pymatgen.core import Element, Structure
 from pymatgen.io.ase import AseAtomsAdaptor
 
 from gendesign.audit.geometry import min_periodic_distance
@@ -113,8 +113,6 @@ def _refusal(structure: Structure, potential: Potential, settings: RelaxSettings
     """Why ``structure`` must not be started, or ""."""
     unknown = potential.unsupported_elements(structure.atomic_numbers)
     if unknown:
-        from pymatgen.core import Element
-
         symbols = ", ".join(Element.from_Z(z).symbol for z in unknown)
         return f"element(s) {symbols} not in the training data of {potential.info.name}"
     distance = min_periodic_distance(structure)

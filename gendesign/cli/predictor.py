@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import typer
@@ -61,7 +62,9 @@ def finetune(
         "max_train_crystals": max_train_crystals,
         "out_dir": str(out),
     }
-    overrides = [f"{k}={v}" for k, v in flags.items() if v is not None] + (set_ or [])
+    # JSON values are valid YAML, so paths with ':' or lists survive the override parser.
+    overrides = [f"{k}={json.dumps(v)}" for k, v in flags.items() if v is not None]
+    overrides += set_ or []
     report_checkpoint(train_predictor(load_config(PredictorTrainingConfig, config, overrides)))
 
 
@@ -90,10 +93,9 @@ def evaluate_command(
     ),
     data_root: Path | None = typer.Option(None, help="Folder holding the datasets."),
 ) -> None:
-    """Score a predictor on labelled crystals: MAE, RMSE, R², and for an ensemble how
-    well its spread tracks its error."""
-    import json
+    """Score a predictor on labelled crystals (MAE, RMSE, R², calibration of its spread).
 
+    Writes metrics.json, predictions.csv and parity.png to --out."""
     from gendesign.audit.inputs import load_audit_input
     from predictors.evaluation import evaluate, plot_parity
 
