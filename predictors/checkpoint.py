@@ -15,6 +15,7 @@ import torch
 
 from gendesign.data.vocabulary import ElementVocabulary
 from gendesign.errors import InputError
+from gendesign.torch_files import load_payload
 from predictors.model import CrystalGraphNetwork, CrystalGraphNetworkConfig
 
 CHECKPOINT_FORMAT_VERSION = 1
@@ -60,17 +61,8 @@ class PredictorCheckpoint:
     @classmethod
     def load(cls, path: str | Path) -> PredictorCheckpoint:
         """Load a checkpoint; a missing or foreign file gets one sentence naming it."""
-        path = Path(path)
-        if not path.is_file():
-            raise InputError(f"{path}: predictor checkpoint not found")
-        try:
-            payload = torch.load(path, map_location="cpu", weights_only=False)
-        except Exception as err:
-            raise InputError(f"{path}: not a readable predictor checkpoint ({err})") from None
-        if (
-            not isinstance(payload, dict)
-            or payload.get("format_version") != CHECKPOINT_FORMAT_VERSION
-        ):
+        payload = load_payload(path, "predictor checkpoint")
+        if payload.get("format_version") != CHECKPOINT_FORMAT_VERSION:
             raise InputError(
                 f"{path}: not a gendesign predictor checkpoint (format {CHECKPOINT_FORMAT_VERSION} expected)"
             )

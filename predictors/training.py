@@ -26,7 +26,8 @@ from gendesign.data.arrays import CrystalArrays
 from gendesign.data.datasets import PreparedDataset, load_dataset
 from gendesign.data.preprocess import DataConfig
 from gendesign.data.vocabulary import ElementVocabulary
-from gendesign.errors import ConfigError, InputError
+from gendesign.errors import InputError
+from gendesign.lightning_runs import fit_interruptibly, run_progress
 from predictors.checkpoint import PredictorCheckpoint
 from predictors.graph_cache import with_neighbor_graphs
 from predictors.lightning_module import PropertyRegressor
@@ -57,14 +58,7 @@ class PredictorTrainingConfig(StrictConfig):
 
 
 def resolve_targets(config: PredictorTrainingConfig, data: PreparedDataset) -> list[str]:
-    targets = list(config.targets or data.spec.targets)
-    unknown = [t for t in targets if t not in data.property_names]
-    if unknown:
-        raise ConfigError(
-            f"target(s) {', '.join(unknown)} not in dataset '{data.name}' "
-            f"(properties: {', '.join(data.property_names)})"
-        )
-    return targets
+    return data.require_properties(list(config.targets or data.spec.targets), "targets")
 
 
 def build_regressor(
@@ -128,24 +122,10 @@ def train_predictor(config: PredictorTrainingConfig) -> Path:
         enable_model_summary=False,
         log_every_n_steps=max(1, min(10, len(train_loader))),
     )
-    interrupted = False
-    try:
-        trainer.fit(regressor, train_loader, holdout_loader)
-    except (KeyboardInterrupt, SystemExit):  # Lightning turns Ctrl-C into SystemExit
-        interrupted = True
-        log.warning(
-            "training interrupted at epoch %d; keeping the best weights so far",
-            trainer.current_epoch,
-        )
+    interrupted = fit_interruptibly(trainer, regressor, train_loader, holdout_loader)
     if best.best_model_path:
         regressor = PropertyRegressor.load_from_checkpoint(best.best_model_path, map_location="cpu")
-    progress = {
-        "epochs": trainer.current_epoch,
-        "steps": trainer.global_step,
-        "train_seconds": round(timer.time_elapsed("train"), 1),
-        "train_crystals": len(train),
-        "interrupted": interrupted,
-    }
+    progress = run_progress(trainer, timer, len(train), interrupted)
     return write_checkpoint(config, data, start, regressor, holdout_loader, progress)
 
 
@@ -176,13 +156,7 @@ def recover_predictor(run_dir: str | Path) -> Path:
 
 def training_subset(config: PredictorTrainingConfig, data: PreparedDataset) -> CrystalArrays:
     """The train split, or its seeded subset of ``max_train_crystals``."""
-    train = data.splits["train"]
-    if config.max_train_crystals and config.max_train_crystals < len(train):
-        generator = torch.Generator().manual_seed(config.seed)
-        train = train.subset(
-            torch.randperm(len(train), generator=generator)[: config.max_train_crystals]
-        )
-    return train
+    return data.training_subset(config.max_train_crystals, config.seed)
 
 
 def holdout_graphs(config: PredictorTrainingConfig, data: PreparedDataset) -> DataLoader:

@@ -66,19 +66,34 @@ def references_path(potential: Potential) -> Path:
     return REFERENCES_DIR / f"{potential.info.name}-{potential.info.weights_sha256[:12]}.json"
 
 
-def single_point_energies(structures: Sequence[Structure], potential: Potential) -> np.ndarray:
-    """Total energies (eV) of ``structures`` as given; NaN where the potential fails."""
+def single_point_energies(
+    structures: Sequence[Structure], potential: Potential, batch_atoms: int | None = None
+) -> np.ndarray:
+    """Total energies (eV) of ``structures`` as given, evaluated in batches of at most
+    ``batch_atoms`` atoms; NaN where the potential fails or lacks an element."""
+    from relax.batched import batch_capacity, chunk_by_atoms, torch_sim_energies
+
     energies = np.full(len(structures), np.nan)
-    for i, structure in enumerate(structures):
-        if potential.unsupported_elements(structure.atomic_numbers):
-            continue
-        atoms = AseAtomsAdaptor.get_atoms(structure)
-        atoms.calc = potential.calculator
+    usable = [
+        i for i, s in enumerate(structures) if not potential.unsupported_elements(s.atomic_numbers)
+    ]
+    capacity = batch_capacity(potential, batch_atoms)
+    for chunk in chunk_by_atoms([len(structures[i]) for i in usable], capacity):
+        indices = [usable[k] for k in chunk]
         try:
-            energies[i] = float(atoms.get_potential_energy())
-        except Exception:  # one bad structure must not stop a fit over thousands
-            continue
+            energies[indices] = torch_sim_energies([structures[i] for i in indices], potential)
+        except Exception:  # one structure broke the batch: evaluate them one by one
+            energies[indices] = [_ase_energy(structures[i], potential) for i in indices]
     return energies
+
+
+def _ase_energy(structure: Structure, potential: Potential) -> float:
+    atoms = AseAtomsAdaptor.get_atoms(structure)
+    atoms.calc = potential.calculator
+    try:
+        return float(atoms.get_potential_energy())
+    except Exception:  # one bad structure must not stop a fit over thousands
+        return float("nan")
 
 
 def fit_element_references(

@@ -1,7 +1,9 @@
 """Relaxing many structures: one row per item, written as it completes, resumable.
 
 ``relax_structures`` returns a table with one row per input item (unreadable
-ones included with their reason). With an output folder, each finished row is
+ones included with their reason). Structures are relaxed together with
+torch-sim's batched FIRE (:mod:`relax.batched`) unless trajectories are asked
+for or ``settings.batched`` is off; then the ASE loop takes them one by one. With an output folder, each finished row is
 appended to ``results.csv`` and its relaxed structure written to
 ``relaxed/<id>.cif`` at once, so an interrupted run loses nothing and a rerun
 skips the items already in ``results.csv``.
@@ -19,6 +21,7 @@ from pymatgen.core import Structure
 
 from gendesign.audit.inputs import load_audit_input
 from gendesign.data.crystal_set import CrystalSet
+from relax.batched import relax_batched
 from relax.energies import ElementReferences, references_path
 from relax.hull import HullReference, mp20_hull_reference
 from relax.potentials import Potential, load_potential
@@ -56,30 +59,15 @@ def relax_structures(
         hull = mp20_hull_reference()
     out = Path(out_dir) if out_dir else None
     done = _finished_ids(out)
-    unreadable = [(item.item_id, None, item.reason) for item in crystals.skipped]
-    readable = [(i, s, "") for i, s in zip(crystals.ids, crystals.structures, strict=True)]
-    rows = []
-    for item_id, structure, unread_reason in unreadable + readable:
-        if item_id in done:
-            continue
-        if structure is None:
-            result, formula = RelaxResult("failed", unread_reason, None), ""
-        else:
-            trajectory = None
-            if out and trajectories:
-                trajectory = out / TRAJECTORY_FOLDER / f"{safe_name(item_id)}.extxyz"
-                trajectory.parent.mkdir(parents=True, exist_ok=True)
-            result = relax_structure(structure, potential, settings, trajectory)
-            formula = structure.composition.reduced_formula
+    rows: list[dict] = []
+
+    def record(item_id: str, structure: Structure | None, result: RelaxResult) -> None:
         composition = result.structure.composition if result.structure else None
-        stability = stability_columns(
-            composition, result.energy, references, hull, potential.info.name
-        )
         row = {
             "id": item_id,
-            "formula": formula,
+            "formula": structure.composition.reduced_formula if structure else "",
             **result.as_row(),
-            **stability,
+            **stability_columns(composition, result.energy, references, hull, potential.info.name),
             **potential.info.as_columns(),
         }
         rows.append(row)
@@ -87,11 +75,41 @@ def relax_structures(
             _save(out, item_id, row, result)
         if progress:
             progress(1)
+
+    for item in crystals.skipped:
+        if item.item_id not in done:
+            record(item.item_id, None, RelaxResult("failed", item.reason, None))
+    todo = [(i, s) for i, s in zip(crystals.ids, crystals.structures, strict=True) if i not in done]
+    if settings.batched and not trajectories:
+        relax_batched(
+            [s for _, s in todo],
+            potential,
+            settings,
+            on_result=lambda k, result: record(*todo[k], result),
+        )
+    else:
+        for item_id, structure in todo:
+            trajectory = None
+            if out and trajectories:
+                trajectory = out / TRAJECTORY_FOLDER / f"{safe_name(item_id)}.extxyz"
+                trajectory.parent.mkdir(parents=True, exist_ok=True)
+            record(item_id, structure, relax_structure(structure, potential, settings, trajectory))
+    table = pd.DataFrame(rows)
     if out and (out / RESULTS_FILE).exists():  # earlier runs' rows too
-        return pd.read_csv(
+        table = pd.read_csv(
             out / RESULTS_FILE, dtype={"id": str}, keep_default_na=False, na_values=["nan"]
         )
-    return pd.DataFrame(rows)
+    return _in_input_order(table, [item.item_id for item in crystals.skipped] + list(crystals.ids))
+
+
+def _in_input_order(table: pd.DataFrame, ids: list[str]) -> pd.DataFrame:
+    """Rows sorted as the input listed them (results arrive in finishing order); rows of
+    ids not in this input (from earlier runs into the same folder) come last."""
+    if table.empty:
+        return table
+    position = {item_id: k for k, item_id in enumerate(ids)}
+    order = table["id"].map(lambda item_id: position.get(item_id, len(ids)))
+    return table.iloc[order.argsort(kind="stable")].reset_index(drop=True)
 
 
 def safe_name(item_id: str) -> str:

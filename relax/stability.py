@@ -28,7 +28,10 @@ def stability_columns(
     if composition is None or not math.isfinite(energy):
         return columns | {"hull_status": "no energy"}
     if references is None or hull is None:
-        return columns | {"hull_status": f"no element reference energies for {potential}"}
+        return columns | {
+            "hull_status": f"no element reference energies for {potential} "
+            "(fit them with python -m relax.fit_references)"
+        }
     missing = references.missing(composition)
     if missing:
         return columns | {"hull_status": f"no reference energy for {', '.join(missing)}"}

@@ -58,7 +58,7 @@ def test_training_writes_a_complete_checkpoint(perov5, ensemble_paths):
 
 
 def test_bad_targets_and_files_are_one_sentence(perov5, tmp_path):
-    with pytest.raises(ConfigError, match="target\\(s\\) band_gap not in dataset 'perov5'"):
+    with pytest.raises(ConfigError, match="targets: band_gap not in dataset 'perov5'"):
         train_predictor(tiny_config(tmp_path, targets=["band_gap"]))
     with pytest.raises(InputError, match="predictor checkpoint not found"):
         PredictorCheckpoint.load(tmp_path / "missing.pt")

@@ -19,16 +19,10 @@ def chgnet():
 @pytest.fixture(scope="module")
 def rattled(mp20):
     """A real mp20 test crystal, rattled (σ 0.1 Å) and strained 5 %."""
+    from relax.perturb import rattle_and_strain
+
     structure = mp20.splits["test"].structure(2)
-    rng = np.random.default_rng(0)
-    moved = Structure(
-        structure.lattice,
-        structure.species,
-        structure.cart_coords + rng.normal(0, 0.1, (len(structure), 3)),
-        coords_are_cartesian=True,
-    )
-    moved.apply_strain(0.05)
-    return structure, moved
+    return structure, rattle_and_strain([structure])[0]
 
 
 def test_a_rattled_crystal_relaxes_back(chgnet, rattled):
@@ -130,7 +124,9 @@ def test_relax_command_writes_rows_as_it_goes_and_resumes(mp20, gendesign_cli, t
         "potential_sha256"
     ].str.len().eq(64).all()
     assert len(list((out / "relaxed").glob("*.cif"))) == 2
-    assert (relaxed["hull_status"] == "no element reference energies for chgnet-0.3.0").all()
+    # CHGNet's bundled μ table turns energies into formation energies and hull distances.
+    assert (relaxed["hull_status"] == "ok").all()
+    assert np.isfinite(relaxed["e_above_hull_eV_atom"].astype(float)).all()
 
     # A third crystal arrives; a rerun relaxes only it and keeps the earlier rows as they were.
     test.structure(small[2]).to(filename=str(folder / f"{test.ids[small[2]]}.cif"))
@@ -229,3 +225,74 @@ def test_element_references_turn_potential_energies_into_formation_energies(chgn
         and table["decomposition"].str.len().gt(0).all()
     )
     assert np.abs(table["e_form_eV_atom"] - dft[held][:2]).max() < 0.5
+
+
+def test_batched_relaxation_follows_the_same_path_as_the_ase_loop(chgnet, mp20):
+    from relax.batched import relax_batched
+    from relax.perturb import rattle_and_strain
+
+    test = mp20.splits["test"]
+    moved = rattle_and_strain([test.structure(i) for i in (0, 2, 5)], seed=3)
+    settings = RelaxSettings(batch_atoms=30)  # forces in-flight swapping between batches
+    batched = relax_batched(moved, chgnet, settings)
+    one_by_one = [relax_structure(s, chgnet, settings) for s in moved]
+    for ours, theirs in zip(batched, one_by_one, strict=True):
+        assert ours.status == theirs.status == "converged"
+        assert ours.steps == theirs.steps
+        assert abs(ours.energy_per_atom - theirs.energy_per_atom) < 1e-4  # eV/atom
+        assert abs(ours.volume_change - theirs.volume_change) < 1e-3
+        assert ours.max_force <= settings.fmax
+
+
+def test_batched_relaxation_records_every_failure_and_finishes_the_rest(chgnet, rattled):
+    from relax.batched import relax_batched
+
+    _, moved = rattled
+    crowded = Structure(Lattice.cubic(4.0), ["Na", "Cl"], [[0, 0, 0], [0.05, 0, 0]])
+    exotic = Structure(Lattice.cubic(4.0), ["Am", "O"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+    results = relax_batched([crowded, moved, exotic], chgnet)
+    assert [r.status for r in results] == ["failed", "converged", "failed"]
+    assert "closer than the 0.5 Å floor" in results[0].reason
+    assert "Am not in the training data of chgnet-0.3.0" in results[2].reason
+
+    stuck = relax_batched([moved], chgnet, RelaxSettings(max_steps=2))[0]
+    assert stuck.status == "not_converged" and "after 2 steps" in stuck.reason
+    slow = relax_batched([moved], chgnet, RelaxSettings(time_limit_s=1e-3))[0]
+    assert slow.status == "failed" and "time limit" in slow.reason
+    # A ceiling below any real energy stands in for a potential that runs away.
+    runaway = relax_batched([moved], chgnet, RelaxSettings(max_abs_energy_per_atom=1.0))[0]
+    assert runaway.status == "failed" and "energy exploded" in runaway.reason
+
+
+def test_the_mace_path_relaxes_in_batches_and_reports_nan_as_a_failure(
+    tiny_mace_file, mp20, tmp_path
+):
+    import torch
+
+    from relax.batched import relax_batched
+
+    mace = load_potential("mace", path=tiny_mace_file, device="cpu")
+    test = mp20.splits["test"]
+    moved = [test.structure(i) for i in (1, 3)]
+    for structure in moved:
+        structure.perturb(0.05)
+    settings = RelaxSettings(max_steps=60, fmax=0.1)
+    batched = relax_batched(moved, mace, settings)
+    one_by_one = [relax_structure(s, mace, settings) for s in moved]
+    for ours, theirs in zip(batched, one_by_one, strict=True):
+        assert ours.status == theirs.status and ours.steps == theirs.steps > 0
+        assert abs(ours.energy_per_atom - theirs.energy_per_atom) < 1e-5
+    from relax.runner import relax_structures
+
+    table = relax_structures(moved, mace, settings)  # no μ table fitted for this model
+    assert table["hull_status"].str.contains("no element reference energies for mace").all()
+
+    # A model file whose weights went bad gives NaN energies: a failure, not a crash.
+    model = torch.load(tiny_mace_file, weights_only=False)
+    with torch.no_grad():
+        next(model.parameters()).fill_(float("nan"))
+    broken_file = tmp_path / "broken.model"
+    torch.save(model, broken_file)
+    broken = load_potential("mace", path=broken_file, device="cpu")
+    for result in (relax_structure(moved[0], broken), relax_batched(moved[:1], broken)[0]):
+        assert result.status == "failed" and "NaN" in result.reason

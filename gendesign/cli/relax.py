@@ -32,14 +32,26 @@ def relax_command(
     fmax: float | None = typer.Option(None, help="Force criterion, eV/Å (default 0.05)."),
     max_steps: int | None = typer.Option(None, help="FIRE steps per structure (default 500)."),
     device: str | None = typer.Option(None, help="cpu, cuda, ... (default: CUDA when present)."),
-    trajectories: bool = typer.Option(False, help="Write every step to trajectories/<id>.extxyz."),
+    batch_atoms: int | None = typer.Option(
+        None, help="Most atoms relaxed together (default 256 on CPU, 4096 on CUDA)."
+    ),
+    sequential: bool = typer.Option(
+        False,
+        "--sequential",
+        help="One structure at a time with ASE's FIRE, not torch-sim batches.",
+    ),
+    trajectories: bool = typer.Option(
+        False, help="Write every step to trajectories/<id>.extxyz (relaxes one at a time)."
+    ),
 ) -> None:
     """Relax structures (FIRE with cell relaxation); failures are rows with a reason."""
     from relax.potentials import load_potential
     from relax.relaxation import RelaxSettings
     from relax.runner import RESULTS_FILE, relax_structures
 
-    flags = {"fmax": fmax, "max_steps": max_steps}
+    flags = {"fmax": fmax, "max_steps": max_steps, "batch_atoms": batch_atoms}
+    if sequential:
+        flags["batched"] = False
     settings = load_config(RelaxSettings, config, {k: v for k, v in flags.items() if v is not None})
     out = out or Path("outputs") / f"relax-{time.strftime('%Y%m%d-%H%M%S')}"
     with console.status("Loading the potential..."):

@@ -29,7 +29,7 @@ from gendesign.data.preprocess import DataConfig, preprocess
 from gendesign.data.readers import read_cdvae_csv, read_mattergen_cache
 from gendesign.data.scalers import StandardScaler
 from gendesign.data.vocabulary import ElementVocabulary
-from gendesign.errors import InputError
+from gendesign.errors import ConfigError, InputError
 from gendesign.paths import resolve_cache_dir, resolve_data_root
 
 log = logging.getLogger(__name__)
@@ -198,6 +198,24 @@ class PreparedDataset:
     @property
     def skipped_csv(self) -> Path | None:
         return self.cache_path.with_suffix(".skipped.csv") if self.cache_path else None
+
+    def require_properties(self, names: list[str], what: str) -> list[str]:
+        """``names`` unchanged, or one sentence naming those this dataset lacks."""
+        unknown = [name for name in names if name not in self.property_names]
+        if unknown:
+            raise ConfigError(
+                f"{what}: {', '.join(unknown)} not in dataset '{self.name}' "
+                f"(properties: {', '.join(self.property_names)})"
+            )
+        return list(names)
+
+    def training_subset(self, max_crystals: int | None, seed: int) -> CrystalArrays:
+        """The train split, or a seeded random subset of ``max_crystals`` of it."""
+        train = self.splits["train"]
+        if max_crystals and max_crystals < len(train):
+            generator = torch.Generator().manual_seed(seed)
+            train = train.subset(torch.randperm(len(train), generator=generator)[:max_crystals])
+        return train
 
     def crystal_set(self, split: str) -> CrystalSet:
         """A split as pymatgen Structures with property columns."""

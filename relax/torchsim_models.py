@@ -1,0 +1,85 @@
+"""Batched torch models for torch-sim: one forward pass evaluates many crystals.
+
+torch-sim ships a MACE wrapper (``torch_sim.models.mace.MaceModel``); CHGNet gets
+a small adapter here. Both take a torch-sim ``SimState`` holding several systems
+and return per-system energies (eV), per-atom forces (eV/Å) and per-system
+stresses (eV/Å³, ASE's sign convention), which is what torch-sim's optimizers need.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import torch
+from ase import units
+from pymatgen.core import Lattice, Structure
+from torch_sim.models.interface import ModelInterface
+from torch_sim.state import SimState
+
+from relax.potentials import CHGNET, Potential
+
+
+def batched_model(potential: Potential, forces: bool = True) -> ModelInterface:
+    """The torch-sim model of ``potential`` (MACE: torch-sim's wrapper; CHGNet: ours).
+    ``forces=False`` computes energies only (no forces, no stress), for single points."""
+    if potential.info.name == CHGNET:
+        return ChgnetBatchModel(potential.model, device=potential.device, forces=forces)
+    from torch_sim.models.mace import MaceModel
+
+    return MaceModel(
+        potential.model,
+        device=torch.device(potential.device),
+        dtype=potential.dtype,
+        compute_forces=forces,
+        compute_stress=forces,
+    )
+
+
+class ChgnetBatchModel(ModelInterface):
+    """CHGNet evaluated on all systems of a ``SimState`` in one batched graph.
+
+    CHGNet builds its own crystal graphs (bonds and angles) from pymatgen
+    structures, so positions leave torch once per call; its forward pass, where the
+    time goes, is batched.
+    """
+
+    def __init__(self, chgnet, device: str = "cpu", forces: bool = True) -> None:
+        super().__init__()
+        self.chgnet = chgnet.to(device).eval()
+        self._device = torch.device(device)
+        self._dtype = torch.float32  # CHGNet's weights are float32
+        self._compute_forces = forces
+        self._compute_stress = forces
+        self._memory_scales_with = "n_atoms_x_density"
+
+    def forward(self, state: SimState, **_) -> dict[str, torch.Tensor]:
+        structures = [
+            _as_structure(cell, positions, numbers) for cell, positions, numbers in _systems(state)
+        ]
+        graphs = [self.chgnet.graph_converter(s).to(self._device) for s in structures]
+        with warnings.catch_warnings():  # CHGNet's own notice about a scalar conversion
+            warnings.filterwarnings("ignore", message="Converting a tensor with requires_grad")
+            prediction = self.chgnet(graphs, task="efs" if self._compute_forces else "e")
+        n_atoms = state.n_atoms_per_system.to(self._device)
+        # CHGNet predicts eV/atom; torch-sim wants each system's total energy
+        output = {"energy": prediction["e"].detach().to(self._dtype) * n_atoms}
+        if self._compute_forces:
+            output["forces"] = torch.cat([f.detach() for f in prediction["f"]]).to(self._dtype)
+            stress_gpa = torch.stack([s.detach() for s in prediction["s"]]).to(self._dtype)
+            output["stress"] = stress_gpa * units.GPa
+        return output
+
+
+def _systems(state: SimState):
+    """(row-vector cell, Cartesian positions, atomic numbers) per system, as numpy."""
+    cells = state.row_vector_cell.detach().cpu().numpy()
+    positions = state.positions.detach().cpu().numpy()
+    numbers = state.atomic_numbers.cpu().numpy()
+    system = state.system_idx.cpu().numpy()
+    for k, cell in enumerate(cells):
+        mask = system == k
+        yield cell, positions[mask], numbers[mask]
+
+
+def _as_structure(cell, positions, numbers) -> Structure:
+    return Structure(Lattice(cell), numbers.tolist(), positions, coords_are_cartesian=True)
