@@ -20,6 +20,7 @@ import time
 
 import numpy as np
 import pandas as pd
+import torch
 from pymatgen.analysis.structure_matcher import StructureMatcher
 from pymatgen.core import Structure
 from pymatgen.io.ase import AseAtomsAdaptor
@@ -159,6 +160,7 @@ def throughput(potential: Potential, n: int = 64) -> dict:
     return {
         "potential": potential.info.name,
         "structures": n,
+        "torch_threads": torch.get_num_threads(),
         "atoms": int(sum(len(s) for s in structures)),
         "relax_per_min_batched": 60 * n / batched_s,
         "relax_per_min_sequential": 60 * n / sequential_s,
@@ -179,7 +181,9 @@ def write_tables(results: dict) -> None:
         a = results["accuracy"]
         parts.append(
             f"**Hull chain** ({a['potential']}; μ fitted on {a['mu_fit']['structures']:,} "
-            f"structures of the {a['mu_fit']['source']}, fit MAE {a['mu_fit']['fit_mae_eV_atom']:.3f} eV/atom):\n\n"
+            f"structures of the {a['mu_fit']['source']}, fit MAE {a['mu_fit']['fit_mae_eV_atom']:.3f} eV/atom). "
+            "CHGNet was trained on MPtrj, which holds relaxation frames of these same Materials Project "
+            "compounds, so this measures its fidelity on familiar chemistry, not transfer to new compounds:\n\n"
             + markdown_table(
                 ["quantity", "structures", "MAE (eV/atom)", "note"],
                 [
@@ -193,9 +197,8 @@ def write_tables(results: dict) -> None:
                         "E_hull vs MP e_above_hull, biternary test",
                         f"{a['e_above_hull']['rows']:,}",
                         f"{a['e_above_hull']['mae_eV_atom']:.3f}",
-                        f"E_hull < 0.1: F1 {a['e_above_hull']['f1_below_0.1']:.2f} "
-                        f"(precision {a['e_above_hull']['precision_below_0.1']:.2f}, "
-                        f"recall {a['e_above_hull']['recall_below_0.1']:.2f})",
+                        f"{a['e_above_hull']['recall_below_0.1'] * 100:.1f} % stay below 0.1 eV/atom "
+                        "(MP-20 only holds DFT E_hull ≤ 0.08, so every row is a stable or near-stable phase)",
                     ],
                 ],
             )
@@ -228,7 +231,7 @@ def write_tables(results: dict) -> None:
         t = results["throughput"]
         parts.append(
             f"**Throughput** ({t['potential']}, {t['structures']} rattled MP-20 test crystals, "
-            f"{t['atoms']} atoms, one run):\n\n"
+            f"{t['atoms']} atoms, {t.get('torch_threads', '?')} torch thread(s), both arms in one run):\n\n"
             + markdown_table(
                 ["work", "batched (torch-sim) / min", "sequential (ASE) / min", "speed-up"],
                 [
@@ -246,8 +249,14 @@ def write_tables(results: dict) -> None:
                     ],
                 ],
             )
-            + f"\n\nBoth relaxation paths take the same number of steps for {t['same_steps']} of "
-            f"{t['structures']} crystals; final energies differ by at most {t['max_energy_difference_eV_atom']:.1e} eV/atom."
+            + f"\n\nBoth paths run the same protocol. CHGNet computes in float32 and a batch sums in a "
+            "different order than a single structure, so FIRE trajectories drift apart by round-off: "
+            f"{t['same_steps']} of {t['structures']} crystals take exactly the same number of steps, and "
+            f"final energies differ by at most {t['max_energy_difference_eV_atom'] * 1000:.1f} meV/atom. "
+            "On a CPU a relaxation step is dominated by CHGNet's backward pass for forces and stress "
+            "(about 60 % of the time in a profile), which batching does not shorten, so batched "
+            "relaxation gains little here; single points skip that pass and gain 4×. Batching pays off "
+            "where a batch fills a GPU."
         )
     update_section("relax", "Relaxation and energy above hull", "\n\n".join(parts))
 
