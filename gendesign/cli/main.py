@@ -11,6 +11,7 @@ from rich.logging import RichHandler
 
 from gendesign.cli.audit import audit_command
 from gendesign.cli.data import data_app
+from gendesign.cli.generate import sample_command, train_command
 from gendesign.cli.predictor import predict_command, predictor_app
 from gendesign.cli.relax import relax_command
 from gendesign.errors import GendesignError
@@ -27,6 +28,8 @@ app.add_typer(predictor_app, name="predictor")
 app.command("audit")(audit_command)
 app.command("predict")(predict_command)
 app.command("relax")(relax_command)
+app.command("train")(train_command)
+app.command("sample")(sample_command)
 error_console = Console(stderr=True)
 
 

@@ -1,0 +1,86 @@
+"""``gendesign train`` and ``gendesign sample``: the generative model."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import typer
+
+from gendesign.cli.console import console, stage_progress
+from gendesign.config import load_config, write_resolved_config
+
+
+def train_command(
+    config: Path = typer.Option(..., help="Model config YAML, e.g. configs/model/mp20.yaml."),
+    data_root: Path | None = typer.Option(None, help="Data root (default: $GENDESIGN_DATA)."),
+    out: Path | None = typer.Option(None, help="Run folder (default: the config's out_dir)."),
+    resume: bool = typer.Option(
+        False, help="Continue the run in the run folder from its last epoch."
+    ),
+    set_: list[str] | None = typer.Option(
+        None, "--set", help="Override a config field, e.g. --set max_epochs=10."
+    ),
+) -> None:
+    """Train the generative model; writes model.pt, logs and resumable checkpoints."""
+    from gendesign.model.config import TrainingConfig
+    from gendesign.model.training import train_model
+
+    overrides = list(set_ or [])
+    if data_root:
+        overrides.append(f"data.data_root={data_root}")
+    if out:
+        overrides.append(f"out_dir={out}")
+    options = load_config(TrainingConfig, config, overrides)
+    path = train_model(options, resume=resume)
+    console.print(f"Model: {path}")
+
+
+def sample_command(
+    n: int = typer.Option(100, "--n", help="Number of crystals."),
+    out: Path | None = typer.Option(None, help="Output folder (default outputs/sample-<time>)."),
+    model: str = typer.Option("mp20", help="A bundled model name or a model.pt path."),
+    seed: int = typer.Option(0, help="Random seed; the same seed gives the same crystals."),
+    target: list[str] | None = typer.Option(
+        None, help="Property range, e.g. band_gap=1.5:2.5 or formation_energy_per_atom=:-1.0."
+    ),
+    elements: str | None = typer.Option(None, help="Only these elements, e.g. Li,Fe,P,O."),
+    exclude: str | None = typer.Option(None, help="None of these elements, e.g. Pb,Cd."),
+    atoms: str | None = typer.Option(None, help="Atoms per cell, e.g. 4:12."),
+    steps_per_level: int | None = typer.Option(None, help="Langevin steps per noise level."),
+    levels: int | None = typer.Option(None, help="Noise levels (default: the model's)."),
+    device: str | None = typer.Option(None, help="cpu, cuda, ... (default: CUDA when present)."),
+) -> None:
+    """Generate crystals: CIFs, one extxyz, a table and the resolved settings."""
+    from gendesign.model.constraints import Constraints
+    from gendesign.model.generator import Generator
+    from gendesign.model.output import write_samples
+
+    generator = (
+        Generator.from_checkpoint(model, device)
+        if model.endswith(".pt") or Path(model).is_file()
+        else Generator.from_pretrained(model, device)
+    )
+    constraints = Constraints.parse(target, elements, exclude, atoms)
+    overrides = {"steps_per_level": steps_per_level, "levels": levels}
+    sampling = generator.sampling_defaults.model_copy(
+        update={k: v for k, v in overrides.items() if v is not None}
+    )
+    sampling = type(sampling).model_validate(sampling.model_dump())  # re-validate the overrides
+    out = out or Path("outputs") / f"sample-{time.strftime('%Y%m%d-%H%M%S')}"
+    console.print(
+        f"Model: {model} ({generator.checkpoint.dataset}, {generator.device}); "
+        f"schedule {len(generator.model.coord_sigmas) if sampling.levels is None else sampling.levels} "
+        f"levels × {sampling.steps_per_level} steps"
+    )
+    with stage_progress() as progress:
+        advance = progress("sampling", n)
+        structures, table = generator.sample_table(n, seed, constraints, sampling, progress=advance)
+    table = write_samples(out, structures, table, generator, constraints)
+    write_resolved_config(sampling, out, "sample_config.yaml")
+    met = [c for c in table.columns if c.startswith("meets_")]
+    for column in met:
+        console.print(f"{column[6:]}: {int(table[column].sum())}/{len(table)} samples meet it")
+    console.print(
+        f"Samples: {out / 'samples.csv'}  ·  CIFs: {out / 'cifs'}  ·  {out / 'structures.extxyz'}"
+    )

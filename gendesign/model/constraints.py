@@ -1,0 +1,146 @@
+"""What a user asks of generated crystals: elements, atom counts, property ranges.
+
+Element and atom-count constraints are enforced while decoding (masked logits),
+so every returned sample meets them; property targets steer the latent and are
+checked afterwards, per sample.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import torch
+from pymatgen.core import Element, Structure
+
+from gendesign.errors import ConfigError
+
+Range = tuple[float | None, float | None]  # (low, high); None: open end
+
+
+def parse_range(text: str, what: str) -> Range:
+    """``"1.5:2.5"``, ``":-1.0"``, ``"3:"`` or a single value ``"2"`` → (low, high)."""
+    parts = text.split(":")
+    if len(parts) == 1:
+        parts = [parts[0], parts[0]]
+    if len(parts) != 2:
+        raise ConfigError(f"{what}: '{text}' is not a range like 1.5:2.5, :-1.0 or 3:")
+    try:
+        low, high = (float(p) if p.strip() else None for p in parts)
+    except ValueError:
+        raise ConfigError(f"{what}: '{text}' is not a range like 1.5:2.5, :-1.0 or 3:") from None
+    if low is None and high is None:
+        raise ConfigError(f"{what}: '{text}' gives neither a lower nor an upper bound")
+    if low is not None and high is not None and low > high:
+        raise ConfigError(f"{what}: the range '{text}' is empty (lower bound above upper)")
+    return low, high
+
+
+def in_range(value: float, bounds: Range) -> bool:
+    low, high = bounds
+    return (
+        math.isfinite(value) and (low is None or value >= low) and (high is None or value <= high)
+    )
+
+
+def parse_elements(text: str | list[str] | None, what: str) -> list[str]:
+    """``"Li,Fe,P,O"`` → ["Li", "Fe", "P", "O"], each checked to be an element."""
+    if not text:
+        return []
+    symbols = text if isinstance(text, list) else [s.strip() for s in text.split(",") if s.strip()]
+    for symbol in symbols:
+        if not Element.is_valid_symbol(symbol):
+            raise ConfigError(f"{what}: '{symbol}' is not a chemical element symbol")
+    return list(symbols)
+
+
+@dataclass
+class Constraints:
+    """Only ``elements`` (if given), none of ``exclude``, ``atoms`` per cell in range, and
+    each property of ``targets`` in its range."""
+
+    elements: list[str] = field(default_factory=list)
+    exclude: list[str] = field(default_factory=list)
+    atoms: Range = (None, None)
+    targets: dict[str, Range] = field(default_factory=dict)
+
+    @classmethod
+    def parse(
+        cls,
+        targets: list[str] | None = None,
+        elements: str | None = None,
+        exclude: str | None = None,
+        atoms: str | None = None,
+    ) -> Constraints:
+        """From CLI strings: ``targets`` like ``["band_gap=1.5:2.5"]``."""
+        parsed: dict[str, Range] = {}
+        for item in targets or []:
+            name, _, text = item.partition("=")
+            if not name or not text:
+                raise ConfigError(f"--target: '{item}' is not of the form property=low:high")
+            parsed[name.strip()] = parse_range(text, f"--target {name.strip()}")
+        return cls(
+            elements=parse_elements(elements, "--elements"),
+            exclude=parse_elements(exclude, "--exclude"),
+            atoms=parse_range(atoms, "--atoms") if atoms else (None, None),
+            targets=parsed,
+        )
+
+    def check_against(
+        self, atomic_numbers: list[int], max_atoms: int, properties: list[str]
+    ) -> None:
+        """Raise one sentence if the model (its vocabulary, atom limit, property heads)
+        cannot honour these constraints."""
+        known = {Element.from_Z(z).symbol for z in atomic_numbers}
+        missing = [s for s in self.elements if s not in known]
+        if missing:
+            raise ConfigError(
+                f"--elements: {', '.join(missing)} never appear(s) in this model's training data"
+            )
+        if not self.allowed_symbols(known):
+            raise ConfigError("--elements/--exclude: no element is left to build crystals from")
+        low, high = self.atoms
+        if (low is not None and low > max_atoms) or (high is not None and high < 1):
+            raise ConfigError(f"--atoms: this model makes cells of 1 to {max_atoms} atoms")
+        for name in self.targets:
+            if name not in properties:
+                raise ConfigError(
+                    f"--target: this model cannot steer '{name}' "
+                    f"(it learned {', '.join(properties) or 'no properties'})"
+                )
+
+    def allowed_symbols(self, known: set[str]) -> set[str]:
+        allowed = set(self.elements) if self.elements else set(known)
+        return allowed - set(self.exclude)
+
+    def element_mask(self, atomic_numbers: torch.Tensor) -> torch.Tensor:
+        """(V,) True for vocabulary entries that samples may contain."""
+        known = {Element.from_Z(int(z)).symbol for z in atomic_numbers}
+        allowed = self.allowed_symbols(known)
+        return torch.tensor(
+            [Element.from_Z(int(z)).symbol in allowed for z in atomic_numbers],
+            device=atomic_numbers.device,
+        )
+
+    def atoms_mask(self, max_atoms: int, device=None) -> torch.Tensor:
+        """(max_atoms + 1,) True for allowed atom counts (never 0)."""
+        counts = torch.arange(max_atoms + 1, device=device)
+        low, high = self.atoms
+        mask = counts >= max(1, math.ceil(low) if low is not None else 1)
+        if high is not None:
+            mask &= counts <= high
+        return mask
+
+    def report(self, structure: Structure, properties: dict[str, float]) -> dict[str, bool]:
+        """Whether ``structure`` (with ``properties``, physical units) meets each constraint;
+        keys ``meets_elements``, ``meets_atoms``, ``meets_<property>``."""
+        symbols = {el.symbol for el in structure.composition.elements}
+        row = {}
+        if self.elements or self.exclude:
+            inside = not self.elements or symbols <= set(self.elements)
+            row["meets_elements"] = inside and not symbols & set(self.exclude)
+        if self.atoms != (None, None):
+            row["meets_atoms"] = in_range(len(structure), self.atoms)
+        for name, bounds in self.targets.items():
+            row[f"meets_{name}"] = in_range(properties.get(name, math.nan), bounds)
+        return row

@@ -1,0 +1,125 @@
+"""``gendesign train``: fit the generative model on a dataset's train split.
+
+The run folder gets the resolved ``config.yaml``, Lightning checkpoints
+(``lightning/last.ckpt`` after every epoch, for ``--resume``; the best holdout
+epoch), a CSV log of every loss per epoch, and ``model.pt``: the self-contained
+checkpoint that sampling loads. Ctrl-C stops training and still writes
+``model.pt`` from the best weights so far.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytorch_lightning as pl
+import torch
+from pytorch_lightning.callbacks import ModelCheckpoint, Timer
+from pytorch_lightning.loggers import CSVLogger
+from torch_geometric.loader import DataLoader
+
+from gendesign.config import write_resolved_config
+from gendesign.data.arrays import CrystalArrays
+from gendesign.data.datasets import PreparedDataset, load_dataset
+from gendesign.errors import InputError
+from gendesign.lightning_runs import fit_interruptibly
+from gendesign.model.checkpoint import CDVAECheckpoint
+from gendesign.model.config import TrainingConfig
+from gendesign.model.lightning_module import CDVAEModule
+
+MODEL_FILE = "model.pt"
+LIGHTNING_FOLDER = "lightning"
+
+
+def train_model(config: TrainingConfig, resume: bool = False) -> Path:
+    """Train (or, with ``resume``, continue the run in ``config.out_dir``); return the
+    path of the written ``model.pt``."""
+    pl.seed_everything(config.seed, workers=True)
+    data = load_dataset(config.data)
+    out = Path(config.out_dir)
+    last = out / LIGHTNING_FOLDER / "last.ckpt"
+    if resume and not last.is_file():
+        raise InputError(f"{last}: no checkpoint to resume from")
+    train = data.training_subset(config.max_train_crystals, config.seed)
+    module = build_module(config, data, train)
+    write_resolved_config(config, out)
+
+    train_loader = DataLoader(
+        train,
+        batch_size=config.batch_size,
+        shuffle=True,
+        generator=torch.Generator().manual_seed(config.seed),
+    )
+    holdout_loader = DataLoader(data.splits["holdout"], batch_size=config.batch_size)
+    best = ModelCheckpoint(
+        dirpath=out / LIGHTNING_FOLDER, monitor="val_loss", save_top_k=1, save_last=True
+    )
+    timer = Timer()
+    trainer = pl.Trainer(
+        max_epochs=config.max_epochs,
+        max_steps=config.max_steps,
+        max_time={"hours": config.max_hours} if config.max_hours else None,
+        gradient_clip_val=config.gradient_clip,
+        accelerator=config.accelerator,
+        devices=1,
+        callbacks=[best, timer],
+        logger=CSVLogger(out, name="log"),
+        enable_model_summary=False,
+        log_every_n_steps=max(1, min(50, len(train_loader))),
+    )
+    resume_from = str(last) if resume else None
+    interrupted = fit_interruptibly(
+        trainer, module, train_loader, holdout_loader, ckpt_path=resume_from
+    )
+    if best.best_model_path:
+        module = CDVAEModule.load_from_checkpoint(best.best_model_path, map_location="cpu")
+    metrics = {
+        "epochs": trainer.current_epoch,
+        "steps": trainer.global_step,
+        "train_seconds": round(timer.time_elapsed("train"), 1),
+        "train_crystals": len(train),
+        "interrupted": interrupted,
+        "best_val_loss": float(best.best_model_score)
+        if best.best_model_score is not None
+        else None,
+    }
+    checkpoint = CDVAECheckpoint(
+        model=module.model.cpu().eval(),
+        dataset=data.name,
+        protocol=data.spec.protocol,
+        dataset_hash=data.cache_path.stem if data.cache_path else "",
+        units={name: data.spec.unit(name) for name in module.model.property_names},
+        training_config=config.model_dump(mode="json"),
+        metrics=metrics,
+    )
+    return checkpoint.save(out / MODEL_FILE)
+
+
+def build_module(
+    config: TrainingConfig, data: PreparedDataset, train: CrystalArrays
+) -> CDVAEModule:
+    """A fresh module with standardisation fitted on ``train``."""
+    names = data.require_properties(
+        config.properties if config.properties is not None else list(data.spec.targets),
+        "properties",
+    )
+    columns = [data.property_names.index(name) for name in names]
+    scaled = torch.cat(
+        [train.lengths / train.num_atoms[:, None].double().pow(1 / 3), train.angles], 1
+    )
+    values = train.properties[:, columns]
+    finite = torch.isfinite(values)
+    property_mean = [float(values[finite[:, k], k].mean()) for k in range(len(names))]
+    property_std = [float(values[finite[:, k], k].std()) for k in range(len(names))]
+    max_atoms = data.config.max_atoms or data.spec.max_atoms or int(train.num_atoms.max())
+    return CDVAEModule(
+        model_config=config.model.model_dump(mode="json"),
+        training_config=config.model_dump(mode="json"),
+        max_atoms=int(max_atoms),
+        atomic_numbers=data.vocabulary.atomic_numbers,
+        property_names=names,
+        property_columns=columns,
+        lattice_mean=scaled.mean(0).tolist(),
+        lattice_std=scaled.std(0).tolist(),
+        property_mean=property_mean,
+        property_std=property_std,
+    )
