@@ -178,3 +178,31 @@ def test_train_and_sample_commands(gendesign_cli, tiny_run, tmp_path):
     assert missing.returncode == 2 and "checkpoint not found" in missing.stderr
     wrong = gendesign_cli("train", "--config", "configs/model/tiny.yaml", "--set", "max_epoch=1")
     assert wrong.returncode == 2 and "max_epoch" in wrong.stderr
+
+
+def test_a_run_bundles_with_its_config_and_training_curve(tiny_run, tmp_path):
+    from gendesign.model.bundle import bundle
+
+    path, out = tiny_run
+    folder = bundle("tiny", out, destination=tmp_path)
+    assert {p.name for p in folder.iterdir()} == {
+        "model.pt", "config.yaml", "log.csv.gz", "training_summary.md",
+    }  # fmt: skip
+    summary = (folder / "training_summary.md").read_text()
+    assert "perov5" in summary and "4 epochs" in summary and "| epoch |" in summary
+    assert len(Generator.from_checkpoint(folder / "model.pt").sample(2, sampling=FAST)) == 2
+
+
+def test_a_killed_run_is_recovered_from_its_checkpoint(tiny_run, tmp_path):
+    import shutil
+
+    from gendesign.model.training import recover_model
+
+    _, out = tiny_run
+    killed = tmp_path / "killed"
+    shutil.copytree(out, killed)
+    (killed / "model.pt").unlink()  # as if the process died before writing it
+    recovered = CDVAECheckpoint.load(recover_model(killed))
+    assert recovered.metrics["interrupted"] and recovered.metrics["best_epoch"] >= 0
+    with pytest.raises(InputError, match="not a training run with a saved checkpoint"):
+        recover_model(tmp_path / "empty")

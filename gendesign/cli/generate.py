@@ -12,7 +12,9 @@ from gendesign.config import load_config, write_resolved_config
 
 
 def train_command(
-    config: Path = typer.Option(..., help="Model config YAML, e.g. configs/model/mp20.yaml."),
+    config: Path | None = typer.Option(
+        None, help="Model config YAML, e.g. configs/model/mp20.yaml."
+    ),
     data_root: Path | None = typer.Option(None, help="Data root (default: $GENDESIGN_DATA)."),
     out: Path | None = typer.Option(None, help="Run folder (default: the config's out_dir)."),
     resume: bool = typer.Option(
@@ -21,10 +23,21 @@ def train_command(
     set_: list[str] | None = typer.Option(
         None, "--set", help="Override a config field, e.g. --set max_epochs=10."
     ),
+    recover: Path | None = typer.Option(
+        None,
+        help="A run folder killed before it wrote model.pt: write it from the best checkpoint.",
+    ),
 ) -> None:
     """Train the generative model; writes model.pt, logs and resumable checkpoints."""
+    from gendesign.errors import ConfigError
     from gendesign.model.config import TrainingConfig
-    from gendesign.model.training import train_model
+    from gendesign.model.training import recover_model, train_model
+
+    if recover:
+        console.print(f"Model: {recover_model(recover)}")
+        return
+    if config is None:
+        raise ConfigError("--config: a model config is needed to train (or --recover RUN)")
 
     overrides = list(set_ or [])
     if data_root:

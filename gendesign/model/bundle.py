@@ -30,12 +30,14 @@ def bundle(name: str, run: Path, destination: Path = PRETRAINED_DIR, note: str =
     checkpoint = CDVAECheckpoint.load(run / MODEL_FILE)
     shutil.copyfile(run / MODEL_FILE, folder / MODEL_FILE)
     shutil.copyfile(run / "config.yaml", folder / "config.yaml")
-    logs = sorted((run / "log").rglob("metrics.csv"))
+    # a resumed run logs into a new version folder: join them in order
+    logs = sorted((run / "log").glob("version_*/metrics.csv"), key=lambda p: int(p.parent.name[8:]))
     curve = ""
     if logs:
-        with open(logs[-1], "rb") as source, gzip.open(folder / "log.csv.gz", "wb") as out:
-            shutil.copyfileobj(source, out)
-        curve = loss_curve(pd.read_csv(logs[-1]))
+        history = pd.concat([pd.read_csv(path) for path in logs], ignore_index=True)
+        with gzip.open(folder / "log.csv.gz", "wt") as out:
+            history.to_csv(out, index=False)
+        curve = loss_curve(history)
     metrics = checkpoint.metrics
     parameters = sum(p.numel() for p in checkpoint.model.parameters())
     (folder / "training_summary.md").write_text(

@@ -158,7 +158,10 @@ class CDVAE(nn.Module):
         predicted_lattice = self.heads.lattice(z)
         losses["lattice"] = F.mse_loss(predicted_lattice, target_lattice)
         composition_logits = self.heads.composition(z)
-        losses["composition"] = F.cross_entropy(composition_logits[batch.batch], element_index)
+        # atoms of elements outside the vocabulary (index -1) carry no element loss
+        losses["composition"] = F.cross_entropy(
+            composition_logits[batch.batch], element_index, ignore_index=-1
+        )
         if self.property_names and properties is not None:
             target = (properties - self.property_mean) / self.property_std
             mask = torch.isfinite(target)
@@ -185,7 +188,7 @@ class CDVAE(nn.Module):
         # score ≈ σ ∇ log p = displacement / σ (home from the noisy position)
         target_score = displacement / coord_sigma[batch.batch][:, None]
         losses["coord"] = ((score - target_score) ** 2).sum(1).mean()
-        losses["type"] = F.cross_entropy(element_logits, element_index)
+        losses["type"] = F.cross_entropy(element_logits, element_index, ignore_index=-1)
         return losses
 
     def _noisy_elements(self, element_index, composition_logits, type_sigma, batch):

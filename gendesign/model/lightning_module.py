@@ -56,7 +56,12 @@ class CDVAEModule(pl.LightningModule):
         return self._step(batch, "train", forcing)
 
     def validation_step(self, batch, batch_index: int) -> None:
-        self._step(batch, "val", teacher_forcing=False)
+        # The same noise every epoch, so holdout losses compare across epochs (the best
+        # epoch is chosen on them) instead of following the luck of the noise draw.
+        devices = [self.device.index or 0] if self.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(batch_index)
+            self._step(batch, "val", teacher_forcing=False)
 
     def configure_optimizers(self):
         config = self.training_config

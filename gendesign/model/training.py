@@ -17,11 +17,11 @@ from pytorch_lightning.callbacks import ModelCheckpoint, Timer
 from pytorch_lightning.loggers import CSVLogger
 from torch_geometric.loader import DataLoader
 
-from gendesign.config import write_resolved_config
+from gendesign.config import load_config, write_resolved_config
 from gendesign.data.arrays import CrystalArrays
 from gendesign.data.datasets import PreparedDataset, load_dataset
 from gendesign.errors import InputError
-from gendesign.lightning_runs import fit_interruptibly
+from gendesign.lightning_runs import fit_interruptibly, run_progress
 from gendesign.model.checkpoint import CDVAECheckpoint
 from gendesign.model.config import TrainingConfig
 from gendesign.model.lightning_module import CDVAEModule
@@ -50,8 +50,10 @@ def train_model(config: TrainingConfig, resume: bool = False) -> Path:
         generator=torch.Generator().manual_seed(config.seed),
     )
     holdout_loader = DataLoader(data.splits["holdout"], batch_size=config.batch_size)
-    best = ModelCheckpoint(
-        dirpath=out / LIGHTNING_FOLDER, monitor="val_loss", save_top_k=1, save_last=True
+    best = ModelCheckpoint(dirpath=out / LIGHTNING_FOLDER, monitor="val_loss", save_top_k=1)
+    # last.ckpt after every epoch (Lightning's save_last only follows a new best)
+    latest = ModelCheckpoint(
+        dirpath=out / LIGHTNING_FOLDER, filename="last", save_top_k=1, enable_version_counter=False
     )
     timer = Timer()
     trainer = pl.Trainer(
@@ -61,7 +63,7 @@ def train_model(config: TrainingConfig, resume: bool = False) -> Path:
         gradient_clip_val=config.gradient_clip,
         accelerator=config.accelerator,
         devices=1,
-        callbacks=[best, timer],
+        callbacks=[best, latest, timer],
         logger=CSVLogger(out, name="log"),
         enable_model_summary=False,
         log_every_n_steps=max(1, min(50, len(train_loader))),
@@ -72,16 +74,41 @@ def train_model(config: TrainingConfig, resume: bool = False) -> Path:
     )
     if best.best_model_path:
         module = CDVAEModule.load_from_checkpoint(best.best_model_path, map_location="cpu")
+    metrics = run_progress(trainer, timer, len(train), interrupted)
+    score = best.best_model_score
+    metrics["best_val_loss"] = float(score) if score is not None else None
+    return export_model(module, config, data, metrics)
+
+
+def recover_model(run_dir: str | Path) -> Path:
+    """Write ``model.pt`` for a run that was killed before it could, from the best
+    Lightning checkpoint it left (``last.ckpt`` if there is no other)."""
+    run_dir = Path(run_dir)
+    saved = sorted((run_dir / LIGHTNING_FOLDER).glob("epoch=*.ckpt")) or sorted(
+        (run_dir / LIGHTNING_FOLDER).glob("last.ckpt")
+    )
+    if not (run_dir / "config.yaml").is_file() or not saved:
+        raise InputError(
+            f"{run_dir}: not a training run with a saved checkpoint (config.yaml, lightning/*.ckpt)"
+        )
+    config = load_config(TrainingConfig, run_dir / "config.yaml", {"out_dir": str(run_dir)})
+    data = load_dataset(config.data)
+    state = torch.load(saved[-1], map_location="cpu", weights_only=False)
+    module = CDVAEModule.load_from_checkpoint(saved[-1], map_location="cpu")
     metrics = {
-        "epochs": trainer.current_epoch,
-        "steps": trainer.global_step,
-        "train_seconds": round(timer.time_elapsed("train"), 1),
-        "train_crystals": len(train),
-        "interrupted": interrupted,
-        "best_val_loss": float(best.best_model_score)
-        if best.best_model_score is not None
-        else None,
+        "epochs": None,  # the run did not finish; its weights are from `best_epoch`
+        "best_epoch": state["epoch"],
+        "steps": state["global_step"],
+        "train_crystals": len(data.training_subset(config.max_train_crystals, config.seed)),
+        "interrupted": True,
     }
+    return export_model(module, config, data, metrics)
+
+
+def export_model(
+    module: CDVAEModule, config: TrainingConfig, data: PreparedDataset, metrics: dict
+) -> Path:
+    """Save ``module``'s model as the run's self-contained ``model.pt``."""
     checkpoint = CDVAECheckpoint(
         model=module.model.cpu().eval(),
         dataset=data.name,
@@ -91,7 +118,7 @@ def train_model(config: TrainingConfig, resume: bool = False) -> Path:
         training_config=config.model_dump(mode="json"),
         metrics=metrics,
     )
-    return checkpoint.save(out / MODEL_FILE)
+    return checkpoint.save(Path(config.out_dir) / MODEL_FILE)
 
 
 def build_module(
@@ -115,7 +142,11 @@ def build_module(
         model_config=config.model.model_dump(mode="json"),
         training_config=config.model_dump(mode="json"),
         max_atoms=int(max_atoms),
-        atomic_numbers=data.vocabulary.atomic_numbers,
+        # the holdout comes from the training file: its elements belong in the vocabulary
+        atomic_numbers=sorted(
+            set(data.vocabulary.atomic_numbers)
+            | set(data.splits["holdout"].atom_types.unique().tolist())
+        ),
         property_names=names,
         property_columns=columns,
         lattice_mean=scaled.mean(0).tolist(),
