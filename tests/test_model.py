@@ -206,3 +206,11 @@ def test_a_killed_run_is_recovered_from_its_checkpoint(tiny_run, tmp_path):
     assert recovered.metrics["interrupted"] and recovered.metrics["best_epoch"] >= 0
     with pytest.raises(InputError, match="not a training run with a saved checkpoint"):
         recover_model(tmp_path / "empty")
+
+
+def test_steering_can_start_from_known_crystals(tiny, perov5):
+    seeds = [perov5.splits["test"].structure(k) for k in range(3)]
+    first = tiny.sample(4, seed=0, sampling=FAST, start_from=seeds)
+    again = tiny.sample(4, seed=0, sampling=FAST, start_from=seeds)
+    assert len(first) == 4 and [s.composition for s in first] == [s.composition for s in again]
+    assert tiny.encode(seeds).shape == (3, tiny.model.config.latent_dim)

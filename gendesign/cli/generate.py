@@ -60,6 +60,9 @@ def sample_command(
     elements: str | None = typer.Option(None, help="Only these elements, e.g. Li,Fe,P,O."),
     exclude: str | None = typer.Option(None, help="None of these elements, e.g. Pb,Cd."),
     atoms: str | None = typer.Option(None, help="Atoms per cell, e.g. 4:12."),
+    start_from: str | None = typer.Option(
+        None, help="Crystals (file, folder or split like mp20:test) to start steering from."
+    ),
     steps_per_level: int | None = typer.Option(None, help="Langevin steps per noise level."),
     levels: int | None = typer.Option(None, help="Noise levels (default: the model's)."),
     device: str | None = typer.Option(None, help="cpu, cuda, ... (default: CUDA when present)."),

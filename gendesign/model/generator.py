@@ -66,11 +66,14 @@ class Generator:
         constraints: Constraints | None = None,
         sampling: SamplingConfig | None = None,
         steering_steps: int = 300,
+        start_from: list[Structure] | None = None,
         progress: Callable[[int], None] | None = None,
     ) -> tuple[list[Structure], pd.DataFrame]:
         """``n`` crystals and their table. Deterministic for a given ``seed`` on one device.
 
-        ``progress`` is called with the number of crystals finished after each batch.
+        ``start_from``: crystals whose latent means are the starting points (cycled) for
+        steering, instead of draws from the prior. ``progress`` is called with the number
+        of crystals finished after each batch.
         """
         model = self.model
         constraints = constraints or Constraints()
@@ -79,13 +82,17 @@ class Generator:
         )
         sampling = sampling or self.sampling_defaults
         generator = torch.Generator(device=self.device).manual_seed(seed)
+        starts = self.encode(start_from) if start_from else None
         structures: list[Structure] = []
         predicted: list[torch.Tensor] = []
         for start in range(0, n, sampling.batch_size):
             size = min(sampling.batch_size, n - start)
-            z = torch.randn(
-                (size, model.config.latent_dim), generator=generator, device=self.device
-            )
+            if starts is None:
+                z = torch.randn(
+                    (size, model.config.latent_dim), generator=generator, device=self.device
+                )
+            else:
+                z = starts[torch.arange(start, start + size) % len(starts)]
             z = steer_latents(model, z, constraints.targets, steps=steering_steps)
             with torch.inference_mode():
                 predicted.append(
@@ -96,6 +103,21 @@ class Generator:
                 progress(size)
         values = torch.cat(predicted).cpu().numpy() if predicted else None
         return structures, self._table(structures, values, constraints, seed)
+
+    def encode(self, structures: list[Structure]) -> torch.Tensor:
+        """Latent means (B, latent_dim) of ``structures``."""
+        from torch_geometric.loader import DataLoader
+
+        from gendesign.data.arrays import CrystalArrays
+        from gendesign.data.crystal_set import CrystalSet
+
+        crystals = CrystalSet([str(k) for k in range(len(structures))], list(structures))
+        arrays = CrystalArrays.from_crystal_set(crystals, property_names=[])
+        means = []
+        with torch.inference_mode():
+            for batch in DataLoader(arrays, batch_size=256):
+                means.append(self.model.encode(batch.to(self.device))[0])
+        return torch.cat(means)
 
     def _table(self, structures, values, constraints: Constraints, seed: int) -> pd.DataFrame:
         rows = []
