@@ -203,7 +203,9 @@ def test_a_killed_run_is_recovered_from_its_checkpoint(tiny_run, tmp_path):
     shutil.copytree(out, killed)
     (killed / "model.pt").unlink()  # as if the process died before writing it
     recovered = CDVAECheckpoint.load(recover_model(killed))
-    assert recovered.metrics["interrupted"] and recovered.metrics["best_epoch"] >= 0
+    assert recovered.metrics["recovered_from"].startswith("epoch=")
+    last = CDVAECheckpoint.load(recover_model(killed, use_last=True))
+    assert last.metrics["recovered_from"] == "last.ckpt" and last.metrics["weights_epoch"] == 3
     with pytest.raises(InputError, match="not a training run with a saved checkpoint"):
         recover_model(tmp_path / "empty")
 

@@ -27,6 +27,7 @@ def train_command(
         None,
         help="A run folder killed before it wrote model.pt: write it from the best checkpoint.",
     ),
+    last: bool = typer.Option(False, help="With --recover: take the last epoch, not the best."),
 ) -> None:
     """Train the generative model; writes model.pt, logs and resumable checkpoints."""
     from gendesign.errors import ConfigError
@@ -34,7 +35,7 @@ def train_command(
     from gendesign.model.training import recover_model, train_model
 
     if recover:
-        console.print(f"Model: {recover_model(recover)}")
+        console.print(f"Model: {recover_model(recover, use_last=last)}")
         return
     if config is None:
         raise ConfigError("--config: a model config is needed to train (or --recover RUN)")

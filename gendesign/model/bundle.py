@@ -34,24 +34,40 @@ def bundle(name: str, run: Path, destination: Path = PRETRAINED_DIR, note: str =
     logs = sorted((run / "log").glob("version_*/metrics.csv"), key=lambda p: int(p.parent.name[8:]))
     curve = ""
     if logs:
-        history = pd.concat([pd.read_csv(path) for path in logs], ignore_index=True)
+        history = join_resumed_logs([pd.read_csv(path) for path in logs])
         with gzip.open(folder / "log.csv.gz", "wt") as out:
             history.to_csv(out, index=False)
         curve = loss_curve(history)
     metrics = checkpoint.metrics
+    epochs = metrics.get("epochs") or metrics.get("weights_epoch", -1) + 1
+    best = metrics.get("best_val_loss")
     parameters = sum(p.numel() for p in checkpoint.model.parameters())
+    ending = f"best holdout loss {best:.4f}" if best is not None else "weights of the last epoch"
+    interrupted = " (interrupted; best weights kept)" if metrics.get("interrupted") else ""
     (folder / "training_summary.md").write_text(
         f"# Bundled generative model `{name}`\n\n"
         f"Dataset {checkpoint.dataset} ({checkpoint.protocol}, cache key {checkpoint.dataset_hash}); "
         f"{parameters:,} parameters; steering heads: {', '.join(checkpoint.model.property_names) or 'none'}.\n"
         f"Trained with `gendesign train --config configs/model/{name}.yaml` (`config.yaml` here): "
-        f"{metrics.get('epochs')} epochs, {metrics.get('steps')} steps, "
+        f"{epochs} epochs, {metrics.get('steps')} steps, "
         f"{(metrics.get('train_seconds') or 0) / 3600:.2f} h on {metrics.get('train_crystals')} crystals"
-        f"{' (interrupted; best weights kept)' if metrics.get('interrupted') else ''}; "
-        f"best holdout loss {metrics.get('best_val_loss')}.\n\n"
+        f"{interrupted}; {ending}.\n\n"
         f"Per-epoch losses: `log.csv.gz`.\n\n{curve}\n" + (f"\n{note}\n" if note else "")
     )
     return folder
+
+
+def join_resumed_logs(parts: list[pd.DataFrame]) -> pd.DataFrame:
+    """One history from the logs of a run and its resumptions: where a resumption
+    restarted at an earlier epoch, its rows replace the ones it re-ran."""
+    history = pd.DataFrame()
+    for part in parts:
+        if part.empty or "epoch" not in part:
+            continue
+        if not history.empty:
+            history = history[history["epoch"] < part["epoch"].min()]
+        history = pd.concat([history, part], ignore_index=True)
+    return history
 
 
 def loss_curve(log: pd.DataFrame, rows: int = 12) -> str:

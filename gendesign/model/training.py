@@ -80,13 +80,15 @@ def train_model(config: TrainingConfig, resume: bool = False) -> Path:
     return export_model(module, config, data, metrics)
 
 
-def recover_model(run_dir: str | Path) -> Path:
-    """Write ``model.pt`` for a run that was killed before it could, from the best
-    Lightning checkpoint it left (``last.ckpt`` if there is no other)."""
+def recover_model(run_dir: str | Path, use_last: bool = False) -> Path:
+    """Write ``model.pt`` from the Lightning checkpoints a run left behind: the best
+    epoch's (default; for a run that was killed before it could write ``model.pt``) or,
+    with ``use_last``, the last epoch's."""
     run_dir = Path(run_dir)
-    saved = sorted((run_dir / LIGHTNING_FOLDER).glob("epoch=*.ckpt")) or sorted(
-        (run_dir / LIGHTNING_FOLDER).glob("last.ckpt")
-    )
+    folder = run_dir / LIGHTNING_FOLDER
+    saved = sorted(folder.glob("last.ckpt" if use_last else "epoch=*.ckpt"))
+    if not saved and not use_last:
+        saved = sorted(folder.glob("last.ckpt"))
     if not (run_dir / "config.yaml").is_file() or not saved:
         raise InputError(
             f"{run_dir}: not a training run with a saved checkpoint (config.yaml, lightning/*.ckpt)"
@@ -95,12 +97,13 @@ def recover_model(run_dir: str | Path) -> Path:
     data = load_dataset(config.data)
     state = torch.load(saved[-1], map_location="cpu", weights_only=False)
     module = CDVAEModule.load_from_checkpoint(saved[-1], map_location="cpu")
+    timer = state.get("callbacks", {}).get("Timer", {}).get("time_elapsed", {})
     metrics = {
-        "epochs": None,  # the run did not finish; its weights are from `best_epoch`
-        "best_epoch": state["epoch"],
+        "weights_epoch": state["epoch"],  # 0-based epoch the weights are from
         "steps": state["global_step"],
+        "train_seconds": round(timer.get("train", 0.0), 1),
         "train_crystals": len(data.training_subset(config.max_train_crystals, config.seed)),
-        "interrupted": True,
+        "recovered_from": saved[-1].name,
     }
     return export_model(module, config, data, metrics)
 
