@@ -211,8 +211,12 @@ def main() -> None:
         entry["steering"] = steering(generator, schedules[0], ranges, n=200)
     if args.speed is not None:
         entry["speed"] = [speed(generator, schedule(s)) for s in args.speed]
-    write_result("generation", results)
-    write_tables(results)
+    # Another invocation may have written meanwhile: merge into the file's latest state.
+    latest = json.loads(RESULT.read_text()) if RESULT.exists() else {}
+    latest.pop("machine", None)
+    latest.setdefault(generator.checkpoint.dataset, {}).update(entry)
+    write_result("generation", latest)
+    write_tables(latest)
     print(json.dumps(entry, indent=2))
 
 

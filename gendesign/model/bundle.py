@@ -32,17 +32,22 @@ def bundle(name: str, run: Path, destination: Path = PRETRAINED_DIR, note: str =
     shutil.copyfile(run / "config.yaml", folder / "config.yaml")
     # a resumed run logs into a new version folder: join them in order
     logs = sorted((run / "log").glob("version_*/metrics.csv"), key=lambda p: int(p.parent.name[8:]))
-    curve = ""
+    curve, history = "", pd.DataFrame()
     if logs:
         history = join_resumed_logs([pd.read_csv(path) for path in logs])
         with gzip.open(folder / "log.csv.gz", "wt") as out:
             history.to_csv(out, index=False)
         curve = loss_curve(history)
     metrics = checkpoint.metrics
-    epochs = metrics.get("epochs") or metrics.get("weights_epoch", -1) + 1
+    epochs = metrics.get("epochs") or (int(history["epoch"].max()) + 1 if logs else "?")
     best = metrics.get("best_val_loss")
     parameters = sum(p.numel() for p in checkpoint.model.parameters())
-    ending = f"best holdout loss {best:.4f}" if best is not None else "weights of the last epoch"
+    if best is not None:
+        ending = f"best holdout loss {best:.4f}"
+    elif metrics.get("recovered_from", "").startswith("epoch="):
+        ending = f"weights from epoch {metrics['weights_epoch']}, the lowest holdout loss"
+    else:
+        ending = f"weights from the last epoch ({metrics.get('weights_epoch')})"
     interrupted = " (interrupted; best weights kept)" if metrics.get("interrupted") else ""
     (folder / "training_summary.md").write_text(
         f"# Bundled generative model `{name}`\n\n"
