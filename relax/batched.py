@@ -20,6 +20,7 @@ import torch
 import torch_sim as ts
 from pymatgen.core import Structure
 from pymatgen.io.ase import AseAtomsAdaptor
+from torch_sim.models.interface import ModelInterface
 from torch_sim.state import SimState, concatenate_states
 
 from relax.potentials import Potential
@@ -223,8 +224,8 @@ def chunk_by_atoms(sizes: Sequence[int], capacity: int) -> list[list[int]]:
     return [chunk for chunk in chunks if chunk]
 
 
-def torch_sim_energies(structures: Sequence[Structure], potential: Potential) -> np.ndarray:
-    """Total energies (eV) of ``structures`` in one batched forward pass."""
-    model = batched_model(potential, forces=False)
+def torch_sim_energies(structures: Sequence[Structure], model: ModelInterface) -> np.ndarray:
+    """Total energies (eV) of ``structures`` in one forward pass of a torch-sim ``model``
+    (from :func:`relax.torchsim_models.batched_model` with ``forces=False``)."""
     state = ts.initialize_state(list(structures), model.device, model.dtype)
     return model(state)["energy"].detach().cpu().double().numpy()

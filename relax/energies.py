@@ -72,16 +72,18 @@ def single_point_energies(
     """Total energies (eV) of ``structures`` as given, evaluated in batches of at most
     ``batch_atoms`` atoms; NaN where the potential fails or lacks an element."""
     from relax.batched import batch_capacity, chunk_by_atoms, torch_sim_energies
+    from relax.torchsim_models import batched_model
 
     energies = np.full(len(structures), np.nan)
     usable = [
         i for i, s in enumerate(structures) if not potential.unsupported_elements(s.atomic_numbers)
     ]
     capacity = batch_capacity(potential, batch_atoms)
+    model = batched_model(potential, forces=False)  # built once, reused for every chunk
     for chunk in chunk_by_atoms([len(structures[i]) for i in usable], capacity):
         indices = [usable[k] for k in chunk]
         try:
-            energies[indices] = torch_sim_energies([structures[i] for i in indices], potential)
+            energies[indices] = torch_sim_energies([structures[i] for i in indices], model)
         except Exception:  # one structure broke the batch: evaluate them one by one
             energies[indices] = [_ase_energy(structures[i], potential) for i in indices]
     return energies
