@@ -80,10 +80,12 @@ def sample_command(
     )
     constraints = Constraints.parse(target, elements, exclude, atoms)
     overrides = {"steps_per_level": steps_per_level, "levels": levels}
-    sampling = generator.sampling_defaults.model_copy(
-        update={k: v for k, v in overrides.items() if v is not None}
+    sampling = type(generator.sampling_defaults).model_validate(
+        {
+            **generator.sampling_defaults.model_dump(),
+            **{k: v for k, v in overrides.items() if v is not None},
+        }
     )
-    sampling = type(sampling).model_validate(sampling.model_dump())  # re-validate the overrides
     out = out or Path("outputs") / f"sample-{time.strftime('%Y%m%d-%H%M%S')}"
     console.print(
         f"Model: {model} ({generator.checkpoint.dataset}, {generator.device}); "

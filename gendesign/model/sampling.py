@@ -48,18 +48,14 @@ class DecodedCrystals:
         return out
 
 
-def noise_ladder(model: CDVAE, settings: SamplingConfig) -> tuple[torch.Tensor, torch.Tensor]:
-    """Coordinate and element σ per level: the model's own, or ``settings.levels``
-    geometric levels over the same span (a coarser, faster schedule)."""
-    if settings.levels is None or settings.levels == len(model.coord_sigmas):
-        return model.coord_sigmas, model.type_sigmas
-    coord = geometric_levels(
-        float(model.coord_sigmas[0]), float(model.coord_sigmas[-1]), settings.levels
-    )
-    kinds = geometric_levels(
-        float(model.type_sigmas[0]), float(model.type_sigmas[-1]), settings.levels
-    )
-    return coord.to(model.coord_sigmas.device), kinds.to(model.coord_sigmas.device)
+def noise_ladder(model: CDVAE, settings: SamplingConfig) -> torch.Tensor:
+    """Coordinate σ (Å) per level: the model's own, or ``settings.levels`` geometric
+    levels over the same span (a coarser, faster schedule)."""
+    sigmas = model.coord_sigmas
+    if settings.levels is None or settings.levels == len(sigmas):
+        return sigmas
+    ladder = geometric_levels(float(sigmas[0]), float(sigmas[-1]), settings.levels)
+    return ladder.to(sigmas.device)
 
 
 @torch.inference_mode()
@@ -85,7 +81,7 @@ def decode(
     elements = torch.multinomial(composition[batch], 1, generator=generator).squeeze(1)
     frac = torch.rand((len(batch), 3), generator=generator, device=device)
 
-    coord_sigmas, _ = noise_ladder(model, settings)
+    coord_sigmas = noise_ladder(model, settings)
     sigma_min = coord_sigmas[-1]
     for sigma in coord_sigmas:
         step = settings.step_lr * (sigma / sigma_min) ** 2
