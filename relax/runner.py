@@ -52,14 +52,69 @@ def relax_structures(
     """
     crystals = load_audit_input(source)
     potential = load_potential(potential) if isinstance(potential, str) else potential
-    settings = settings or RelaxSettings()
+    references, hull = stability_references(potential, references, hull)
+    out = Path(out_dir) if out_dir else None
+    done = _finished_ids(out)
+    rows: list[dict] = []
+
+    def record(row: dict, result: RelaxResult) -> None:
+        rows.append(row)
+        if out:
+            _save(out, row["id"], row, result)
+        if progress:
+            progress(1)
+
+    pending = [k for k, item_id in enumerate(crystals.ids) if item_id not in done]
+    relax_crystals(
+        CrystalSet(
+            [crystals.ids[k] for k in pending],
+            [crystals.structures[k] for k in pending],
+            skipped=[item for item in crystals.skipped if item.item_id not in done],
+        ),
+        potential,
+        settings,
+        record,
+        references,
+        hull,
+        trajectory_dir=out / TRAJECTORY_FOLDER if out and trajectories else None,
+    )
+    table = pd.DataFrame(rows)
+    if out and (out / RESULTS_FILE).exists():  # earlier runs' rows too
+        table = pd.read_csv(
+            out / RESULTS_FILE, dtype={"id": str}, keep_default_na=False, na_values=["nan"]
+        )
+    return _in_input_order(table, [item.item_id for item in crystals.skipped] + list(crystals.ids))
+
+
+def stability_references(
+    potential: Potential,
+    references: ElementReferences | None = None,
+    hull: HullReference | None = None,
+) -> tuple[ElementReferences | None, HullReference | None]:
+    """The element references (default: the bundled table of ``potential``, if any) and
+    the hull (default: MP-20) that turn energies into E_form and E_hull."""
     if references is None and references_path(potential).is_file():
         references = ElementReferences.load(references_path(potential))
     if references is not None and hull is None:
         hull = mp20_hull_reference()
-    out = Path(out_dir) if out_dir else None
-    done = _finished_ids(out)
-    rows: list[dict] = []
+    return references, hull
+
+
+def relax_crystals(
+    crystals: CrystalSet,
+    potential: Potential,
+    settings: RelaxSettings | None,
+    on_row: Callable[[dict, RelaxResult], None],
+    references: ElementReferences | None = None,
+    hull: HullReference | None = None,
+    trajectory_dir: Path | None = None,
+) -> None:
+    """Relax ``crystals`` (their unreadable items become failed rows) and call
+    ``on_row(row, result)`` as each finishes; ``result.structure`` is the relaxed crystal.
+
+    Batched unless ``settings.batched`` is off or ``trajectory_dir`` asks for trajectories.
+    """
+    settings = settings or RelaxSettings()
 
     def record(item_id: str, structure: Structure | None, result: RelaxResult) -> None:
         composition = result.structure.composition if result.structure else None
@@ -70,36 +125,25 @@ def relax_structures(
             **stability_columns(composition, result.energy, references, hull, potential.info.name),
             **potential.info.as_columns(),
         }
-        rows.append(row)
-        if out:
-            _save(out, item_id, row, result)
-        if progress:
-            progress(1)
+        on_row(row, result)
 
     for item in crystals.skipped:
-        if item.item_id not in done:
-            record(item.item_id, None, RelaxResult("failed", item.reason, None))
-    todo = [(i, s) for i, s in zip(crystals.ids, crystals.structures, strict=True) if i not in done]
-    if settings.batched and not trajectories:
+        record(item.item_id, None, RelaxResult("failed", item.reason, None))
+    todo = list(zip(crystals.ids, crystals.structures, strict=True))
+    if settings.batched and trajectory_dir is None:
         relax_batched(
             [s for _, s in todo],
             potential,
             settings,
             on_result=lambda k, result: record(*todo[k], result),
         )
-    else:
-        for item_id, structure in todo:
-            trajectory = None
-            if out and trajectories:
-                trajectory = out / TRAJECTORY_FOLDER / f"{safe_name(item_id)}.extxyz"
-                trajectory.parent.mkdir(parents=True, exist_ok=True)
-            record(item_id, structure, relax_structure(structure, potential, settings, trajectory))
-    table = pd.DataFrame(rows)
-    if out and (out / RESULTS_FILE).exists():  # earlier runs' rows too
-        table = pd.read_csv(
-            out / RESULTS_FILE, dtype={"id": str}, keep_default_na=False, na_values=["nan"]
-        )
-    return _in_input_order(table, [item.item_id for item in crystals.skipped] + list(crystals.ids))
+        return
+    for item_id, structure in todo:
+        trajectory = None
+        if trajectory_dir is not None:
+            trajectory = trajectory_dir / f"{safe_name(item_id)}.extxyz"
+            trajectory.parent.mkdir(parents=True, exist_ok=True)
+        record(item_id, structure, relax_structure(structure, potential, settings, trajectory))
 
 
 def _in_input_order(table: pd.DataFrame, ids: list[str]) -> pd.DataFrame:

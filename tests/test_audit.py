@@ -100,6 +100,32 @@ def test_smact_rules_follow_cdvae():
     assert structure_smact_validity(rock_salt()).valid
 
 
+def test_neutral_combinations_are_exactly_those_of_the_full_product(mp20):
+    """The pruned search finds the same charge-neutral oxidation states, in the same
+    order, as testing every combination with smact (CDVAE's loop)."""
+    import itertools
+
+    import smact
+
+    from gendesign.audit.composition import _smact_element, neutral_combinations, reduced_counts
+
+    compared = 0
+    for structure in mp20.crystal_set("test").structures[:300]:
+        symbols, counts = reduced_counts(structure)
+        choices = [_smact_element(symbol)[0] for symbol in symbols]
+        if not all(choices):
+            continue
+        stoichs = [(count,) for count in counts]
+        brute = [
+            states
+            for states in itertools.product(*choices)
+            if smact.neutral_ratios(states, stoichs=stoichs, threshold=max(counts))
+        ]
+        assert list(neutral_combinations(choices, counts)) == brute, structure.formula
+        compared += 1
+    assert compared > 250
+
+
 def test_elements_without_oxidation_states_are_named_not_fatal():
     verdict = smact_validity(("Na", "Ar"), (1, 1))
     assert not verdict.valid

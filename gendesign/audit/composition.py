@@ -9,8 +9,8 @@ does not crash the check: the verdict names it.
 
 from __future__ import annotations
 
-import itertools
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
 from math import gcd
@@ -65,12 +65,9 @@ def smact_validity(symbols: tuple[str, ...], counts: tuple[int, ...]) -> Composi
             no_eneg,
         )
 
-    stoichs = [(count,) for count in counts]
     electronegativities = [eneg for _, eneg in data]
     neutral_found = False
-    for states in itertools.product(*(states for states, _ in data)):
-        if not smact.neutral_ratios(states, stoichs=stoichs, threshold=max(counts)):
-            continue
+    for states in neutral_combinations([states for states, _ in data], counts):
         neutral_found = True
         try:
             if pauling_test(states, electronegativities):
@@ -84,6 +81,32 @@ def smact_validity(symbols: tuple[str, ...], counts: tuple[int, ...]) -> Composi
         else "no combination of allowed oxidation states is charge neutral"
     )
     return CompositionVerdict(False, reason, (), no_eneg)
+
+
+def neutral_combinations(
+    choices: list[tuple[int, ...]], counts: tuple[int, ...]
+) -> Iterator[tuple[int, ...]]:
+    """The oxidation-state combinations (one state per element) with
+    sum(count × state) = 0, in ``itertools.product`` order.
+
+    The same ones that testing every product would find, but a depth-first search
+    prunes a prefix as soon as no choice of the remaining states can cancel its
+    charge, so many-element compositions take milliseconds instead of seconds.
+    """
+    # reachable[k]: every total charge the elements k.. can contribute
+    reachable: list[set[int]] = [set() for _ in choices] + [{0}]
+    for k in range(len(choices) - 1, -1, -1):
+        reachable[k] = {c * counts[k] + rest for c in choices[k] for rest in reachable[k + 1]}
+
+    def search(k: int, charge: int, prefix: tuple[int, ...]) -> Iterator[tuple[int, ...]]:
+        if k == len(choices):
+            yield prefix
+            return
+        for state in choices[k]:
+            if -(charge + state * counts[k]) in reachable[k + 1]:
+                yield from search(k + 1, charge + state * counts[k], (*prefix, state))
+
+    yield from search(0, 0, ())
 
 
 def structure_smact_validity(structure: Structure) -> CompositionVerdict:

@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.logging import RichHandler
 
 from gendesign.cli.audit import audit_command
+from gendesign.cli.campaign import campaign_command, report_command
 from gendesign.cli.data import data_app
 from gendesign.cli.generate import sample_command, train_command
 from gendesign.cli.predictor import predict_command, predictor_app
@@ -30,6 +31,8 @@ app.command("predict")(predict_command)
 app.command("relax")(relax_command)
 app.command("train")(train_command)
 app.command("sample")(sample_command)
+app.command("campaign")(campaign_command)
+app.command("report")(report_command)
 error_console = Console(stderr=True)
 
 

@@ -1,0 +1,47 @@
+"""What moves between the store and the stages: candidates in, outcomes out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+from pymatgen.core import Structure
+
+Status = Literal["passed", "dropped", "failed"]
+
+
+@dataclass
+class Candidate:
+    """One candidate as a stage sees it: its id, its structures so far by stage name
+    ("generate", "relax") and the values every earlier stage recorded (``<stage>_<key>``)."""
+
+    cid: str
+    structures: dict[str, Structure]
+    values: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def structure(self) -> Structure:
+        """The latest structure: relaxed when relaxed, else as generated."""
+        return self.structures.get("relax") or self.structures["generate"]
+
+
+@dataclass
+class Outcome:
+    """What one stage decided about one candidate.
+
+    ``status``: passed (goes on), dropped (a stage criterion removed it; ``reason`` says
+    which) or failed (the stage could not judge it; ``reason`` says why). ``values``
+    are stored under the stage's prefix; ``structure`` is a new structure (relaxation).
+    """
+
+    cid: str
+    status: Status
+    reason: str = ""
+    values: dict[str, Any] = field(default_factory=dict)
+    structure: Structure | None = None
+
+
+def batch_seed(seed: int, batch: int) -> int:
+    """An independent seed for each generation batch, the same on every machine."""
+    return int(np.random.SeedSequence([seed, batch]).generate_state(1)[0])

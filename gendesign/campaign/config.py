@@ -1,0 +1,224 @@
+"""A campaign's YAML: what to generate, how to screen, relax and rank it.
+
+Every section is strict (unknown fields are refused with a suggestion), and
+:func:`check_campaign` resolves everything a run needs (models, predictor,
+potential file, element symbols, the data root) before any work starts, so a bad
+config fails in one sentence naming the field.
+
+Each stage has a fingerprint of the fields its results depend on (its own
+section plus the fingerprints of the stages before it); a store remembers them,
+so a changed config is noticed on ``--resume``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, field_validator, model_validator
+
+from gendesign.config import StrictConfig
+from gendesign.errors import ConfigError
+from gendesign.model.constraints import Constraints, Range, parse_elements, parse_range
+from relax.relaxation import RelaxSettings
+
+STAGES = ("generate", "audit", "screen", "relax", "reaudit", "rank")
+
+
+class TargetRange(StrictConfig):
+    """A property range in the property's units; either end may be open."""
+
+    min: float | None = None
+    max: float | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_text(cls, value: Any) -> Any:
+        if isinstance(value, str):  # "1.5:2.5", ":-1.0", "3:"
+            low, high = parse_range(value, "target")
+            return {"min": low, "max": high}
+        return value
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> TargetRange:
+        if self.min is None and self.max is None:
+            raise ValueError("a target needs min, max or both")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"the range is empty (min {self.min} above max {self.max})")
+        return self
+
+    @property
+    def bounds(self) -> Range:
+        return self.min, self.max
+
+    def describe(self) -> str:
+        low = "" if self.min is None else f"{self.min:g}"
+        high = "" if self.max is None else f"{self.max:g}"
+        return f"{low}:{high}"
+
+
+class GenerateSection(StrictConfig):
+    """Candidates from the generative model."""
+
+    model: str = "mp20"  # a bundled generative model or a model.pt path
+    n: int = Field(200, gt=0)  # candidates
+    levels: int | None = Field(10, gt=1)  # noise levels of the Langevin schedule (None: model's)
+    steps_per_level: int = Field(20, gt=0)
+    steering_steps: int = Field(300, ge=0)  # latent optimisation steps toward the targets
+
+
+class AuditSection(StrictConfig):
+    """Validity, uniqueness within the campaign and novelty against known crystals."""
+
+    novelty_reference: str | None = "mp20"  # dataset whose training split counts as known
+    keep_known: bool = False  # keep candidates that match a known crystal
+    keep_invalid: bool = False  # keep candidates that fail the validity checks
+
+
+class ScreenSection(StrictConfig):
+    """GNN predictor screening; the best ``top_k`` by acquisition go on to relaxation."""
+
+    predictor: str | list[str] = "mp20"  # a bundled ensemble name or checkpoint paths
+    kappa: float = Field(1.0, ge=0)  # a target passes when mean ± kappa·σ reaches its range
+    top_k: int = Field(20, gt=0)  # candidates sent to relaxation
+
+
+class RelaxSection(StrictConfig):
+    """Relaxation of the screened candidates and their stability."""
+
+    potential: str = "auto"  # auto, mace-mp-0-small, ..., mace, chgnet-0.3.0
+    potential_path: str | None = None  # a MACE .model file
+    settings: RelaxSettings = Field(default_factory=lambda: RelaxSettings(max_steps=300))
+
+
+class RankSection(StrictConfig):
+    """How the relaxed candidates are ordered in the report."""
+
+    e_hull_max: float = Field(0.1, ge=0)  # eV/atom: at or below counts as (meta)stable
+
+
+class ReportSection(StrictConfig):
+    """What the report shows (regenerated at will; changing it recomputes nothing)."""
+
+    top_n: int = Field(20, gt=0)  # candidates in the top-candidates table
+
+
+class CampaignConfig(StrictConfig):
+    """A whole campaign; see configs/campaign/demo.yaml for an annotated example."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    seed: int = 0
+    out_dir: str | None = None  # default outputs/<name>
+    store: str | None = None  # default <out_dir>/campaign.db; or postgresql://user@host/db
+    data_root: str | None = None
+    batch_size: int = Field(32, gt=0)  # candidates per task
+    targets: dict[str, TargetRange] = Field(default_factory=dict)  # property → range
+    elements: list[str] | None = None  # only these elements
+    exclude: list[str] | None = None  # none of these
+    atoms: str | None = None  # atoms per cell, e.g. "4:20"
+    generate: GenerateSection = Field(default_factory=GenerateSection)
+    audit: AuditSection = Field(default_factory=AuditSection)
+    screen: ScreenSection = Field(default_factory=ScreenSection)
+    relax: RelaxSection = Field(default_factory=RelaxSection)
+    rank: RankSection = Field(default_factory=RankSection)
+    report: ReportSection = Field(default_factory=ReportSection)
+
+    @field_validator("elements", "exclude")
+    @classmethod
+    def _symbols(cls, value: list[str] | None, info) -> list[str] | None:
+        try:
+            return parse_elements(value, info.field_name) or None
+        except ConfigError as err:
+            raise ValueError(str(err)) from None
+
+    @field_validator("atoms")
+    @classmethod
+    def _atoms(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                parse_range(str(value), "atoms")
+            except ConfigError as err:
+                raise ValueError(str(err)) from None
+        return value
+
+    @property
+    def folder(self) -> Path:
+        return Path(self.out_dir) if self.out_dir else Path("outputs") / self.name
+
+    @property
+    def store_url(self) -> str:
+        return self.store or str(self.folder / "campaign.db")
+
+    def constraints(self) -> Constraints:
+        """The generation constraints (elements, atoms, targets)."""
+        return Constraints(
+            elements=list(self.elements or []),
+            exclude=list(self.exclude or []),
+            atoms=parse_range(self.atoms, "atoms") if self.atoms else (None, None),
+            targets={name: target.bounds for name, target in self.targets.items()},
+        )
+
+    def stage_fingerprints(self) -> dict[str, str]:
+        """Per stage, a hash of every field its results depend on (chained)."""
+        shared = {
+            "seed": self.seed,
+            "batch_size": self.batch_size,
+            "targets": self.targets,
+            "elements": self.elements,
+            "exclude": self.exclude,
+            "atoms": self.atoms,
+        }
+        inputs: dict[str, Any] = {
+            "generate": {**shared, "generate": self.generate},
+            "audit": {"audit": self.audit},
+            "screen": {"screen": self.screen},
+            "relax": {"relax": self.relax},
+            "reaudit": {},
+            "rank": {"rank": self.rank},
+        }
+        fingerprints, previous = {}, ""
+        for stage in STAGES:
+            payload = {k: _plain(v) for k, v in inputs[stage].items()}
+            text = json.dumps({"previous": previous, **payload}, sort_keys=True)
+            previous = fingerprints[stage] = hashlib.sha256(text.encode()).hexdigest()[:16]
+        return fingerprints
+
+    def stage_fields(self, stage: str) -> dict[str, Any]:
+        """The dotted config fields ``stage`` depends on directly, with their values."""
+        data = self.model_dump(mode="json")
+        names = {
+            "generate": [
+                "seed",
+                "batch_size",
+                "targets",
+                "elements",
+                "exclude",
+                "atoms",
+                "generate",
+            ],
+            "audit": ["audit"],
+            "screen": ["screen"],
+            "relax": ["relax"],
+            "reaudit": [],
+            "rank": ["rank"],
+        }[stage]
+        return {key: value for name in names for key, value in _flatten(name, data[name]).items()}
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, StrictConfig):
+        return value.model_dump(mode="json")
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
+def _flatten(prefix: str, value: Any) -> dict[str, Any]:
+    if isinstance(value, dict) and value:
+        flat: dict[str, Any] = {}
+        for key, item in value.items():
+            flat.update(_flatten(f"{prefix}.{key}", item))
+        return flat
+    return {prefix: value}

@@ -1,0 +1,264 @@
+"""Running a campaign: each stage over the candidates that still need it, batch by batch.
+
+generate → audit (+ duplicates) → screen (+ selection of the top K) → relax →
+re-audit → rank → report. Batches go to the workers; finished batches are written
+to the store by this (coordinating) process, one transaction each, so a killed
+campaign resumes from exactly what was committed, and a finished one reruns as a no-op.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from gendesign.campaign.candidates import Candidate, Outcome
+from gendesign.campaign.checks import audit_batch, mark_duplicates, reaudit_batch
+from gendesign.campaign.config import STAGES, CampaignConfig
+from gendesign.campaign.generate import batch_count, batch_ids, generate_batch
+from gendesign.campaign.preflight import check_campaign
+from gendesign.campaign.ranking import rank_candidates
+from gendesign.campaign.relaxing import relax_batch
+from gendesign.campaign.screen import screen_batch, select_for_relaxation
+from gendesign.campaign.store import CampaignStore
+from gendesign.campaign.workers import open_workers
+from gendesign.config import load_config, write_resolved_config
+from gendesign.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+CONFIG_FILE = "campaign.yaml"
+LOG_FILE = "campaign.log"
+# progress(stage, total) -> advance(n)
+Progress = Callable[[str, int], Callable[[int], None]]
+
+# Per-candidate stages: which earlier status lets a candidate in, and the batch function.
+_BATCH_STAGES = {
+    "audit": ("generate", audit_batch),
+    "screen": ("audit", screen_batch),
+    "relax": ("screen", relax_batch),
+    "reaudit": ("relax", reaudit_batch),
+}
+
+
+@dataclass
+class CampaignRun:
+    """What one invocation did: the folder, computed counts and seconds per stage."""
+
+    folder: Path
+    store: CampaignStore
+    computed: dict[str, int] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def did_work(self) -> bool:
+        return any(self.computed.values())
+
+
+def run_campaign(
+    config: CampaignConfig,
+    *,
+    resume: bool = False,
+    force: bool = False,
+    workers: int = 1,
+    scheduler: str | None = None,
+    progress: Progress | None = None,
+    source: str = "campaign config",
+) -> CampaignRun:
+    """Run (or continue, with ``resume``) the campaign of ``config``; see the module docstring."""
+    check_campaign(config, source)
+    folder = config.folder
+    store = CampaignStore(config.store_url)
+    _check_store(store, config, resume, force, source)
+    folder.mkdir(parents=True, exist_ok=True)
+    write_resolved_config(config, folder, CONFIG_FILE)
+    store.update_metadata(
+        name=config.name,
+        config=config.model_dump(mode="json"),
+        fingerprints=config.stage_fingerprints(),
+    )
+    run = CampaignRun(folder, store)
+    progress = progress or (lambda stage, total: lambda n: None)
+    with _log_file(folder / LOG_FILE):
+        pool = open_workers(workers, scheduler)
+        log.info("campaign %s: %s, store %s", config.name, pool.description, store.url)
+        try:
+            for stage in STAGES:
+                started = time.perf_counter()
+                run.computed[stage] = _run_stage(stage, config, store, pool, progress, run.computed)
+                run.seconds[stage] = time.perf_counter() - started
+                log.info(
+                    "%s: %d computed in %.1f s", stage, run.computed[stage], run.seconds[stage]
+                )
+        finally:
+            pool.close()
+            timing = store.metadata.get("timing_s", {})
+            for stage, seconds in run.seconds.items():
+                timing[stage] = round(timing.get(stage, 0.0) + seconds, 3)
+            store.update_metadata(timing_s=timing)
+        if run.did_work or not (folder / "report.html").exists():
+            from gendesign.campaign.report import write_campaign_report
+
+            started = time.perf_counter()
+            write_campaign_report(folder, store)
+            run.seconds["report"] = time.perf_counter() - started
+        log.info("campaign %s: computed %s", config.name, run.computed)
+    return run
+
+
+def open_campaign_store(folder: str | Path) -> CampaignStore:
+    """The store of the campaign in ``folder`` (named by its campaign.yaml)."""
+    from gendesign.errors import InputError
+
+    path = Path(folder) / CONFIG_FILE
+    if not path.is_file():
+        raise InputError(f"{folder}: not a campaign folder (no {CONFIG_FILE})")
+    config = load_config(CampaignConfig, path)
+    return CampaignStore(config.store_url)
+
+
+def _run_stage(
+    stage: str, config: CampaignConfig, store, pool, progress: Progress, computed: dict[str, int]
+) -> int:
+    """Run ``stage`` over what still needs it; returns how many candidates it computed
+    (``computed``: the counts of the stages before it in this run)."""
+    if stage == "generate":
+        return _generate(config, store, pool, progress)
+    if stage == "rank":
+        return _global_step(
+            store,
+            "rank",
+            "rank",
+            {"reaudit_status": "passed"},
+            lambda c: rank_candidates(config, c),
+            computed["reaudit"],
+        )
+    previous, function = _BATCH_STAGES[stage]
+    pending = store.candidates({f"{previous}_status": "passed", f"{stage}_status": None})
+    done = _run_batches(stage, config, store, pool, progress, function, pending)
+    if stage == "audit":
+        done += _global_step(
+            store, "audit", "audit:duplicates", {"audit_status": "passed"}, mark_duplicates, done
+        )
+    if stage == "screen":
+        done += _global_step(
+            store,
+            "screen",
+            "screen:selection",
+            {"screen_status": "passed"},
+            lambda c: select_for_relaxation(config, c),
+            done,
+        )
+    return done
+
+
+def _generate(config: CampaignConfig, store, pool, progress: Progress) -> int:
+    present = store.cids()
+    batches = [b for b in range(batch_count(config)) if not set(batch_ids(config, b)) <= present]
+    if not batches:
+        return 0
+    advance = progress("generate", config.generate.n)
+    advance(len(present))
+    futures = {pool.submit(generate_batch, config, b): b for b in batches}
+    made = 0
+    for future in pool.completed(futures):
+        try:
+            outcomes = future.result()
+        except Exception as err:  # a failed batch is retried by the next --resume
+            log.error("generate: batch %d failed (%s); --resume retries it", futures[future], err)
+            continue
+        store.add(outcomes)
+        made += len(outcomes)
+        advance(len(outcomes))
+    return made
+
+
+def _run_batches(stage, config, store, pool, progress: Progress, function, pending) -> int:
+    if not pending:
+        return 0
+    advance = progress(stage, len(pending))
+    size = config.batch_size
+    batches = [pending[k : k + size] for k in range(0, len(pending), size)]
+    futures = {pool.submit(function, config, batch): batch for batch in batches}
+    for future in pool.completed(futures):
+        batch = futures[future]
+        try:
+            outcomes = future.result()
+        except Exception as err:  # the batch is recorded as failed; the campaign goes on
+            log.error(
+                "%s: a batch of %d failed (%s: %s)", stage, len(batch), type(err).__name__, err
+            )
+            reason = f"{stage} failed: {type(err).__name__}: {err}"
+            outcomes = [Outcome(c.cid, "failed", reason) for c in batch]
+        store.record(stage, outcomes)
+        advance(len(batch))
+    return len(pending)
+
+
+def _global_step(
+    store,
+    stage: str,
+    step: str,
+    where: dict,
+    function: Callable[[list[Candidate]], list[Outcome]],
+    new_results: int = 0,
+) -> int:
+    """A step over all candidates at once, rerun only when its inputs changed."""
+    if store.step_done(step) and not new_results:
+        return 0
+    candidates = store.candidates(where)
+    store.record(stage, function(candidates) if candidates else [], step=step)
+    return len(candidates)
+
+
+def _check_store(
+    store: CampaignStore, config: CampaignConfig, resume: bool, force: bool, source: str
+) -> None:
+    """Refuse to mix campaigns, and refuse config changes that would invalidate stored
+    stages (unless ``force``, which discards them)."""
+    metadata = store.metadata
+    if "fingerprints" not in metadata and not len(store):
+        return
+    if not resume:
+        raise ConfigError(
+            f"{store.url} already holds campaign '{metadata.get('name', '?')}'; "
+            "add --resume to continue it, or set another out_dir"
+        )
+    stored = metadata.get("fingerprints", {})
+    current = config.stage_fingerprints()
+    changed = next((s for s in STAGES if stored.get(s) not in (None, current[s])), None)
+    if changed is None:
+        return
+    old = CampaignConfig.model_validate(metadata["config"])
+    fields = {
+        k: (v, old.stage_fields(changed).get(k))
+        for k, v in config.stage_fields(changed).items()
+        if old.stage_fields(changed).get(k) != v
+    }
+    described = ", ".join(f"'{k}' ({was!r} → {now!r})" for k, (now, was) in fields.items())
+    if not force:
+        raise ConfigError(
+            f"{source}: {described or 'fields'} changed since this campaign's {changed} stage "
+            f"ran; its results and every later stage's would no longer match. Add --force "
+            "to discard and recompute them, or set another out_dir"
+        )
+    log.warning("config changed (%s): discarding the %s stage and later ones", described, changed)
+    store.discard(changed)
+
+
+@contextmanager
+def _log_file(path: Path):
+    handler = logging.FileHandler(path)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    if root.level > logging.INFO or root.level == logging.NOTSET:
+        root.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        root.removeHandler(handler)
+        handler.close()

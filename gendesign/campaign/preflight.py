@@ -1,0 +1,74 @@
+"""Everything a campaign needs, checked before any work: one sentence per problem."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from gendesign.campaign import resources
+from gendesign.campaign.config import CampaignConfig
+from gendesign.errors import ConfigError, GendesignError
+
+
+def check_campaign(config: CampaignConfig, source: str = "campaign config") -> None:
+    """Raise :class:`ConfigError` naming the field when the generative model, the
+    predictor, the potential or the data cannot serve this config."""
+    from gendesign.data.datasets import DATASETS
+    from gendesign.paths import resolve_data_root
+    from relax.potentials import POTENTIALS
+
+    generator = _resolved(
+        source, "generate.model", lambda: resources.generator(config.generate.model)
+    )
+    model = generator.model
+    try:
+        config.constraints().check_against(
+            model.atomic_numbers.tolist(), model.max_atoms, model.property_names
+        )
+    except ConfigError as err:
+        message = str(err).replace("--target", "targets").replace("--", "")
+        raise ConfigError(f"{source}: {message}") from None
+
+    spec = config.screen.predictor
+    predictor = _resolved(
+        source,
+        "screen.predictor",
+        lambda: resources.predictor(tuple(spec) if isinstance(spec, list) else spec),
+    )
+    for name in config.targets:
+        if name not in predictor.targets:
+            raise ConfigError(
+                f"{source}: field 'targets.{name}': the screening predictor does not predict "
+                f"it (it predicts {', '.join(predictor.targets)})"
+            )
+
+    relax = config.relax
+    if relax.potential not in POTENTIALS:
+        raise ConfigError(
+            f"{source}: field 'relax.potential': unknown potential '{relax.potential}' "
+            f"(choose one of {', '.join(POTENTIALS)})"
+        )
+    if relax.potential_path and not Path(relax.potential_path).is_file():
+        raise ConfigError(
+            f"{source}: field 'relax.potential_path': no file at {relax.potential_path}"
+        )
+
+    reference = config.audit.novelty_reference
+    if reference is not None and reference not in DATASETS:
+        raise ConfigError(
+            f"{source}: field 'audit.novelty_reference': unknown dataset '{reference}' "
+            f"(known: {', '.join(DATASETS)})"
+        )
+    _resolved(source, "data_root", lambda: resolve_data_root(config.data_root))
+    if reference is not None:  # builds its cache once, here, rather than in every worker
+        _resolved(
+            source,
+            "audit.novelty_reference",
+            lambda: resources.known_crystals(reference, config.data_root),
+        )
+
+
+def _resolved(source: str, field: str, load):
+    try:
+        return load()
+    except GendesignError as err:
+        raise ConfigError(f"{source}: field '{field}': {err}") from None

@@ -1,0 +1,274 @@
+"""The campaign report, ``report.md`` and a self-contained ``report.html``, from the store.
+
+Funnel (counts per stage and why candidates dropped out), distributions of
+predicted and relaxed properties against the training set, the E_hull histogram,
+and the top candidates with their CIFs and a picture of each.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from pymatgen.core import Structure
+
+from gendesign.campaign import report_figures as figures
+from gendesign.campaign.config import STAGES, CampaignConfig
+from gendesign.campaign.store import CampaignStore
+
+FIGURES = "report_files"
+CIFS = "cifs"
+_NUMBER = re.compile(r"-?\d+(?:\.\d+)?(?:e-?\d+)?")
+
+
+def write_campaign_report(folder: str | Path, store: CampaignStore) -> dict[str, Path]:
+    """Write report.md, report.html, report_files/ and cifs/ of the top candidates."""
+    folder = Path(folder)
+    config = CampaignConfig.model_validate(store.metadata["config"])
+    table = store.table()
+    (folder / FIGURES).mkdir(parents=True, exist_ok=True)
+    funnel = funnel_table(table)
+    top = _top_candidates(table, config.report.top_n)
+    pictures = _write_structures(folder, store, top)
+    plots = _plots(folder / FIGURES, config, table, funnel)
+    timing = store.metadata.get("timing_s", {})
+    sections = _sections(config, table, funnel, top, timing)
+    (folder / "report.md").write_text(_markdown(config, sections, plots, pictures))
+    (folder / "report.html").write_text(_html(config, sections, plots, pictures, folder))
+    return {"markdown": folder / "report.md", "html": folder / "report.html"}
+
+
+def funnel_table(table: pd.DataFrame) -> pd.DataFrame:
+    """Per stage: candidates that entered it, passed, were dropped and failed, and the
+    commonest reasons (numbers folded so that like reasons count together)."""
+    rows = []
+    for stage in STAGES:
+        column = f"{stage}_status"
+        status = table[column] if column in table else pd.Series(dtype=str)
+        reasons = table.get(f"{stage}_reason", pd.Series("", index=table.index)).fillna("")
+        out = status.isin(["dropped", "failed"])
+        folded = reasons[out].map(lambda r: _NUMBER.sub("…", r) if r else "(no reason)")
+        common = folded.value_counts().head(4)
+        rows.append(
+            {
+                "stage": stage,
+                "entered": int(status.notna().sum()),
+                "passed": int((status == "passed").sum()),
+                "dropped": int((status == "dropped").sum()),
+                "failed": int((status == "failed").sum()),
+                "reasons": "; ".join(f"{reason} ({count})" for reason, count in common.items()),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def _top_candidates(table: pd.DataFrame, n: int) -> pd.DataFrame:
+    if "rank_position" not in table:
+        return table.iloc[0:0]
+    ranked = table[table["rank_position"].notna()].sort_values("rank_position")
+    return ranked.head(n).reset_index(drop=True)
+
+
+def _write_structures(folder: Path, store: CampaignStore, top: pd.DataFrame) -> dict[str, Path]:
+    """CIFs of the relaxed top candidates and their pictures; returns cid → picture."""
+    (folder / CIFS).mkdir(exist_ok=True)
+    wanted = set(top["cid"]) if len(top) else set()
+    pictures = {}
+    for candidate in store.candidates():
+        if candidate.cid not in wanted:
+            continue
+        structure: Structure = candidate.structure
+        structure.to(filename=str(folder / CIFS / f"{candidate.cid}.cif"))
+        path = folder / FIGURES / f"{candidate.cid}.png"
+        pictures[candidate.cid] = figures.structure_picture(structure, path)
+    return pictures
+
+
+def _training_values(config: CampaignConfig) -> pd.DataFrame | None:
+    from gendesign.campaign import resources
+    from gendesign.data.datasets import load_dataset
+
+    try:
+        dataset = resources.generator(config.generate.model).checkpoint.dataset
+        return load_dataset(dataset, data_root=config.data_root).crystal_set("train").properties
+    except Exception:  # the report still renders without the training reference
+        return None
+
+
+def _plots(out: Path, config: CampaignConfig, table: pd.DataFrame, funnel) -> dict[str, Path]:
+    plots = {"funnel": figures.funnel_chart(funnel, out / "funnel.png")}
+    training = _training_values(config)
+    properties = sorted(
+        c[len("screen_") : -len("_std")]
+        for c in table.columns
+        if c.startswith("screen_") and c.endswith("_std")
+    )
+    for name in properties:
+        series = {
+            "screened (predicted)": _values(table, f"screen_{name}"),
+            "relaxed (predicted)": _values(table, f"reaudit_{name}"),
+        }
+        if name == "formation_energy_per_atom":
+            series["relaxed (potential)"] = _values(table, "relax_e_form_eV_atom")
+        reference = (
+            training[name].to_numpy(float) if training is not None and name in training else None
+        )
+        target = config.targets[name].bounds if name in config.targets else None
+        plots[name] = figures.property_distribution(
+            name, series, reference, out / f"{name}.png", target
+        )
+    plots["e_above_hull"] = figures.e_hull_histogram(
+        _values(table, "relax_e_above_hull_eV_atom"),
+        config.rank.e_hull_max,
+        out / "e_above_hull.png",
+    )
+    return {k: v for k, v in plots.items() if v.exists()}
+
+
+def _values(table: pd.DataFrame, column: str) -> np.ndarray:
+    return table[column].to_numpy(float) if column in table else np.array([])
+
+
+def _sections(config, table, funnel, top, timing) -> dict[str, pd.DataFrame | list[str]]:
+    """The report's tables as plain data, rendered by both writers."""
+    targets = ", ".join(f"{k} {v.describe()}" for k, v in config.targets.items()) or "none"
+    relaxed = _values(table, "relax_e_above_hull_eV_atom")
+    stable = int(np.sum(relaxed[np.isfinite(relaxed)] <= config.rank.e_hull_max))
+    summary = [
+        f"Generative model: {config.generate.model}; {config.generate.n} candidates, "
+        f"schedule {config.generate.levels or 'default'} levels × {config.generate.steps_per_level} steps",
+        f"Targets: {targets}; elements: {', '.join(config.elements or []) or 'any'}; "
+        f"excluded: {', '.join(config.exclude or []) or 'none'}; atoms: {config.atoms or 'any'}",
+        f"Screening: predictor {config.screen.predictor}, kappa {config.screen.kappa:g}, top {config.screen.top_k} relaxed",
+        f"Relaxation: potential {_first(table, 'relax_potential') or config.relax.potential}; "
+        f"{stable} of {int(np.isfinite(relaxed).sum())} relaxed candidates within "
+        f"{config.rank.e_hull_max:g} eV/atom of the MP-20 hull",
+    ]
+    columns = {"rank_position": "rank", "cid": "id", "reaudit_reduced_formula": "formula",
+               "reaudit_spacegroup_symbol": "space group"}  # fmt: skip
+    shown = pd.DataFrame({label: top[c] for c, label in columns.items() if c in top})
+    if "rank" in shown:
+        shown["rank"] = shown["rank"].astype(int)
+    for name in _predicted_names(top):
+        mean, std = top[f"reaudit_{name}"], top[f"reaudit_{name}_std"]
+        shown[f"{name} (pred.)"] = [f"{m:.3g} ± {s:.2g}" for m, s in zip(mean, std, strict=True)]
+    for column, label in (("relax_e_form_eV_atom", "E_form (eV/atom)"),
+                          ("relax_e_above_hull_eV_atom", "E_hull (eV/atom)")):  # fmt: skip
+        if column in top:
+            shown[label] = [
+                f"{v:.3f}" if np.isfinite(v) else "–" for v in top[column].astype(float)
+            ]
+    if "relax_converged" in top:
+        shown["converged"] = top["relax_converged"].map({True: "yes", False: "no"})
+    times = pd.DataFrame({"stage": list(timing), "seconds": [f"{v:.1f}" for v in timing.values()]})
+    return {"summary": summary, "funnel": funnel, "top": shown, "timing": times}
+
+
+def _predicted_names(top: pd.DataFrame) -> list[str]:
+    return sorted(
+        c[len("reaudit_") : -len("_std")]
+        for c in top.columns
+        if c.startswith("reaudit_") and c.endswith("_std")
+    )
+
+
+def _first(table: pd.DataFrame, column: str) -> str:
+    if column not in table:
+        return ""
+    values = table[column].dropna()
+    return str(values.iloc[0]) if len(values) else ""
+
+
+def _md_table(frame: pd.DataFrame) -> str:
+    if frame.empty:
+        return "_(none)_"
+    header = "| " + " | ".join(map(str, frame.columns)) + " |"
+    rule = "|" + "---|" * len(frame.columns)
+    body = ["| " + " | ".join(str(v) for v in row) + " |" for row in frame.itertuples(index=False)]
+    return "\n".join([header, rule, *body])
+
+
+def _markdown(config, sections, plots, pictures) -> str:
+    top = sections["top"].copy()
+    if "id" in top:
+        top["id"] = [f"[{cid}]({CIFS}/{cid}.cif)" for cid in top["id"]]
+        top["picture"] = [
+            f"![{cid}]({FIGURES}/{pictures[cid].name})" if cid in pictures else ""
+            for cid in sections["top"]["id"]
+        ]
+    lines = [f"# Campaign {config.name}", "", *[f"- {line}" for line in sections["summary"]], ""]
+    lines += ["## Funnel", "", _md_table(sections["funnel"]), ""]
+    lines += [f"![funnel]({FIGURES}/{plots['funnel'].name})", ""]
+    lines += ["## Top candidates", "", _md_table(top), ""]
+    lines += ["## Distributions", ""]
+    lines += [
+        f"![{name}]({FIGURES}/{path.name})" for name, path in plots.items() if name != "funnel"
+    ]
+    lines += ["", "## Time per stage", "", _md_table(sections["timing"]), ""]
+    return "\n".join(lines)
+
+
+def _image(path: Path, alt: str) -> str:
+    data = base64.b64encode(path.read_bytes()).decode()
+    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
+
+
+def _html_table(frame: pd.DataFrame, table_id: str, cells: dict | None = None) -> str:
+    if frame.empty:
+        return f'<p id="{table_id}"><em>(none)</em></p>'
+    cells = cells or {}
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns)
+    rows = []
+    for k, row in enumerate(frame.itertuples(index=False)):
+        tds = []
+        for column, value in zip(frame.columns, row, strict=True):
+            render = cells.get(column)
+            tds.append(f"<td>{render(k, value) if render else html.escape(str(value))}</td>")
+        rows.append("<tr>" + "".join(tds) + "</tr>")
+    return f'<table id="{table_id}"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
+
+
+_STYLE = """
+body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 1100px; color: #222; }
+table { border-collapse: collapse; margin: 0.5rem 0 1.5rem; font-size: 0.9rem; }
+th, td { border-bottom: 1px solid #ddd; padding: 0.3rem 0.6rem; text-align: left; vertical-align: middle; }
+th { background: #f4f4f4; }
+img { max-width: 100%; }
+.figures img { width: 48%; margin: 0.5%; }
+"""
+
+
+def _html(config, sections, plots, pictures, folder: Path) -> str:
+    top = sections["top"].copy()
+    ids = list(top["id"]) if "id" in top else []
+    if ids:
+        top["picture"] = ids
+
+    def link(k, cid):
+        return f'<a href="{CIFS}/{html.escape(cid)}.cif">{html.escape(cid)}</a>'
+
+    def picture(k, cid):
+        return _image(pictures[cid], cid) if cid in pictures else ""
+
+    distributions = "".join(_image(p, n) for n, p in plots.items() if n != "funnel")
+    summary = "".join(f"<li>{html.escape(line)}</li>" for line in sections["summary"])
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>Campaign {html.escape(config.name)}</title>
+<style>{_STYLE}</style></head><body>
+<h1>Campaign {html.escape(config.name)}</h1>
+<ul>{summary}</ul>
+<h2>Funnel</h2>
+{_html_table(sections["funnel"], "funnel")}
+{_image(plots["funnel"], "funnel")}
+<h2>Top candidates</h2>
+{_html_table(top, "top-candidates", {"id": link, "picture": picture})}
+<h2>Distributions</h2>
+<div class="figures">{distributions}</div>
+<h2>Time per stage</h2>
+{_html_table(sections["timing"], "timing")}
+</body></html>
+"""

@@ -1,0 +1,110 @@
+"""Stage 3, screen: the GNN predictor ensemble judges each candidate against the targets;
+then the best ``top_k`` by acquisition are chosen for relaxation.
+
+A target passes when the predicted mean ± kappa·σ (σ: ensemble spread) reaches its
+range, so kappa > 0 gives uncertain candidates the benefit of the doubt. The
+acquisition is the probability that every target is met under a normal
+distribution of mean and σ; ties (e.g. no targets) go to the lowest predicted
+formation energy, optimistic by kappa·σ.
+"""
+
+from __future__ import annotations
+
+import math
+from statistics import NormalDist
+
+from pymatgen.core import Structure
+
+from gendesign.campaign import resources
+from gendesign.campaign.candidates import Candidate, Outcome
+from gendesign.campaign.config import CampaignConfig, TargetRange
+
+FORMATION_ENERGY = "formation_energy_per_atom"
+_MIN_STD = 1e-6  # keeps the probability defined for a single-model predictor
+
+
+def _predictor(config: CampaignConfig):
+    spec = config.screen.predictor
+    return resources.predictor(tuple(spec) if isinstance(spec, list) else spec)
+
+
+def predicted_values(config: CampaignConfig, structures: list[Structure]) -> list[dict]:
+    """Per structure: ``<target>`` (mean), ``<target>_std`` and, when the predictor
+    cannot judge it, ``predictor_error``."""
+    predictor = _predictor(config)
+    table = predictor.predict(structures)
+    rows = []
+    for _, row in table.iterrows():
+        if row["error"]:
+            rows.append({"predictor_error": row["error"]})
+            continue
+        values = {}
+        for target in predictor.targets:
+            values[target] = float(row[f"{target}_mean"])
+            values[f"{target}_std"] = float(row[f"{target}_std"])
+        rows.append(values)
+    return rows
+
+
+def target_probability(mean: float, std: float, target: TargetRange) -> float:
+    """P(min ≤ y ≤ max) for y ~ N(mean, std²)."""
+    normal = NormalDist(mean, max(std, _MIN_STD))
+    low = normal.cdf(target.min) if target.min is not None else 0.0
+    high = normal.cdf(target.max) if target.max is not None else 1.0
+    return max(0.0, high - low)
+
+
+def reaches(mean: float, std: float, target: TargetRange, kappa: float) -> bool:
+    """Whether [mean - kappa·std, mean + kappa·std] touches the target range."""
+    low, high = mean - kappa * std, mean + kappa * std
+    return (target.max is None or low <= target.max) and (target.min is None or high >= target.min)
+
+
+def screen_batch(config: CampaignConfig, candidates: list[Candidate]) -> list[Outcome]:
+    """Predicted properties, target checks and the acquisition of each candidate."""
+    estimates = predicted_values(config, [c.structure for c in candidates])
+    units = dict(zip(_predictor(config).targets, _predictor(config).units, strict=True))
+    outcomes = []
+    for candidate, values in zip(candidates, estimates, strict=True):
+        if "predictor_error" in values:
+            outcomes.append(Outcome(candidate.cid, "failed", values["predictor_error"]))
+            continue
+        probability, misses = 1.0, []
+        for name, target in config.targets.items():
+            mean, std = values[name], values[f"{name}_std"]
+            probability *= target_probability(mean, std, target)
+            values[f"meets_{name}"] = bool(reaches(mean, std, target, 0.0))
+            if not reaches(mean, std, target, config.screen.kappa):
+                misses.append(
+                    f"predicted {name} {mean:.3g} ± {std:.2g} {units.get(name, '')} "
+                    f"misses {target.describe()}"
+                )
+        values["p_targets"] = probability
+        values["acquisition"] = probability
+        if FORMATION_ENERGY in values:
+            values["e_form_optimistic"] = (
+                values[FORMATION_ENERGY] - config.screen.kappa * values[f"{FORMATION_ENERGY}_std"]
+            )
+        status = "dropped" if misses else "passed"
+        outcomes.append(Outcome(candidate.cid, status, "; ".join(misses), values))
+    return outcomes
+
+
+def select_for_relaxation(config: CampaignConfig, candidates: list[Candidate]) -> list[Outcome]:
+    """The ``top_k`` screened candidates by acquisition stay; the rest are dropped."""
+
+    def order(candidate: Candidate) -> tuple:
+        values = candidate.values
+        e_form = values.get("screen_e_form_optimistic", math.inf)
+        return (-values.get("screen_acquisition", 0.0), e_form, candidate.cid)
+
+    ranked = sorted(candidates, key=order)
+    outcomes = []
+    for position, candidate in enumerate(ranked, start=1):
+        values = {"rank": position}
+        if position <= config.screen.top_k:
+            outcomes.append(Outcome(candidate.cid, "passed", values=values))
+        else:
+            reason = f"ranked {position}, below the top {config.screen.top_k} by acquisition"
+            outcomes.append(Outcome(candidate.cid, "dropped", reason, values))
+    return outcomes

@@ -1,0 +1,84 @@
+"""``gendesign campaign`` and ``gendesign report``: discovery campaigns."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from gendesign.cli.console import console, stage_progress
+
+
+def campaign_command(
+    config: Path = typer.Argument(..., help="Campaign YAML, e.g. configs/campaign/demo.yaml."),
+    resume: bool = typer.Option(False, help="Continue the campaign in its folder."),
+    force: bool = typer.Option(
+        False, help="With --resume: discard stages whose config changed and recompute them."
+    ),
+    workers: int = typer.Option(
+        0, help="Local worker processes (0: one per core; 1: run in this process)."
+    ),
+    scheduler: str | None = typer.Option(
+        None, help="Run the stages on a Dask scheduler, e.g. tcp://head-node:8786."
+    ),
+    out: Path | None = typer.Option(None, help="Campaign folder (default outputs/<name>)."),
+    data_root: Path | None = typer.Option(None, help="Data root (default: $GENDESIGN_DATA)."),
+    set_: list[str] | None = typer.Option(
+        None, "--set", help="Override a config field, e.g. --set generate.n=500."
+    ),
+) -> None:
+    """Generate → audit → screen → relax → re-audit → rank → report, resumable."""
+    from gendesign.audit.structure_audit import available_workers
+    from gendesign.campaign.config import CampaignConfig
+    from gendesign.campaign.pipeline import run_campaign
+    from gendesign.config import load_config
+
+    overrides = list(set_ or [])
+    if out:
+        overrides.append(f"out_dir={out}")
+    if data_root:
+        overrides.append(f"data_root={data_root}")
+    options = load_config(CampaignConfig, config, overrides)
+    with stage_progress(rates=True) as progress:
+        run = run_campaign(
+            options,
+            resume=resume,
+            force=force,
+            workers=workers or available_workers(),
+            scheduler=scheduler,
+            progress=progress,
+            source=str(config),
+        )
+    if not run.did_work:
+        console.print("Nothing to do: every stage of this campaign is already done.")
+    _print_summary(run.folder, run.store, run.seconds)
+
+
+def report_command(
+    folder: Path = typer.Argument(..., help="A campaign folder (holds campaign.yaml)."),
+) -> None:
+    """Rewrite report.md and report.html of a campaign from its store."""
+    from gendesign.campaign.pipeline import open_campaign_store
+    from gendesign.campaign.report import write_campaign_report
+
+    store = open_campaign_store(folder)
+    paths = write_campaign_report(folder, store)
+    console.print(f"Report: {paths['html']}  ·  {paths['markdown']}")
+
+
+def _print_summary(folder: Path, store, seconds: dict[str, float]) -> None:
+    from gendesign.campaign.report import funnel_table
+
+    funnel = funnel_table(store.table())
+    table = Table(title="Funnel", show_lines=False)
+    for column in ("stage", "entered", "passed", "dropped", "failed", "seconds"):
+        table.add_column(column, justify="left" if column == "stage" else "right")
+    for row in funnel.itertuples(index=False):
+        spent = seconds.get(row.stage)
+        table.add_row(
+            row.stage, str(row.entered), str(row.passed), str(row.dropped), str(row.failed),
+            f"{spent:.1f}" if spent is not None else "",
+        )  # fmt: skip
+    console.print(table)
+    console.print(f"Report: {folder / 'report.html'}  ·  store: {store.url}")
