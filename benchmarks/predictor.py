@@ -15,14 +15,19 @@ Each part merges into benchmarks/results/predictor.json; BENCHMARKS.md is rebuil
 from __future__ import annotations
 
 import argparse
-import json
 import tempfile
 import time
 from pathlib import Path
 
 import torch
 
-from benchmarks.reporting import RESULTS, markdown_table, update_section, write_result
+from benchmarks.reporting import (
+    RESULTS,
+    markdown_table,
+    previous_results,
+    publish,
+    update_section,
+)
 from gendesign.data.datasets import load_dataset
 from predictors.bundle import best_epoch
 from predictors.checkpoint import PredictorCheckpoint
@@ -30,7 +35,6 @@ from predictors.evaluation import evaluate, plot_parity
 from predictors.inference import PRETRAINED_DIR, Predictor
 from predictors.training import PredictorTrainingConfig, train_predictor
 
-RESULT = RESULTS / "predictor.json"
 # Xie & Grossman 2018, trained on the full Materials Project (~28k+ structures).
 CGCNN_PUBLISHED = {"formation_energy_per_atom": 0.039, "band_gap": 0.388}
 FINETUNE_CASES = (
@@ -264,8 +268,7 @@ def main() -> None:
     parser.add_argument("--finetune", action="store_true")
     parser.add_argument("--speed", action="store_true")
     args = parser.parse_args()
-    results = json.loads(RESULT.read_text()) if RESULT.exists() else {}
-    results.pop("machine", None)
+    results = previous_results("predictor")
     for name in args.accuracy:
         results.setdefault("accuracy", {})[name] = accuracy(name)
     if args.compare:
@@ -274,9 +277,7 @@ def main() -> None:
         results["finetune"] = finetune()
     if args.speed:
         results["speed"] = speed()
-    write_result("predictor", results)
-    write_tables(results)
-    print(json.dumps(results, indent=2))
+    publish("predictor", results, write_tables)
 
 
 if __name__ == "__main__":

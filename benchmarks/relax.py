@@ -15,7 +15,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import time
 
 import numpy as np
@@ -25,7 +24,12 @@ from pymatgen.analysis.structure_matcher import StructureMatcher
 from pymatgen.core import Structure
 from pymatgen.io.ase import AseAtomsAdaptor
 
-from benchmarks.reporting import RESULTS, markdown_table, update_section, write_result
+from benchmarks.reporting import (
+    markdown_table,
+    previous_results,
+    publish,
+    update_section,
+)
 from gendesign.data.datasets import load_dataset
 from gendesign.paths import resolve_data_root
 from relax.batched import relax_batched
@@ -35,7 +39,6 @@ from relax.perturb import rattle_and_strain
 from relax.potentials import CHGNET, Potential, load_potential
 from relax.relaxation import RelaxSettings, relax_structure
 
-RESULT = RESULTS / "relax.json"
 STABLE_CUTOFF = 0.1  # eV/atom: "E_hull below this" is the campaign's default filter
 
 
@@ -268,8 +271,7 @@ def main() -> None:
     parser.add_argument("--throughput", action="store_true")
     parser.add_argument("--potential", default=CHGNET)
     args = parser.parse_args()
-    results = json.loads(RESULT.read_text()) if RESULT.exists() else {}
-    results.pop("machine", None)
+    results = previous_results("relax")
     potential = load_potential(args.potential)
     if args.accuracy:
         results["accuracy"] = accuracy(potential)
@@ -277,9 +279,7 @@ def main() -> None:
         results["recovery"] = recovery(potential)
     if args.throughput:
         results["throughput"] = throughput(potential)
-    write_result("relax", results)
-    write_tables(results)
-    print(json.dumps(results, indent=2))
+    publish("relax", results, write_tables)
 
 
 if __name__ == "__main__":

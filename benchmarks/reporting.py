@@ -46,6 +46,22 @@ def write_result(name: str, payload: dict) -> Path:
     return path
 
 
+def previous_results(name: str) -> dict:
+    """The figures of ``benchmarks/results/<name>.json`` (without its machine facts), so a
+    run that measures only some parts keeps the others."""
+    path = RESULTS / f"{name}.json"
+    results = json.loads(path.read_text()) if path.exists() else {}
+    results.pop("machine", None)
+    return results
+
+
+def publish(name: str, results: dict, write_tables) -> None:
+    """Write the JSON, refresh the BENCHMARKS.md section and print the figures."""
+    write_result(name, results)
+    write_tables(results)
+    print(json.dumps(results, indent=2))
+
+
 def update_section(name: str, title: str, body: str) -> None:
     """Replace (or append) the section of BENCHMARKS.md between this benchmark's markers."""
     facts = machine()
