@@ -76,11 +76,8 @@ def _top_candidates(table: pd.DataFrame, n: int) -> pd.DataFrame:
 def _write_structures(folder: Path, store: CampaignStore, top: pd.DataFrame) -> dict[str, Path]:
     """CIFs of the relaxed top candidates and their pictures; returns cid → picture."""
     (folder / CIFS).mkdir(exist_ok=True)
-    wanted = set(top["cid"]) if len(top) else set()
     pictures = {}
-    for candidate in store.candidates():
-        if candidate.cid not in wanted:
-            continue
+    for candidate in store.candidates(cids=set(top["cid"]) if len(top) else set()):
         structure: Structure = candidate.structure
         structure.to(filename=str(folder / CIFS / f"{candidate.cid}.cif"))
         path = folder / FIGURES / f"{candidate.cid}.png"

@@ -26,6 +26,7 @@ from pymatgen.io.ase import AseAtomsAdaptor
 
 from gendesign.campaign.candidates import Candidate, Outcome
 from gendesign.campaign.config import STAGES
+from gendesign.errors import ConfigError
 
 STORE_FILE = "campaign.db"
 
@@ -51,7 +52,13 @@ class CampaignStore:
         if "://" not in url:
             Path(url).parent.mkdir(parents=True, exist_ok=True)
         self.url = url
-        self.db = ase.db.connect(url)
+        try:
+            self.db = ase.db.connect(url)
+        except ModuleNotFoundError as err:  # ASE keeps its server backends in a separate package
+            raise ConfigError(
+                f"store '{url}': this database needs `pip install ase-db-backends psycopg2-binary` "
+                f"({err})"
+            ) from None
         self._row_ids: dict[str, int] | None = None
 
     # ----------------------------------------------------------------- metadata
@@ -125,13 +132,18 @@ class CampaignStore:
             return pd.DataFrame({"cid": []})
         return pd.DataFrame(rows).sort_values("cid").reset_index(drop=True)
 
-    def candidates(self, where: dict[str, str | None] | None = None) -> list[Candidate]:
-        """Candidates (sorted by id) whose values match ``where``; a None value means
-        "not recorded yet", e.g. ``{"audit_status": "passed", "screen_status": None}``."""
+    def candidates(
+        self, where: dict[str, str | None] | None = None, cids: set[str] | None = None
+    ) -> list[Candidate]:
+        """Candidates (sorted by id) whose values match ``where`` (and whose id is in
+        ``cids``, when given); a None value means "not recorded yet", e.g.
+        ``{"audit_status": "passed", "screen_status": None}``."""
         where = where or {}
         found = []
         for row in self.db.select():
             values = row.key_value_pairs
+            if cids is not None and values["cid"] not in cids:
+                continue
             if all(values.get(key) == wanted for key, wanted in where.items()):
                 structures = {
                     stage: Structure.from_dict(row.data[stage])
