@@ -88,6 +88,7 @@ class ScreenSection(StrictConfig):
 class RelaxSection(StrictConfig):
     """Relaxation of the screened candidates and their stability."""
 
+    batch_size: int = Field(8, gt=0)  # relaxations per task (fewer than elsewhere: they are slow)
     potential: str = "auto"  # auto, mace-mp-0-small, ..., mace, chgnet-0.3.0
     potential_path: str | None = None  # a MACE .model file
     settings: RelaxSettings = Field(default_factory=lambda: RelaxSettings(max_steps=300))

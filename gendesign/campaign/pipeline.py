@@ -180,7 +180,7 @@ def _run_batches(stage, config, store, pool, progress: Progress, function, pendi
     if not pending:
         return 0
     advance = progress(stage, len(pending))
-    size = config.batch_size
+    size = config.relax.batch_size if stage == "relax" else config.batch_size
     batches = [pending[k : k + size] for k in range(0, len(pending), size)]
     futures = {pool.submit(function, config, batch): batch for batch in batches}
     for future in pool.completed(futures):
