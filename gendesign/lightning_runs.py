@@ -3,11 +3,24 @@
 from __future__ import annotations
 
 import logging
+import warnings
 
 import pytorch_lightning as pl
 from pytorch_lightning.callbacks import Timer
 
 log = logging.getLogger(__name__)
+
+
+class _WithoutAdvertisements(logging.Filter):
+    """Drops Lightning's "💡 Tip: ... litlogger" line, printed at the start of every fit."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("💡 Tip")
+
+
+logging.getLogger("pytorch_lightning.utilities.rank_zero").addFilter(_WithoutAdvertisements())
+# Lightning's own use of torch's pytree API warns on every fit; nothing for our users to change.
+warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
 
 
 def fit_interruptibly(trainer: pl.Trainer, module: pl.LightningModule, *loaders, **options) -> bool:

@@ -216,3 +216,19 @@ def test_steering_can_start_from_known_crystals(tiny, perov5):
     again = tiny.sample(4, seed=0, sampling=FAST, start_from=seeds)
     assert len(first) == 4 and [s.composition for s in first] == [s.composition for s in again]
     assert tiny.encode(seeds).shape == (3, tiny.model.config.latent_dim)
+
+
+def test_sample_can_write_only_the_samples_that_meet_the_targets(gendesign_cli, tiny_run, tmp_path):
+    path, _ = tiny_run
+    common = ["sample", "--model", str(path), "--n", "8", "--seed", "1", "--levels", "3",
+              "--steps-per-level", "2", "--target", "heat_ref=0.2:1.0"]  # fmt: skip
+    every = gendesign_cli(*common, "--out", str(tmp_path / "every"))
+    kept = gendesign_cli(*common, "--out", str(tmp_path / "kept"), "--drop-misses")
+    assert every.returncode == 0 and kept.returncode == 0, every.stderr + kept.stderr
+    full = pd.read_csv(tmp_path / "every" / "samples.csv")
+    table = pd.read_csv(tmp_path / "kept" / "samples.csv")
+    expected = full[full.filter(like="meets_").all(axis=1)]
+    assert list(table["id"]) == list(expected["id"])
+    assert table.filter(like="meets_").all(axis=None)
+    assert len(list((tmp_path / "kept" / "cifs").glob("*.cif"))) == len(table)
+    assert f"{len(table)} of 8 samples meet every constraint" in " ".join(kept.stdout.split())

@@ -67,6 +67,9 @@ def sample_command(
     steps_per_level: int | None = typer.Option(None, help="Langevin steps per noise level."),
     levels: int | None = typer.Option(None, help="Noise levels (default: the model's)."),
     device: str | None = typer.Option(None, help="cpu, cuda, ... (default: CUDA when present)."),
+    drop_misses: bool = typer.Option(
+        False, help="Write only the samples that meet every --target (and other constraint)."
+    ),
 ) -> None:
     """Generate crystals: CIFs, one extxyz, a table and the resolved settings."""
     from gendesign.model.constraints import Constraints
@@ -95,8 +98,10 @@ def sample_command(
     with stage_progress() as progress:
         advance = progress("sampling", n)
         structures, table = generator.sample_table(n, seed, constraints, sampling, progress=advance)
-    table = write_samples(out, structures, table, generator, constraints)
+    table = write_samples(out, structures, table, generator, constraints, drop_misses)
     write_resolved_config(sampling, out, "sample_config.yaml")
+    if drop_misses:
+        console.print(f"{len(table)} of {n} samples meet every constraint; only they were written")
     met = [c for c in table.columns if c.startswith("meets_")]
     for column in met:
         console.print(f"{column[6:]}: {int(table[column].sum())}/{len(table)} samples meet it")

@@ -31,9 +31,16 @@ def write_samples(
     table: pd.DataFrame,
     generator: Generator,
     constraints: Constraints,
+    drop_misses: bool = False,
 ) -> pd.DataFrame:
-    """Write the run's files; returns the table as written."""
+    """Write the run's files; returns the table as written. ``drop_misses`` keeps only
+    the samples that meet every constraint (``meets_*`` all true)."""
     out = Path(out)
+    table = add_predictor_estimates(table, structures, generator.checkpoint.dataset, constraints)
+    if drop_misses:
+        met = table.filter(like="meets_").all(axis=1).to_numpy()
+        structures = [s for s, keep in zip(structures, met, strict=True) if keep]
+        table = table[met].reset_index(drop=True)
     (out / "cifs").mkdir(parents=True, exist_ok=True)
     frames = []
     for item_id, structure in zip(table["id"], structures, strict=True):
@@ -42,7 +49,6 @@ def write_samples(
         atoms.info["id"] = item_id
         frames.append(atoms)
     write(out / GENERATED_STRUCTURES_FILE, frames, format="extxyz")
-    table = add_predictor_estimates(table, structures, generator.checkpoint.dataset, constraints)
     table.to_csv(out / "samples.csv", index=False)
     return table
 
