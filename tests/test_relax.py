@@ -85,6 +85,11 @@ def test_dft_energies_reproduce_the_materials_project_hull(data_root):
     assert errors.mean() < 0.005  # eV/atom; MP's own hull has more phases than MP-20
     unstable = reference.e_above_hull(Composition("NaCl"), -1.0)  # DFT: about -2.1 eV/atom
     assert unstable.e_above_hull > 1.0 and unstable.decomposition == "1 NaCl"
+    # A ten-element composition (as campaigns generate): its hull is the cheapest mix of
+    # reference phases, whose atom fractions add up to the whole.
+    many = reference.e_above_hull(Composition("K2Na2TmCuNiBiAuS3Cl3O5"), -1.36)
+    fractions = [float(part.split()[0]) for part in many.decomposition.split(" + ")]
+    assert many.status == "ok" and 0 < many.e_above_hull < 2 and abs(sum(fractions) - 1) < 0.01
     missing = reference.e_above_hull(Composition("RaO"), -1.0)
     assert (
         missing.status == "no reference" and "Ra absent from the MP-20 reference" in missing.reason
