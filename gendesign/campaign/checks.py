@@ -7,8 +7,6 @@ campaign (:func:`mark_duplicates`).
 
 from __future__ import annotations
 
-import math
-
 from pymatgen.analysis.structure_matcher import StructureMatcher
 from pymatgen.core import Structure
 
@@ -62,15 +60,14 @@ def _checked(
             "crystal_system": row["crystal_system"],
             "reduced_formula": row["reduced_formula"],
         }
-        if k in novel_by_row and novel_by_row[k] is not None:
-            values["novel"] = novel_by_row[k]
+        values["novel"] = novel_by_row.get(k)  # None (not stored) when not judged
         status, reason = "passed", ""
         if not row["valid"] and not config.audit.keep_invalid:
             status, reason = "dropped", f"{what} structure invalid: {row['reason']}"
         elif values.get("novel") is False and not config.audit.keep_known:
             reference = config.audit.novelty_reference
             status, reason = "dropped", f"{what} structure matches a known {reference} crystal"
-        outcomes.append(Outcome(candidate.cid, status, reason, _defined(values)))
+        outcomes.append(Outcome(candidate.cid, status, reason, values))
     return outcomes
 
 
@@ -106,12 +103,3 @@ def mark_duplicates(candidates: list[Candidate]) -> list[Outcome]:
                 )
             )
     return outcomes
-
-
-def _defined(values: dict) -> dict:
-    """Without None and NaN entries (the store keeps only defined values)."""
-    return {
-        k: v
-        for k, v in values.items()
-        if v is not None and not (isinstance(v, float) and math.isnan(v))
-    }
