@@ -253,3 +253,12 @@ def test_report_opens_in_headless_chromium_with_the_top_candidates(finished):
     assert (
         open_in_chromium(run.folder / "report.html").top_candidate_rows == page.top_candidate_rows
     )
+
+
+@pytest.mark.parametrize("path", sorted(Path("configs/campaign").glob("*.yaml")), ids=str)
+def test_bundled_campaign_configs_pass_the_preflight_checks(path):
+    from gendesign.campaign.preflight import check_campaign
+
+    config = load_config(CampaignConfig, path)
+    check_campaign(config, str(path))
+    assert config.targets and config.generate.n >= 200
