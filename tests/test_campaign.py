@@ -255,7 +255,11 @@ def test_report_opens_in_headless_chromium_with_the_top_candidates(finished):
     )
 
 
-@pytest.mark.parametrize("path", sorted(Path("configs/campaign").glob("*.yaml")), ids=str)
+@pytest.mark.parametrize(
+    "path",
+    sorted((Path(__file__).parents[1] / "configs" / "campaign").glob("*.yaml")),
+    ids=lambda p: p.name,
+)
 def test_bundled_campaign_configs_pass_the_preflight_checks(path):
     from gendesign.campaign.preflight import check_campaign
 
