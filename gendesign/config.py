@@ -71,6 +71,12 @@ def describe_validation_error(err: ValidationError, cls: type[BaseModel]) -> str
     return f"field '{field}': {first['msg']} (got {first.get('input')!r})"
 
 
+def cli_overrides(set_: Iterable[str] | None, fields: Mapping[str, Any]) -> list[str]:
+    """``--set`` overrides followed by the CLI options given as ``fields`` (dotted name →
+    value; None means the option was not given)."""
+    return [*(set_ or []), *(f"{key}={value}" for key, value in fields.items() if value)]
+
+
 def write_resolved_config(config: BaseModel, folder: str | Path, name: str = "config.yaml") -> Path:
     """Write the fully resolved config beside a run's outputs; return the file path."""
     folder = Path(folder)

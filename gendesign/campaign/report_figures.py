@@ -60,10 +60,7 @@ def property_distribution(
     ax.set_xlabel(label)
     ax.set_ylabel("density")
     ax.legend(fontsize=8, frameon=False)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _saved(fig, path)
 
 
 def e_hull_histogram(values: np.ndarray, threshold: float, path: Path) -> Path:
@@ -76,10 +73,7 @@ def e_hull_histogram(values: np.ndarray, threshold: float, path: Path) -> Path:
     ax.set_xlabel("E above hull after relaxation (eV/atom)")
     ax.set_ylabel("candidates")
     ax.legend(fontsize=8, frameon=False)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _saved(fig, path)
 
 
 def structure_picture(structure: Structure, path: Path) -> Path:
@@ -87,10 +81,7 @@ def structure_picture(structure: Structure, path: Path) -> Path:
     fig, ax = plt.subplots(figsize=(2.4, 2.4))
     plot_atoms(AseAtomsAdaptor.get_atoms(structure), ax, rotation="15x,25y,0z", radii=0.45)
     ax.set_axis_off()
-    fig.tight_layout(pad=0.1)
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
-    return path
+    return _saved(fig, path, dpi=80, pad=0.1)
 
 
 def funnel_chart(funnel: pd.DataFrame, path: Path) -> Path:
@@ -102,7 +93,11 @@ def funnel_chart(funnel: pd.DataFrame, path: Path) -> Path:
     ax.set_yticks(y, funnel["stage"])
     ax.set_xlabel("candidates")
     ax.legend(fontsize=8, frameon=False)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    return _saved(fig, path)
+
+
+def _saved(fig, path: Path, dpi: int = 110, pad: float = 1.08) -> Path:
+    fig.tight_layout(pad=pad)
+    fig.savefig(path, dpi=dpi)
     plt.close(fig)
     return path

@@ -32,13 +32,9 @@ def campaign_command(
     from gendesign.audit.structure_audit import available_workers
     from gendesign.campaign.config import CampaignConfig
     from gendesign.campaign.pipeline import run_campaign
-    from gendesign.config import load_config
+    from gendesign.config import cli_overrides, load_config
 
-    overrides = list(set_ or [])
-    if out:
-        overrides.append(f"out_dir={out}")
-    if data_root:
-        overrides.append(f"data_root={data_root}")
+    overrides = cli_overrides(set_, {"out_dir": out, "data_root": data_root})
     options = load_config(CampaignConfig, config, overrides)
     with stage_progress(rates=True) as progress:
         run = run_campaign(

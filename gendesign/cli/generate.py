@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 
 from gendesign.cli.console import console, stage_progress
-from gendesign.config import load_config, write_resolved_config
+from gendesign.config import cli_overrides, load_config, write_resolved_config
 
 
 def train_command(
@@ -40,11 +40,7 @@ def train_command(
     if config is None:
         raise ConfigError("--config: a model config is needed to train (or --recover RUN)")
 
-    overrides = list(set_ or [])
-    if data_root:
-        overrides.append(f"data.data_root={data_root}")
-    if out:
-        overrides.append(f"out_dir={out}")
+    overrides = cli_overrides(set_, {"data.data_root": data_root, "out_dir": out})
     options = load_config(TrainingConfig, config, overrides)
     path = train_model(options, resume=resume)
     console.print(f"Model: {path}")
