@@ -233,10 +233,9 @@ def _check_store(
     if changed is None:
         return
     old = CampaignConfig.model_validate(metadata["config"])
+    before = old.stage_fields(changed)
     fields = {
-        k: (v, old.stage_fields(changed).get(k))
-        for k, v in config.stage_fields(changed).items()
-        if old.stage_fields(changed).get(k) != v
+        k: (v, before.get(k)) for k, v in config.stage_fields(changed).items() if before.get(k) != v
     }
     described = ", ".join(f"'{k}' ({was!r} → {now!r})" for k, (now, was) in fields.items())
     if not force:

@@ -63,7 +63,8 @@ def reaches(mean: float, std: float, target: TargetRange, kappa: float) -> bool:
 def screen_batch(config: CampaignConfig, candidates: list[Candidate]) -> list[Outcome]:
     """Predicted properties, target checks and the acquisition of each candidate."""
     estimates = predicted_values(config, [c.structure for c in candidates])
-    units = dict(zip(_predictor(config).targets, _predictor(config).units, strict=True))
+    predictor = _predictor(config)
+    units = dict(zip(predictor.targets, predictor.units, strict=True))
     outcomes = []
     for candidate, values in zip(candidates, estimates, strict=True):
         if "predictor_error" in values:
