@@ -1,12 +1,22 @@
-"""What every Lightning training run in gendesign shares: Ctrl-C handling and its summary."""
+"""What every Lightning training run in gendesign shares: resumable checkpoints, the
+wall-clock budget, fixed holdout noise, Ctrl-C handling and the run's summary."""
 
 from __future__ import annotations
 
 import logging
 import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 
 import pytorch_lightning as pl
-from pytorch_lightning.callbacks import Timer
+import torch
+from pytorch_lightning.callbacks import ModelCheckpoint, Timer
+from pytorch_lightning.loggers import CSVLogger
+
+from gendesign.errors import InputError
+
+LIGHTNING_FOLDER = "lightning"  # of a run folder: last.ckpt and the best epoch
 
 log = logging.getLogger(__name__)
 
@@ -21,6 +31,12 @@ class _WithoutAdvertisements(logging.Filter):
 logging.getLogger("pytorch_lightning.utilities.rank_zero").addFilter(_WithoutAdvertisements())
 # Lightning's own use of torch's pytree API warns on every fit; nothing for our users to change.
 warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
+
+
+def run_timer(max_hours: float | None) -> Timer:
+    """The Timer callback that measures a run and, given ``max_hours``, ends it: Lightning
+    ignores ``Trainer(max_time=...)`` once a Timer callback is present."""
+    return Timer(duration={"hours": max_hours} if max_hours else None)
 
 
 def fit_interruptibly(trainer: pl.Trainer, module: pl.LightningModule, *loaders, **options) -> bool:
@@ -46,3 +62,79 @@ def run_progress(trainer: pl.Trainer, timer: Timer, train_crystals: int, interru
         "train_crystals": train_crystals,
         "interrupted": interrupted,
     }
+
+
+def last_checkpoint(out: Path, resume: bool) -> Path:
+    """The run's ``last.ckpt``; with ``resume`` it must exist (one sentence if not)."""
+    last = Path(out) / LIGHTNING_FOLDER / "last.ckpt"
+    if resume and not last.is_file():
+        raise InputError(f"{last}: no checkpoint to resume from")
+    return last
+
+
+@dataclass
+class FitOutcome:
+    best_checkpoint: str  # path of the best holdout epoch's checkpoint; "" if none finished
+    metrics: dict  # run_progress(...) plus best_val_loss
+
+
+def fit_resumable(
+    module: pl.LightningModule,
+    train_loader,
+    holdout_loader,
+    out: Path,
+    *,
+    train_crystals: int,
+    max_epochs: int,
+    max_hours: float | None,
+    gradient_clip: float,
+    accelerator: str,
+    resume: bool,
+    max_steps: int = -1,
+) -> FitOutcome:
+    """Fit with ``last.ckpt`` after every epoch (``resume`` continues from it), the best
+    holdout epoch kept, a CSV log in ``out/log`` and ``max_hours`` as a wall-clock budget."""
+    last = last_checkpoint(out, resume)
+    best = ModelCheckpoint(dirpath=out / LIGHTNING_FOLDER, monitor="val_loss", save_top_k=1)
+    # last.ckpt after every epoch (Lightning's save_last only follows a new best)
+    latest = ModelCheckpoint(
+        dirpath=out / LIGHTNING_FOLDER, filename="last", save_top_k=1, enable_version_counter=False
+    )
+    timer = run_timer(max_hours)
+    trainer = pl.Trainer(
+        max_epochs=max_epochs,
+        max_steps=max_steps,
+        gradient_clip_val=gradient_clip,
+        accelerator=accelerator,
+        devices=1,
+        callbacks=[best, latest, timer],
+        logger=CSVLogger(out, name="log"),
+        enable_model_summary=False,
+        log_every_n_steps=max(1, min(50, len(train_loader))),
+    )
+    interrupted = fit_interruptibly(
+        trainer, module, train_loader, holdout_loader, ckpt_path=str(last) if resume else None
+    )
+    metrics = run_progress(trainer, timer, train_crystals, interrupted)
+    score = best.best_model_score
+    metrics["best_val_loss"] = float(score) if score is not None else None
+    return FitOutcome(best.best_model_path, metrics)
+
+
+def with_fixed_noise(module: pl.LightningModule, seed: int, step: Callable[[], object]):
+    """``step()`` with torch's random state seeded by ``seed`` and restored afterwards, so
+    holdout losses use the same noise every epoch and compare across epochs."""
+    devices = [module.device.index or 0] if module.device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        return step()
+
+
+def log_losses(module: pl.LightningModule, stage: str, loss, losses: dict, batch_size: int) -> None:
+    """Log the total as ``<stage>_loss`` (shown in the progress bar) and each part as
+    ``<stage>_<name>``, averaged per epoch."""
+    module.log(
+        f"{stage}_loss", loss, batch_size=batch_size, prog_bar=True, on_epoch=True, on_step=False
+    )
+    for name, value in losses.items():
+        module.log(f"{stage}_{name}", value, batch_size=batch_size, on_epoch=True, on_step=False)

@@ -336,3 +336,17 @@ def test_bundled_audit_configs_load():
     loaded = {path.stem: load_config(AuditConfig, path) for path in sorted(folder.glob("*.yaml"))}
     assert loaded["cdvae"].protocol == "cdvae" and loaded["default"].protocol == "default"
     assert loaded["default"].reference == "mp20" and loaded["default"].coverage_cutoffs is None
+
+
+def test_cdvae_protocol_judges_charge_balance_with_smact_2014_oxidation_states():
+    """AlV4C3 balances with SMACT's 2014 states (CDVAE's) but not with ICSD-24's."""
+    from pymatgen.core import Lattice, Structure
+
+    from gendesign.audit.structure_audit import audit_structure
+
+    grid = [[x / 2, y / 2, z / 2] for x in range(2) for y in range(2) for z in range(2)]
+    crystal = Structure(Lattice.cubic(6.0), ["Al", "V", "V", "V", "V", "C", "C", "C"], grid)
+    strict = audit_structure(crystal, fingerprints=False).row
+    cdvae = audit_structure(crystal, fingerprints=False, oxidation_states="smact14").row
+    assert not strict["comp_valid"] and "comp_valid_icsd24" not in strict
+    assert cdvae["comp_valid"] and cdvae["comp_valid_icsd24"] is False

@@ -35,7 +35,7 @@ def small_campaign(folder: Path, **changes) -> dict:
         "batch_size": 8,
         "targets": {"band_gap": {"min": 0.5, "max": 3.0}},
         "atoms": "2:12",
-        "generate": {"n": 24, "levels": 10, "steps_per_level": 10, "steering_steps": 50},
+        "generate": {"n": 24, "sampling": {"coordinate_steps": 20}, "steering_steps": 50},
         "screen": {"top_k": 3},
         "relax": {"settings": {"max_steps": 40}},
         "report": {"top_n": 3},

@@ -5,6 +5,11 @@ the gcd-reduced formula charge neutral and passes Pauling's electronegativity
 test (cations less electronegative than anions). Single elements and all-metal
 alloys are valid outright. Unlike CDVAE, an element without oxidation-state data
 does not crash the check: the verdict names it.
+
+Which oxidation states are allowed is a choice of list: ``icsd24`` (SMACT 4's
+default, from the 2024 ICSD; the stricter check, used by default) or ``smact14``
+(SMACT's 2014 list, which CDVAE and DiffCSP evaluated with; the ``cdvae`` audit
+protocol uses it so that figures compare with theirs).
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
 from math import gcd
+from typing import Literal
 
 import smact
 from pymatgen.core import Element, Structure
@@ -30,11 +36,17 @@ class CompositionVerdict:
     elements_without_electronegativity: tuple[str, ...] = ()
 
 
+OxidationStateList = Literal["icsd24", "smact14"]
+DEFAULT_OXIDATION_STATES: OxidationStateList = "icsd24"
+
+
 @cache
-def _smact_element(symbol: str) -> tuple[tuple[int, ...], float | None]:
-    """(allowed oxidation states, Pauling electronegativity) of one element."""
+def _smact_element(
+    symbol: str, states: OxidationStateList = DEFAULT_OXIDATION_STATES
+) -> tuple[tuple[int, ...], float | None]:
+    """(allowed oxidation states from list ``states``, Pauling electronegativity)."""
     element = smact.element_dictionary((symbol,))[symbol]
-    return tuple(element.oxidation_states or ()), element.pauling_eneg
+    return tuple(getattr(element, f"oxidation_states_{states}") or ()), element.pauling_eneg
 
 
 def reduced_counts(structure: Structure) -> tuple[tuple[str, ...], tuple[int, ...]]:
@@ -47,14 +59,19 @@ def reduced_counts(structure: Structure) -> tuple[tuple[str, ...], tuple[int, ..
     return symbols, tuple(c // divisor for c in counts)
 
 
-def smact_validity(symbols: tuple[str, ...], counts: tuple[int, ...]) -> CompositionVerdict:
-    """CDVAE's SMACT test on gcd-reduced ``counts`` of ``symbols``."""
+def smact_validity(
+    symbols: tuple[str, ...],
+    counts: tuple[int, ...],
+    states: OxidationStateList = DEFAULT_OXIDATION_STATES,
+) -> CompositionVerdict:
+    """CDVAE's SMACT test on gcd-reduced ``counts`` of ``symbols`` with oxidation-state
+    list ``states``."""
     if len(set(symbols)) == 1:
         return CompositionVerdict(True, "")
     if all(symbol in smact.metals for symbol in symbols):
         return CompositionVerdict(True, "")
 
-    data = [_smact_element(symbol) for symbol in symbols]
+    data = [_smact_element(symbol, states) for symbol in symbols]
     no_states = tuple(s for s, (states, _) in zip(symbols, data, strict=True) if not states)
     no_eneg = tuple(s for s, (_, eneg) in zip(symbols, data, strict=True) if eneg is None)
     if no_states:
@@ -109,6 +126,8 @@ def neutral_combinations(
     yield from search(0, 0, ())
 
 
-def structure_smact_validity(structure: Structure) -> CompositionVerdict:
+def structure_smact_validity(
+    structure: Structure, states: OxidationStateList = DEFAULT_OXIDATION_STATES
+) -> CompositionVerdict:
     """:func:`smact_validity` of a structure's gcd-reduced composition."""
-    return smact_validity(*reduced_counts(structure))
+    return smact_validity(*reduced_counts(structure), states)

@@ -45,7 +45,16 @@ def headline_metrics(summary: dict) -> list[tuple[str, str]]:
         ("items audited", str(summary["n_items"])),
         ("readable", _percent(validity["readable"])),
         ("structural validity", _percent(validity["structural"])),
-        ("compositional validity (SMACT)", _percent(validity["compositional"])),
+        (
+            f"compositional validity (SMACT, {summary['rules'].get('oxidation_states', 'icsd24')})",
+            _percent(validity["compositional"]),
+        ),
+    ]
+    if "compositional_icsd24" in validity:
+        rows.append(
+            ("compositional validity (SMACT, icsd24)", _percent(validity["compositional_icsd24"]))
+        )
+    rows += [
         ("overall validity", _percent(validity["overall"])),
         ("uniqueness (of valid)", _percent(summary.get("uniqueness"))),
     ]

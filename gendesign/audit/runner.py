@@ -97,7 +97,10 @@ def audit(
     with _timed(timing, "checks"):
         crystals = load_audit_input(source, config.data_root)
         audits = audit_structures(
-            crystals.structures, workers=workers, on_progress=progress("checks", len(crystals))
+            crystals.structures,
+            workers=workers,
+            on_progress=progress("checks", len(crystals)),
+            oxidation_states=oxidation_states_for(config.protocol),
         )
         table = _per_structure_table(crystals, audits)
     summary: dict = {
@@ -108,6 +111,7 @@ def audit(
         "rules": {
             "min_interatomic_distance_A": MIN_INTERATOMIC_DISTANCE_A,
             "structure_matcher": MATCHER_TOLERANCES,
+            "oxidation_states": oxidation_states_for(config.protocol),
         },
         "notes": [],
     }
@@ -223,6 +227,11 @@ def _structures_by_row(crystals, table: pd.DataFrame) -> list[Structure | None]:
     return list(crystals.structures) + [None] * (len(table) - len(crystals.structures))
 
 
+def oxidation_states_for(protocol: str) -> str:
+    """SMACT oxidation-state list of a protocol: CDVAE evaluated with the 2014 list."""
+    return "smact14" if protocol == "cdvae" else "icsd24"
+
+
 def _validity_summary(table: pd.DataFrame) -> dict:
     n = len(table)
     fraction = {
@@ -245,6 +254,11 @@ def _validity_summary(table: pd.DataFrame) -> dict:
             "structural": fraction["struct_valid"],
             "compositional": fraction["comp_valid"],
             "overall": fraction["valid"],
+            **(
+                {"compositional_icsd24": float(table["comp_valid_icsd24"].astype(bool).mean())}
+                if "comp_valid_icsd24" in table and n
+                else {}
+            ),
         },
         "failure_reasons": dict(reasons.most_common(15)),
         "elements_without_oxidation_data": dict(missing),

@@ -10,7 +10,12 @@ import numpy as np
 from joblib import Parallel, delayed
 from pymatgen.core import Structure
 
-from gendesign.audit.composition import reduced_counts, smact_validity
+from gendesign.audit.composition import (
+    DEFAULT_OXIDATION_STATES,
+    OxidationStateList,
+    reduced_counts,
+    smact_validity,
+)
 from gendesign.audit.fingerprints import composition_fingerprint, structure_fingerprint
 from gendesign.audit.geometry import (
     MIN_INTERATOMIC_DISTANCE_A,
@@ -32,11 +37,17 @@ class StructureAudit:
     composition_fp: np.ndarray | None
 
 
-def audit_structure(structure: Structure, fingerprints: bool = True) -> StructureAudit:
+def audit_structure(
+    structure: Structure,
+    fingerprints: bool = True,
+    oxidation_states: OxidationStateList = DEFAULT_OXIDATION_STATES,
+) -> StructureAudit:
     """Lattice, distance, composition and symmetry checks plus descriptors of one structure.
 
     ``reason`` holds the first failed check (lattice, then distance, then
-    composition) and is empty for a valid structure.
+    composition) and is empty for a valid structure. ``comp_valid`` uses the
+    ``oxidation_states`` list; when that is not the default, ``comp_valid_icsd24``
+    gives the stricter default verdict beside it.
     """
     symbols, counts = reduced_counts(structure)
     composition = structure.composition
@@ -56,8 +67,10 @@ def audit_structure(structure: Structure, fingerprints: bool = True) -> Structur
     row["min_distance_A"] = distance
     row["struct_valid"] = bool(not lattice_reason and distance >= MIN_INTERATOMIC_DISTANCE_A)
 
-    verdict = smact_validity(symbols, counts)
+    verdict = smact_validity(symbols, counts, oxidation_states)
     row["comp_valid"] = verdict.valid
+    if oxidation_states != DEFAULT_OXIDATION_STATES:
+        row[f"comp_valid_{DEFAULT_OXIDATION_STATES}"] = smact_validity(symbols, counts).valid
     row["comp_reason"] = verdict.reason
     row["no_oxidation_data"] = ";".join(verdict.elements_without_oxidation_states)
     row["valid"] = bool(row["struct_valid"] and verdict.valid)
@@ -95,8 +108,10 @@ def _symmetry_or_blank(structure: Structure, skip: bool) -> dict[str, object]:
     return blank
 
 
-def _audit_chunk(structures: Sequence[Structure], fingerprints: bool) -> list[StructureAudit]:
-    return [audit_structure(structure, fingerprints) for structure in structures]
+def _audit_chunk(
+    structures: Sequence[Structure], fingerprints: bool, oxidation_states: OxidationStateList
+) -> list[StructureAudit]:
+    return [audit_structure(structure, fingerprints, oxidation_states) for structure in structures]
 
 
 def available_workers() -> int:
@@ -112,6 +127,7 @@ def audit_structures(
     fingerprints: bool = True,
     workers: int | None = None,
     on_progress: Callable[[int], None] | None = None,
+    oxidation_states: OxidationStateList = DEFAULT_OXIDATION_STATES,
 ) -> list[StructureAudit]:
     """:func:`audit_structure` over many structures, spread over ``workers`` processes
     (default: all available cores); ``on_progress(n_done)`` is called as chunks finish."""
@@ -119,7 +135,7 @@ def audit_structures(
     if workers <= 1 or len(structures) < _MIN_ITEMS_FOR_WORKERS:
         results = []
         for structure in structures:
-            results.append(audit_structure(structure, fingerprints))
+            results.append(audit_structure(structure, fingerprints, oxidation_states))
             if on_progress:
                 on_progress(1)
         return results
@@ -127,7 +143,7 @@ def audit_structures(
     chunk = max(1, min(32, len(structures) // (workers * 8)))
     chunks = [structures[i : i + chunk] for i in range(0, len(structures), chunk)]
     jobs = Parallel(n_jobs=workers, return_as="generator")(
-        delayed(_audit_chunk)(part, fingerprints) for part in chunks
+        delayed(_audit_chunk)(part, fingerprints, oxidation_states) for part in chunks
     )
     results = []
     for part in jobs:

@@ -64,8 +64,9 @@ class GenerateSection(StrictConfig):
 
     model: str = "mp20"  # a bundled generative model or a model.pt path
     n: int = Field(200, gt=0)  # candidates
-    levels: int | None = Field(10, gt=1)  # noise levels of the Langevin schedule (None: model's)
-    steps_per_level: int = Field(20, gt=0)
+    # the model's sampler settings that differ from its defaults, e.g. {coordinate_steps: 50}
+    # for crystalflow models or {levels: 10, steps_per_level: 20} for cdvae models
+    sampling: dict[str, Any] = Field(default_factory=dict)
     steering_steps: int = Field(300, ge=0)  # latent optimisation steps toward the targets
 
 

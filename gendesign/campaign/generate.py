@@ -26,9 +26,7 @@ def generate_batch(config: CampaignConfig, batch: int) -> list[Outcome]:
     the element and atom constraints; the same on any worker for a given seed."""
     generator = resources.generator(config.generate.model)
     settings = config.generate
-    sampling = generator.sampling_defaults.model_copy(
-        update={"levels": settings.levels, "steps_per_level": settings.steps_per_level}
-    )
+    sampling = generator.sampling_with(settings.sampling)
     ids = batch_ids(config, batch)
     structures, table = generator.sample_table(
         len(ids),
@@ -37,7 +35,14 @@ def generate_batch(config: CampaignConfig, batch: int) -> list[Outcome]:
         sampling,
         steering_steps=settings.steering_steps,
     )
-    latent_columns = [c for c in table.columns if c.endswith("_latent") or c.startswith("meets_")]
+    # what the decoder reports per sample: latent-head estimates, constraint checks and,
+    # for crystalflow models, charge balance and symmetrisation
+    decoder_columns = {"charge_balanced", "composition_attempts", "symmetrised"}
+    latent_columns = [
+        c
+        for c in table.columns
+        if c.endswith("_latent") or c.startswith("meets_") or c in decoder_columns
+    ]
     outcomes = []
     for cid, structure, (_, row) in zip(ids, structures, table.iterrows(), strict=True):
         values = {"batch": batch, "n_atoms": len(structure)}

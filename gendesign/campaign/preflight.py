@@ -20,6 +20,9 @@ def check_campaign(config: CampaignConfig, source: str = "campaign config") -> N
         source, "generate.model", lambda: resources.generator(config.generate.model)
     )
     model = generator.model
+    _resolved(
+        source, "generate.sampling", lambda: generator.sampling_with(config.generate.sampling)
+    )
     try:
         config.constraints().check_against(
             model.atomic_numbers.tolist(), model.max_atoms, model.property_names

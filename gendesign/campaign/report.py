@@ -130,6 +130,13 @@ def _values(table: pd.DataFrame, column: str) -> np.ndarray:
     return table[column].to_numpy(float) if column in table else np.array([])
 
 
+def _schedule(config) -> str:
+    from gendesign.campaign import resources
+
+    generator = resources.generator(config.generate.model)
+    return generator.schedule_text(generator.sampling_with(config.generate.sampling))
+
+
 def _sections(config, table, funnel, top, timing) -> dict[str, pd.DataFrame | list[str]]:
     """The report's tables as plain data, rendered by both writers."""
     targets = ", ".join(f"{k} {v.describe()}" for k, v in config.targets.items()) or "none"
@@ -137,7 +144,7 @@ def _sections(config, table, funnel, top, timing) -> dict[str, pd.DataFrame | li
     stable = int(np.sum(relaxed[np.isfinite(relaxed)] <= config.rank.e_hull_max))
     summary = [
         f"Generative model: {config.generate.model}; {config.generate.n} candidates, "
-        f"schedule {config.generate.levels or 'default'} levels × {config.generate.steps_per_level} steps",
+        f"schedule {_schedule(config)}",
         f"Targets: {targets}; elements: {', '.join(config.elements or []) or 'any'}; "
         f"excluded: {', '.join(config.exclude or []) or 'none'}; atoms: {config.atoms or 'any'}",
         f"Screening: predictor {config.screen.predictor}, kappa {config.screen.kappa:g}, top {config.screen.top_k} relaxed",

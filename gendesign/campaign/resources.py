@@ -14,9 +14,7 @@ def generator(model: str):
     """A bundled generative model by name, or a model.pt path."""
     from gendesign.model.generator import Generator
 
-    if model.endswith(".pt") or Path(model).is_file():
-        return Generator.from_checkpoint(model)
-    return Generator.from_pretrained(model)
+    return Generator.load(model)
 
 
 @lru_cache(maxsize=2)

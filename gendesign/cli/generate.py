@@ -29,21 +29,39 @@ def train_command(
     ),
     last: bool = typer.Option(False, help="With --recover: take the last epoch, not the best."),
 ) -> None:
-    """Train the generative model; writes model.pt, logs and resumable checkpoints."""
+    """Train a generative model (or one stage of a crystalflow model, `kind: crystalflow`
+    in its config); writes model.pt or stage.pt, logs and resumable checkpoints."""
     from gendesign.errors import ConfigError
     from gendesign.model.config import TrainingConfig
+    from gendesign.model.flow_config import FlowTrainingConfig
+    from gendesign.model.flow_training import STAGE_FILE, recover_flow_stage, train_flow_stage
     from gendesign.model.training import recover_model, train_model
 
     if recover:
-        console.print(f"Model: {recover_model(recover, use_last=last)}")
+        is_flow = (recover / STAGE_FILE).exists() or _is_flow_config(recover / "config.yaml")
+        recovered = (recover_flow_stage if is_flow else recover_model)(recover, use_last=last)
+        console.print(f"Model: {recovered}")
         return
     if config is None:
         raise ConfigError("--config: a model config is needed to train (or --recover RUN)")
 
     overrides = cli_overrides(set_, {"data.data_root": data_root, "out_dir": out})
-    options = load_config(TrainingConfig, config, overrides)
-    path = train_model(options, resume=resume)
+    if _is_flow_config(config):
+        path = train_flow_stage(load_config(FlowTrainingConfig, config, overrides), resume)
+    else:
+        path = train_model(load_config(TrainingConfig, config, overrides), resume=resume)
     console.print(f"Model: {path}")
+
+
+def _is_flow_config(path: Path) -> bool:
+    """Whether a training config (or run folder's config.yaml) is for a crystalflow stage."""
+    import yaml
+
+    try:
+        data = yaml.safe_load(Path(path).read_text()) if Path(path).is_file() else None
+    except yaml.YAMLError:
+        return False  # load_config reports the YAML error in one sentence
+    return isinstance(data, dict) and data.get("kind") == "crystalflow"
 
 
 def sample_command(
@@ -60,8 +78,23 @@ def sample_command(
     start_from: str | None = typer.Option(
         None, help="Crystals (file, folder or split like mp20:test) to start steering from."
     ),
-    steps_per_level: int | None = typer.Option(None, help="Langevin steps per noise level."),
-    levels: int | None = typer.Option(None, help="Noise levels (default: the model's)."),
+    steps: int | None = typer.Option(
+        None, help="crystalflow models: coordinate flow steps (default 50)."
+    ),
+    guidance: float | None = typer.Option(
+        None, help="crystalflow models: guidance weight toward --target (default 1)."
+    ),
+    symmetrise: bool | None = typer.Option(
+        None,
+        "--symmetrise/--raw",
+        help="crystalflow models: snap each crystal to its space group at 0.2 Å (default) or keep it raw.",
+    ),
+    steps_per_level: int | None = typer.Option(
+        None, help="cdvae models: Langevin steps per noise level."
+    ),
+    levels: int | None = typer.Option(
+        None, help="cdvae models: noise levels (default: the model's)."
+    ),
     device: str | None = typer.Option(None, help="cpu, cuda, ... (default: CUDA when present)."),
     drop_misses: bool = typer.Option(
         False, help="Write only the samples that meet every --target (and other constraint)."
@@ -72,24 +105,25 @@ def sample_command(
     from gendesign.model.generator import Generator
     from gendesign.model.output import write_samples
 
-    generator = (
-        Generator.from_checkpoint(model, device)
-        if model.endswith(".pt") or Path(model).is_file()
-        else Generator.from_pretrained(model, device)
-    )
+    generator = Generator.load(model, device)
     constraints = Constraints.parse(target, elements, exclude, atoms)
-    overrides = {"steps_per_level": steps_per_level, "levels": levels}
-    sampling = type(generator.sampling_defaults).model_validate(
-        {
-            **generator.sampling_defaults.model_dump(),
-            **{k: v for k, v in overrides.items() if v is not None},
-        }
-    )
+    if generator.is_flow:
+        overrides = {"coordinate_steps": steps, "guidance": guidance, "symmetrise": symmetrise}
+        wrong = {"--steps-per-level": steps_per_level, "--levels": levels}
+    else:
+        overrides = {"steps_per_level": steps_per_level, "levels": levels}
+        wrong = {"--steps": steps, "--guidance": guidance, "--symmetrise/--raw": symmetrise}
+    given = [flag for flag, value in wrong.items() if value is not None]
+    if given:
+        from gendesign.errors import ConfigError
+
+        kind = "crystalflow" if generator.is_flow else "cdvae"
+        raise ConfigError(f"{', '.join(given)}: not an option of {kind} models such as '{model}'")
+    sampling = generator.sampling_with({k: v for k, v in overrides.items() if v is not None})
     out = out or Path("outputs") / f"sample-{time.strftime('%Y%m%d-%H%M%S')}"
     console.print(
         f"Model: {model} ({generator.checkpoint.dataset}, {generator.device}); "
-        f"schedule {len(generator.model.coord_sigmas) if sampling.levels is None else sampling.levels} "
-        f"levels × {sampling.steps_per_level} steps"
+        f"schedule {generator.schedule_text(sampling)}"
     )
     with stage_progress() as progress:
         advance = progress("sampling", n)
@@ -98,6 +132,14 @@ def sample_command(
     write_resolved_config(sampling, out, "sample_config.yaml")
     if drop_misses:
         console.print(f"{len(table)} of {n} samples meet every constraint; only they were written")
+    if "charge_balanced" in table:
+        unbalanced = int((~table["charge_balanced"].astype(bool)).sum())
+        snapped = int(table["symmetrised"].astype(bool).sum())
+        console.print(
+            f"charge-neutral by SMACT: {len(table) - unbalanced}/{len(table)} "
+            f"({unbalanced} kept unbalanced after every redraw); "
+            f"symmetrised: {snapped}/{len(table)}"
+        )
     met = [c for c in table.columns if c.startswith("meets_")]
     for column in met:
         console.print(f"{column[6:]}: {int(table[column].sum())}/{len(table)} samples meet it")

@@ -126,6 +126,14 @@ class CDVAE(nn.Module):
 
     # ----------------------------------------------------------------- latent
 
+    @property
+    def latent_dim(self) -> int:
+        return self.config.latent_dim
+
+    def property_values(self, z: torch.Tensor) -> torch.Tensor:
+        """(B, P) standardised property estimates of the latent head."""
+        return self.heads.property_values(z)
+
     def encode(self, batch) -> tuple[torch.Tensor, torch.Tensor]:
         return self.encoder(batch)
 

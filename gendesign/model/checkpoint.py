@@ -21,11 +21,14 @@ from gendesign.torch_files import load_payload
 
 FORMAT = "gendesign-cdvae"
 FORMAT_VERSION = 1
+# What every generative checkpoint records besides its model.
+RECORD_FIELDS = ("dataset", "protocol", "dataset_hash", "units", "training_config", "metrics")
 
 
 @dataclass
-class CDVAECheckpoint:
-    model: CDVAE
+class GeneratorRecord:
+    """The provenance every generative checkpoint carries, whatever its model family."""
+
     dataset: str
     protocol: str
     dataset_hash: str
@@ -33,41 +36,55 @@ class CDVAECheckpoint:
     training_config: dict = field(default_factory=dict)
     metrics: dict = field(default_factory=dict)
 
-    def save(self, path: str | Path) -> Path:
+    def write(self, path: str | Path, format: str, version: int, model_fields: dict) -> Path:
+        """``torch.save`` of the format tag, ``model_fields`` and the record."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
+        record = {name: getattr(self, name) for name in RECORD_FIELDS}
+        torch.save({"format": format, "format_version": version, **model_fields, **record}, path)
+        return path
+
+    @staticmethod
+    def read(path: str | Path, format: str, version: int, what: str) -> dict:
+        """The payload at ``path``; a missing, foreign or future file gets one sentence."""
+        payload = load_payload(path, "generative model checkpoint")
+        if payload.get("format") != format:
+            raise InputError(f"{path}: not a {what}")
+        if payload.get("format_version") != version:
+            raise InputError(
+                f"{path}: checkpoint format version {payload.get('format_version')} is not "
+                f"supported by this gendesign (expects {version})"
+            )
+        return payload
+
+    @staticmethod
+    def fields(payload: dict) -> dict:
+        return {name: payload[name] for name in RECORD_FIELDS}
+
+
+@dataclass
+class CDVAECheckpoint(GeneratorRecord):
+    model: CDVAE | None = None
+
+    def save(self, path: str | Path) -> Path:
         model = self.model
-        torch.save(
+        return self.write(
+            path,
+            FORMAT,
+            FORMAT_VERSION,
             {
-                "format": FORMAT,
-                "format_version": FORMAT_VERSION,
                 "model_config": model.config.model_dump(),
                 "max_atoms": model.max_atoms,
                 "atomic_numbers": model.atomic_numbers.tolist(),
                 "property_names": model.property_names,
                 "state_dict": {k: v.cpu() for k, v in model.state_dict().items()},
-                "dataset": self.dataset,
-                "protocol": self.protocol,
-                "dataset_hash": self.dataset_hash,
-                "units": self.units,
-                "training_config": self.training_config,
-                "metrics": self.metrics,
             },
-            path,
         )
-        return path
 
     @classmethod
     def load(cls, path: str | Path, device: str = "cpu") -> CDVAECheckpoint:
         """Load a checkpoint; a missing, foreign or incompatible file gets one sentence."""
-        payload = load_payload(path, "generative model checkpoint")
-        if payload.get("format") != FORMAT:
-            raise InputError(f"{path}: not a gendesign generative model checkpoint")
-        if payload.get("format_version") != FORMAT_VERSION:
-            raise InputError(
-                f"{path}: checkpoint format version {payload.get('format_version')} is not "
-                f"supported by this gendesign (expects {FORMAT_VERSION})"
-            )
+        payload = cls.read(path, FORMAT, FORMAT_VERSION, "gendesign generative model checkpoint")
         state = payload["state_dict"]
         try:
             model = CDVAE(
@@ -83,12 +100,4 @@ class CDVAECheckpoint:
             model.load_state_dict(state)
         except Exception as err:  # a config or tensor shape from another version
             raise InputError(f"{path}: checkpoint does not match this model code ({err})") from None
-        return cls(
-            model=model.to(device).eval(),
-            dataset=payload["dataset"],
-            protocol=payload["protocol"],
-            dataset_hash=payload["dataset_hash"],
-            units=payload["units"],
-            training_config=payload["training_config"],
-            metrics=payload["metrics"],
-        )
+        return cls(model=model.to(device).eval(), **cls.fields(payload))

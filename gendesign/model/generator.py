@@ -1,10 +1,16 @@
 """The user-facing sampler: ``Generator.from_pretrained("mp20").sample(n=100, seed=0)``.
 
 One call draws latents (from the prior, optionally steered toward property
-targets), decodes them in batches with annealed Langevin dynamics under the
-element and atom-count constraints, and returns pymatgen Structures. The
-``sample_table`` variant also returns one row per sample: formula, atoms,
-lattice, the property head's predictions and whether each constraint is met.
+targets), decodes them in batches under the element and atom-count constraints,
+and returns pymatgen Structures. The ``sample_table`` variant also returns one
+row per sample: formula, atoms, lattice, the property head's predictions and
+whether each constraint is met.
+
+Two model families load here, told apart by their checkpoint's format:
+``crystalflow`` (the bundled ``mp20`` and ``perov5``: integer stoichiometries,
+lattice and torus coordinate flows, property-conditioned) and the first
+generation ``cdvae`` (``mp20-cdvae``, ``perov5-cdvae``: annealed Langevin
+dynamics, per-atom elements).
 """
 
 from __future__ import annotations
@@ -20,8 +26,11 @@ from gendesign.errors import InputError
 from gendesign.model.checkpoint import CDVAECheckpoint
 from gendesign.model.config import SamplingConfig
 from gendesign.model.constraints import Constraints
-from gendesign.model.sampling import decode
+from gendesign.model.crystal_flow import FORMAT as FLOW_FORMAT
+from gendesign.model.crystal_flow import CrystalFlowCheckpoint
+from gendesign.model.flow_config import FlowSamplingConfig
 from gendesign.model.steering import steer_latents
+from gendesign.torch_files import load_payload
 
 PRETRAINED_DIR = Path(__file__).parent / "pretrained"
 
@@ -32,14 +41,27 @@ def pretrained_names() -> list[str]:
 
 
 class Generator:
-    def __init__(self, checkpoint: CDVAECheckpoint, device: str | None = None):
+    def __init__(
+        self, checkpoint: CDVAECheckpoint | CrystalFlowCheckpoint, device: str | None = None
+    ):
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         self.checkpoint = checkpoint
         self.model = checkpoint.model.to(self.device).eval()
+        self.is_flow = isinstance(checkpoint, CrystalFlowCheckpoint)
 
     @classmethod
     def from_checkpoint(cls, path: str | Path, device: str | None = None) -> Generator:
+        payload = load_payload(path, "generative model checkpoint")
+        if payload.get("format") == FLOW_FORMAT:
+            return cls(CrystalFlowCheckpoint.load(path), device)
         return cls(CDVAECheckpoint.load(path), device)
+
+    @classmethod
+    def load(cls, model: str | Path, device: str | None = None) -> Generator:
+        """A bundled model by name or a ``model.pt`` path."""
+        if str(model).endswith(".pt") or Path(model).is_file():
+            return cls.from_checkpoint(model, device)
+        return cls.from_pretrained(str(model), device)
 
     @classmethod
     def from_pretrained(cls, name: str = "mp20", device: str | None = None) -> Generator:
@@ -51,9 +73,22 @@ class Generator:
         return cls.from_checkpoint(path, device)
 
     @property
-    def sampling_defaults(self) -> SamplingConfig:
+    def sampling_defaults(self) -> SamplingConfig | FlowSamplingConfig:
         """The schedule the model was trained with in mind (from its training config)."""
-        return SamplingConfig.model_validate(self.checkpoint.training_config.get("sampling", {}))
+        kind = FlowSamplingConfig if self.is_flow else SamplingConfig
+        return kind.model_validate(self.checkpoint.training_config.get("sampling", {}))
+
+    def sampling_with(self, changes: dict) -> SamplingConfig | FlowSamplingConfig:
+        """The default sampling settings with ``changes`` (field → value), validated."""
+        defaults = self.sampling_defaults
+        return type(defaults).model_validate({**defaults.model_dump(), **changes})
+
+    def schedule_text(self, sampling) -> str:
+        """The decoding schedule in words, e.g. for a run's log."""
+        if self.is_flow:
+            return f"{sampling.coordinate_steps} coordinate flow steps"
+        levels = len(self.model.coord_sigmas) if sampling.levels is None else sampling.levels
+        return f"{levels} levels × {sampling.steps_per_level} Langevin steps"
 
     def sample(self, n: int, seed: int = 0, **options) -> list[Structure]:
         """``n`` crystals; ``options`` as for :meth:`sample_table`."""
@@ -64,7 +99,7 @@ class Generator:
         n: int,
         seed: int = 0,
         constraints: Constraints | None = None,
-        sampling: SamplingConfig | None = None,
+        sampling: SamplingConfig | FlowSamplingConfig | None = None,
         steering_steps: int = 300,
         start_from: list[Structure] | None = None,
         progress: Callable[[int], None] | None = None,
@@ -85,27 +120,51 @@ class Generator:
         starts = self.encode(start_from) if start_from else None
         structures: list[Structure] = []
         predicted: list[torch.Tensor] = []
+        extra: dict[str, list] = {}
         for start in range(0, n, sampling.batch_size):
             size = min(sampling.batch_size, n - start)
             if starts is None:
-                z = torch.randn(
-                    (size, model.config.latent_dim), generator=generator, device=self.device
-                )
+                z = torch.randn((size, model.latent_dim), generator=generator, device=self.device)
             else:
                 z = starts[torch.arange(start, start + size) % len(starts)]
             z = steer_latents(model, z, constraints.targets, steps=steering_steps)
             with torch.inference_mode():
                 predicted.append(
-                    model.heads.property_values(z) * model.property_std + model.property_mean
+                    model.property_values(z) * model.property_std + model.property_mean
                 )
-            structures += decode(model, z, sampling, constraints, generator).structures()
+            batch, columns = self._decode(z, sampling, constraints, generator)
+            structures += batch
+            for name, values in columns.items():
+                extra.setdefault(name, []).extend(values)
             if progress:
                 progress(size)
         values = torch.cat(predicted).cpu().numpy() if predicted else None
-        return structures, self._table(structures, values, constraints, seed)
+        table = self._table(structures, values, constraints, seed)
+        for name, column in extra.items():
+            table[name] = column
+        return structures, table
+
+    def _decode(self, z, sampling, constraints, generator) -> tuple[list[Structure], dict]:
+        """Structures for latents ``z`` and per-sample columns of what the decoder did."""
+        if self.is_flow:
+            from gendesign.model.flow_sampling import decode as decode_flow
+
+            decoded = decode_flow(self.model, z, sampling, constraints, generator)
+            return decoded.structures, {
+                "charge_balanced": decoded.charge_balanced,
+                "composition_attempts": decoded.composition_attempts,
+                "symmetrised": decoded.symmetrised,
+            }
+        from gendesign.model.sampling import decode
+
+        return decode(self.model, z, sampling, constraints, generator).structures(), {}
 
     def encode(self, structures: list[Structure]) -> torch.Tensor:
         """Latent means (B, latent_dim) of ``structures``."""
+        if self.is_flow:
+            from gendesign.model.flow_sampling import encode_structures
+
+            return encode_structures(self.model, structures)
         from torch_geometric.loader import DataLoader
 
         from gendesign.data.arrays import CrystalArrays

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytorch_lightning as pl
 import torch
 
+from gendesign.lightning_runs import log_losses, with_fixed_noise
 from gendesign.model.cdvae import CDVAE
 from gendesign.model.config import ModelConfig, TrainingConfig
 
@@ -43,12 +44,7 @@ class CDVAEModule(pl.LightningModule):
     def _step(self, batch, stage: str, teacher_forcing: bool) -> torch.Tensor:
         losses = self.model.losses(batch, teacher_forcing, batch.y[:, self.property_columns])
         loss = self.model.weighted_loss(losses)
-        size = batch.num_graphs
-        self.log(
-            f"{stage}_loss", loss, batch_size=size, prog_bar=True, on_epoch=True, on_step=False
-        )
-        for name, value in losses.items():
-            self.log(f"{stage}_{name}", value, batch_size=size, on_epoch=True, on_step=False)
+        log_losses(self, stage, loss, losses, batch.num_graphs)
         return loss
 
     def training_step(self, batch, batch_index: int) -> torch.Tensor:
@@ -58,10 +54,7 @@ class CDVAEModule(pl.LightningModule):
     def validation_step(self, batch, batch_index: int) -> None:
         # The same noise every epoch, so holdout losses compare across epochs (the best
         # epoch is chosen on them) instead of following the luck of the noise draw.
-        devices = [self.device.index or 0] if self.device.type == "cuda" else []
-        with torch.random.fork_rng(devices=devices):
-            torch.manual_seed(batch_index)
-            self._step(batch, "val", teacher_forcing=False)
+        with_fixed_noise(self, batch_index, lambda: self._step(batch, "val", teacher_forcing=False))
 
     def configure_optimizers(self):
         config = self.training_config

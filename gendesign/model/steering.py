@@ -3,15 +3,25 @@
 Starting latents (random draws from the prior, or encodings of seed crystals)
 take Adam steps on the property head's distance to each target range, in
 standardised units, plus a small pull toward the prior so that they stay where
-the decoder has learned to build crystals.
+the decoder has learned to build crystals. Works for any generator with a latent
+property head (:class:`LatentPropertyModel`).
 """
 
 from __future__ import annotations
 
+from typing import Protocol
+
 import torch
 
-from gendesign.model.cdvae import CDVAE
 from gendesign.model.constraints import Range
+
+
+class LatentPropertyModel(Protocol):
+    property_names: list[str]
+    property_mean: torch.Tensor
+    property_std: torch.Tensor
+
+    def property_values(self, z: torch.Tensor) -> torch.Tensor: ...
 
 
 def range_penalty(values: torch.Tensor, bounds: list[Range]) -> torch.Tensor:
@@ -26,7 +36,7 @@ def range_penalty(values: torch.Tensor, bounds: list[Range]) -> torch.Tensor:
 
 
 def steer_latents(
-    model: CDVAE,
+    model: LatentPropertyModel,
     z: torch.Tensor,
     targets: dict[str, Range],
     steps: int = 300,
@@ -51,7 +61,7 @@ def steer_latents(
     with torch.enable_grad():
         for _ in range(steps):
             optimizer.zero_grad()
-            values = model.heads.property_values(z)[:, columns]
+            values = model.property_values(z)[:, columns]
             loss = (range_penalty(values, bounds) + prior_weight * 0.5 * (z**2).sum(1)).sum()
             loss.backward()
             optimizer.step()
@@ -59,7 +69,7 @@ def steer_latents(
 
 
 def minimise_property(
-    model: CDVAE, z: torch.Tensor, name: str, steps: int = 5000, learning_rate: float = 1e-3
+    model: LatentPropertyModel, z: torch.Tensor, name: str, steps: int = 5000, learning_rate: float = 1e-3
 ) -> torch.Tensor:
     """CDVAE's optimisation protocol: Adam steps on ``z`` that lower the property head's
     prediction of ``name``."""
@@ -69,6 +79,6 @@ def minimise_property(
     with torch.enable_grad():
         for _ in range(steps):
             optimizer.zero_grad()
-            model.heads.property_values(z)[:, column].sum().backward()
+            model.property_values(z)[:, column].sum().backward()
             optimizer.step()
     return z.detach()

@@ -13,21 +13,18 @@ from pathlib import Path
 
 import pytorch_lightning as pl
 import torch
-from pytorch_lightning.callbacks import ModelCheckpoint, Timer
-from pytorch_lightning.loggers import CSVLogger
 from torch_geometric.loader import DataLoader
 
 from gendesign.config import load_config, write_resolved_config
 from gendesign.data.arrays import CrystalArrays
 from gendesign.data.datasets import PreparedDataset, load_dataset
 from gendesign.errors import InputError
-from gendesign.lightning_runs import fit_interruptibly, run_progress
+from gendesign.lightning_runs import LIGHTNING_FOLDER, fit_resumable, last_checkpoint
 from gendesign.model.checkpoint import CDVAECheckpoint
 from gendesign.model.config import TrainingConfig
 from gendesign.model.lightning_module import CDVAEModule
 
 MODEL_FILE = "model.pt"
-LIGHTNING_FOLDER = "lightning"
 
 
 def train_model(config: TrainingConfig, resume: bool = False) -> Path:
@@ -36,9 +33,7 @@ def train_model(config: TrainingConfig, resume: bool = False) -> Path:
     pl.seed_everything(config.seed, workers=True)
     data = load_dataset(config.data)
     out = Path(config.out_dir)
-    last = out / LIGHTNING_FOLDER / "last.ckpt"
-    if resume and not last.is_file():
-        raise InputError(f"{last}: no checkpoint to resume from")
+    last_checkpoint(out, resume)  # before any work: a --resume without a checkpoint fails now
     train = data.training_subset(config.max_train_crystals, config.seed)
     module = build_module(config, data, train)
     write_resolved_config(config, out)
@@ -50,33 +45,15 @@ def train_model(config: TrainingConfig, resume: bool = False) -> Path:
         generator=torch.Generator().manual_seed(config.seed),
     )
     holdout_loader = DataLoader(data.splits["holdout"], batch_size=config.batch_size)
-    best = ModelCheckpoint(dirpath=out / LIGHTNING_FOLDER, monitor="val_loss", save_top_k=1)
-    # last.ckpt after every epoch (Lightning's save_last only follows a new best)
-    latest = ModelCheckpoint(
-        dirpath=out / LIGHTNING_FOLDER, filename="last", save_top_k=1, enable_version_counter=False
-    )
-    timer = Timer()
-    trainer = pl.Trainer(
-        max_epochs=config.max_epochs,
-        max_steps=config.max_steps,
-        max_time={"hours": config.max_hours} if config.max_hours else None,
-        gradient_clip_val=config.gradient_clip,
-        accelerator=config.accelerator,
-        devices=1,
-        callbacks=[best, latest, timer],
-        logger=CSVLogger(out, name="log"),
-        enable_model_summary=False,
-        log_every_n_steps=max(1, min(50, len(train_loader))),
-    )
-    resume_from = str(last) if resume else None
-    interrupted = fit_interruptibly(
-        trainer, module, train_loader, holdout_loader, ckpt_path=resume_from
-    )
-    if best.best_model_path:
-        module = CDVAEModule.load_from_checkpoint(best.best_model_path, map_location="cpu")
-    metrics = run_progress(trainer, timer, len(train), interrupted)
-    score = best.best_model_score
-    metrics["best_val_loss"] = float(score) if score is not None else None
+    outcome = fit_resumable(
+        module, train_loader, holdout_loader, out,
+        train_crystals=len(train), max_epochs=config.max_epochs, max_steps=config.max_steps,
+        max_hours=config.max_hours, gradient_clip=config.gradient_clip,
+        accelerator=config.accelerator, resume=resume,
+    )  # fmt: skip
+    if outcome.best_checkpoint:
+        module = CDVAEModule.load_from_checkpoint(outcome.best_checkpoint, map_location="cpu")
+    metrics = outcome.metrics
     return export_model(module, config, data, metrics)
 
 

@@ -1,0 +1,354 @@
+"""Decoding latents of a :class:`~gendesign.model.crystal_flow.CrystalFlow` into crystals.
+
+Per batch of latents z:
+
+1. **Condition.** With property targets, each sample's condition is a training
+   crystal's label vector that meets every target range (drawn from the model's
+   label bank), so conditions stay on the data; without targets the model runs
+   unconditioned. Classifier-free guidance with weight w moves every logit and
+   velocity to ``cond + w·(cond − uncond)``.
+2. **Composition.** Elements in canonical order, each with an integer count,
+   under the element and atom-count constraints (masked logits: every sample
+   meets them). A composition with no charge-neutral SMACT assignment under both
+   oxidation-state lists (ICSD-24 and SMACT-2014; all-metal alloys pass) is
+   redrawn for the same z up to ``composition_tries`` times; one still
+   unbalanced after that is kept and flagged ``charge_balanced = False`` (the
+   table and ``gendesign sample`` count them).
+3. **Lattice.** ``lattice_steps`` Euler steps of the lattice flow; with
+   ``snap_lattice``, lengths within 3 % and angles within 3° of each other (or of
+   60°, 90°, 120°) are made exact, so the coordinates are placed in a cell that
+   can carry the symmetry the flow aimed at.
+4. **Coordinates.** ``coordinate_steps`` Euler steps of the torus flow.
+5. **Symmetrisation** (optional): the structure snapped to the space group
+   spglib finds at ``symprec``, kept only when no two atoms come closer than
+   0.5 Å and the atom count still meets the constraints; the raw structure is
+   returned beside it.
+
+All randomness comes from one ``torch.Generator``: a seed fixes the result.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+from math import gcd
+
+import numpy as np
+import torch
+from pymatgen.core import Element, Lattice, Structure
+
+from gendesign.audit.composition import smact_validity
+from gendesign.data.lattice import matrix_from_params
+from gendesign.model.chemistry import ChemistryVAE, CompositionBatch
+from gendesign.model.constraints import Constraints, Range, in_range
+from gendesign.model.crystal_flow import CrystalFlow
+from gendesign.model.flow_config import FlowSamplingConfig
+from gendesign.model.symmetrise import symmetrise
+from gendesign.model.torus_flow import integrate, lattice_invariants
+
+MIN_DISTANCE = 0.5  # Å, CDVAE's structural validity threshold
+
+
+@dataclass
+class DecodedCrystals:
+    """One batch of decoded crystals with what the decoder did to each."""
+
+    structures: list[Structure]  # symmetrised where that was kept, raw otherwise
+    raw_structures: list[Structure]
+    charge_balanced: list[bool]
+    composition_attempts: list[int]
+    symmetrised: list[bool]
+
+
+@lru_cache(maxsize=200_000)
+def charge_balanced(symbols: tuple[str, ...], counts: tuple[int, ...]) -> bool:
+    """Whether SMACT finds a charge-neutral, electronegativity-ordered assignment of the
+    gcd-reduced composition with both oxidation-state lists (ICSD-24, the default
+    check, and SMACT-2014, CDVAE's); see :mod:`gendesign.audit.composition`."""
+    divisor = gcd(*counts)
+    reduced = tuple(c // divisor for c in counts)
+    return all(smact_validity(symbols, reduced, states).valid for states in ("icsd24", "smact14"))
+
+
+def conditions_for(
+    chemistry: ChemistryVAE, targets: dict[str, Range], size: int, generator: torch.Generator
+) -> torch.Tensor | None:
+    """(size, P) standardised conditions for ``targets`` (NaN = not conditioned), or None."""
+    if not targets:
+        return None
+    bank = chemistry.label_bank
+    columns = [chemistry.property_names.index(name) for name in targets]
+    meets = torch.isfinite(bank[:, columns]).all(1)
+    for column, bounds in zip(columns, targets.values(), strict=True):
+        meets &= torch.tensor(
+            [in_range(float(v), bounds) for v in bank[:, column]], device=bank.device
+        )
+    values = torch.full((size, len(chemistry.property_names)), math.nan, device=bank.device)
+    if meets.any():
+        rows = torch.nonzero(meets).flatten()
+        pick = rows[torch.randint(len(rows), (size,), generator=generator, device=bank.device)]
+        values[:, columns] = bank[pick][:, columns]
+    else:  # no training crystal meets every range: draw inside it, clipped to the data
+        for column, (low, high) in zip(columns, targets.values(), strict=True):
+            finite = bank[:, column][torch.isfinite(bank[:, column])]
+            lo = float(finite.min()) if low is None else low
+            hi = float(finite.max()) if high is None else high
+            u = torch.rand(size, generator=generator, device=bank.device)
+            values[:, column] = lo + u * (max(hi, lo) - lo)
+    return chemistry.standardise(values)
+
+
+class _Guided:
+    """Runs a network on conditioned and unconditioned inputs and mixes the outputs."""
+
+    def __init__(self, chemistry: ChemistryVAE, z: torch.Tensor, condition, weight: float):
+        size, device = len(z), z.device
+        unconditioned = chemistry.condition_features(None, size, device)
+        self.guided = condition is not None and weight > 0
+        contexts = [
+            chemistry.context(
+                torch.cat(
+                    [
+                        z,
+                        chemistry.condition_features(condition, size, device)
+                        if condition is not None
+                        else unconditioned,
+                    ],
+                    1,
+                )
+            )
+        ]
+        if self.guided:
+            contexts.append(chemistry.context(torch.cat([z, unconditioned], 1)))
+        self.context = torch.cat(contexts)
+        self.weight = weight
+        self.size = size
+
+    def repeat(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.cat([x, x]) if self.guided else x
+
+    def mix(self, output: torch.Tensor) -> torch.Tensor:
+        if not self.guided:
+            return output
+        conditioned, unconditioned = output[: self.size], output[self.size :]
+        return conditioned + self.weight * (conditioned - unconditioned)
+
+
+def sample_compositions(
+    chemistry: ChemistryVAE,
+    guided: _Guided,
+    element_mask: torch.Tensor,
+    atoms: tuple[int, int],
+    temperature: float,
+    generator: torch.Generator,
+) -> tuple[CompositionBatch, torch.Tensor]:
+    """Stoichiometries for ``guided``'s latents and whether each reached a legal end
+    (a dead end: the constraints left no element and no end)."""
+    size, device = guided.size, guided.context.device
+    vocabulary, slots = chemistry.num_elements, chemistry.config.max_species
+    low, high = atoms
+    species = torch.full((size, slots), -1, dtype=torch.long, device=device)
+    counts = torch.zeros((size, slots), dtype=torch.long, device=device)
+    state = guided.context
+    previous = torch.full((size,), chemistry.start_token, dtype=torch.long, device=device)
+    previous_count = torch.zeros(size, dtype=torch.long, device=device)
+    so_far = torch.zeros(size, dtype=torch.long, device=device)
+    done = torch.zeros(size, dtype=torch.bool, device=device)
+    ok = torch.ones(size, dtype=torch.bool, device=device)
+    order = torch.arange(vocabulary, device=device)
+    count_values = torch.arange(1, chemistry.max_atoms + 1, device=device)
+    for k in range(slots + 1):
+        state, logits = chemistry.step(
+            state, guided.repeat(previous), guided.repeat(previous_count), guided.repeat(so_far)
+        )
+        logits = guided.mix(logits) / temperature
+        after = order[None, :] > previous[:, None] if k else torch.ones_like(logits[:, :-1]).bool()
+        allowed = element_mask[None, :] & after & (so_far < high)[:, None] & (k < slots)
+        end_allowed = (so_far >= low) & (k > 0)
+        legal = torch.cat([allowed, end_allowed[:, None]], 1)
+        dead = ~legal.any(1) & ~done
+        ok &= ~dead
+        legal[dead | done, vocabulary] = True  # a dead end ends (flagged); ended rows stay ended
+        probabilities = logits.masked_fill(~legal, -math.inf).softmax(1)
+        choice = torch.multinomial(probabilities, 1, generator=generator).squeeze(1)
+        ending = (choice == vocabulary) | done
+        element = choice.clamp(max=vocabulary - 1)
+        count_logits = (
+            guided.mix(chemistry.count_logits(state, guided.repeat(element))) / temperature
+        )
+        fits = (so_far[:, None] + count_values[None, :]) <= high
+        count_probabilities = count_logits.masked_fill(~fits, -math.inf).softmax(1)
+        count_probabilities = torch.nan_to_num(count_probabilities, nan=1.0)  # rows already over
+        count = torch.multinomial(count_probabilities, 1, generator=generator).squeeze(1) + 1
+        if k < slots:
+            species[:, k] = torch.where(ending, -1, element)
+            counts[:, k] = torch.where(ending, 0, count)
+        so_far = so_far + torch.where(ending, 0, count)
+        previous = torch.where(ending, vocabulary, element)
+        previous_count = torch.where(ending, 0, count)
+        done |= ending
+        if done.all():
+            break
+    ok &= so_far >= low
+    return CompositionBatch(species, counts), ok
+
+
+@torch.inference_mode()
+def sample_lattices(
+    chemistry: ChemistryVAE, guided: _Guided, composition: CompositionBatch, steps: int,
+    generator: torch.Generator,
+) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
+    """Lengths (B, 3) Å and angles (B, 3) degrees by ``steps`` Euler steps of the lattice flow."""
+    size, device = guided.size, guided.context.device
+    summary = guided.repeat(chemistry.summary(composition))
+    x = torch.randn((size, 6), generator=generator, device=device)
+    for k in range(steps):
+        t = torch.full((len(summary),), k / steps, device=device)
+        velocity = guided.mix(
+            chemistry.lattice_velocity(guided.repeat(x), t, guided.context, summary)
+        )
+        x = x + velocity / steps
+    lengths, angles = chemistry.lattice_params(x, composition.num_atoms)
+    return lengths, cell_angles(angles)
+
+
+def snap_lattice(
+    lengths: torch.Tensor, angles: torch.Tensor, length_tolerance: float, angle_tolerance: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Lattices whose lengths agree within a relative ``length_tolerance`` made equal,
+    angles within ``angle_tolerance`` degrees of each other made equal, and angles that
+    close to 60°, 90° or 120° set to them: a flow lands near a symmetric cell, rarely on it."""
+    lengths, angles = lengths.clone(), angles.clone()
+    for i, j in ((0, 1), (1, 2), (0, 2)):
+        close = (lengths[:, i] - lengths[:, j]).abs() <= length_tolerance * lengths[:, [i, j]].mean(1)
+        mean = lengths[:, [i, j]].mean(1)
+        lengths[close, i], lengths[close, j] = mean[close], mean[close]
+        close = (angles[:, i] - angles[:, j]).abs() <= angle_tolerance
+        mean = angles[:, [i, j]].mean(1)
+        angles[close, i], angles[close, j] = mean[close], mean[close]
+    for special in (60.0, 90.0, 120.0):
+        angles = torch.where((angles - special).abs() <= angle_tolerance, special, angles)
+    return lengths, angles
+
+
+def cell_angles(angles: torch.Tensor) -> torch.Tensor:
+    """Angles clamped to 30°–150° and pulled toward 90° until they span a volume."""
+    from gendesign.model.cdvae import cell_angles as clamp_angles
+
+    return clamp_angles(angles.float()).double()
+
+
+@torch.inference_mode()
+def decode(
+    model: CrystalFlow,
+    z: torch.Tensor,
+    settings: FlowSamplingConfig,
+    constraints: Constraints | None = None,
+    generator: torch.Generator | None = None,
+) -> DecodedCrystals:
+    """Crystals for latents ``z`` (B, latent_dim), steered toward ``constraints.targets``."""
+    constraints = constraints or Constraints()
+    chemistry = model.chemistry
+    size, device = len(z), z.device
+    generator = generator or torch.Generator(device=device).manual_seed(0)
+    element_mask = constraints.element_mask(chemistry.atomic_numbers)
+    low, high = constraints.atoms
+    atoms = (max(1, math.ceil(low) if low is not None else 1),
+             min(model.max_atoms, math.floor(high) if high is not None else model.max_atoms))  # fmt: skip
+    condition = conditions_for(chemistry, constraints.targets, size, generator)
+    guided = _Guided(chemistry, z, condition, settings.guidance)
+
+    symbols = [Element.from_Z(int(n)).symbol for n in chemistry.atomic_numbers]
+    species = torch.full((size, chemistry.config.max_species), -1, dtype=torch.long, device=device)
+    counts = torch.zeros_like(species)
+    balanced = torch.zeros(size, dtype=torch.bool, device=device)
+    attempts = torch.zeros(size, dtype=torch.long)
+    todo = torch.ones(size, dtype=torch.bool, device=device)
+    for _ in range(settings.composition_tries):
+        drawn, ok = sample_compositions(
+            chemistry, guided, element_mask, atoms, settings.temperature, generator
+        )
+        redo = todo.clone()
+        for b in torch.nonzero(redo).flatten().tolist():
+            attempts[b] += 1
+            present = drawn.species[b] >= 0
+            if not ok[b] or not present.any():
+                continue
+            species[b], counts[b] = drawn.species[b], drawn.counts[b]
+            formula = tuple(symbols[i] for i in drawn.species[b][present].tolist())
+            if charge_balanced(formula, tuple(drawn.counts[b][present].tolist())):
+                balanced[b] = True
+                todo[b] = False
+        if not todo.any():
+            break
+    composition = CompositionBatch(species, counts)
+    lengths, angles = sample_lattices(
+        chemistry, guided, composition, settings.lattice_steps, generator
+    )
+    if settings.snap_lattice:
+        lengths, angles = snap_lattice(lengths, angles, 0.03, 3.0)
+
+    num_atoms = composition.num_atoms
+    present = composition.present
+    atom_species = torch.repeat_interleave(species[present], counts[present])
+    frac = integrate(
+        model.coordinates,
+        atom_species,
+        lattice_invariants(lengths, angles, num_atoms),
+        num_atoms,
+        settings.coordinate_steps,
+        settings.anneal_slope,
+        generator,
+    )
+    matrices = matrix_from_params(lengths, angles).cpu().numpy()
+    numbers = chemistry.atomic_numbers[atom_species].cpu().tolist()
+    frac = frac.double().cpu().numpy()
+    raw, start = [], 0
+    for b, n in enumerate(num_atoms.tolist()):
+        raw.append(
+            Structure(Lattice(matrices[b]), numbers[start : start + n], frac[start : start + n])
+        )
+        start += n
+    structures, snapped = [], []
+    for structure in raw:
+        final = (
+            symmetrise(structure, settings.symprec, MIN_DISTANCE, atoms)
+            if settings.symmetrise
+            else None
+        )
+        structures.append(final or structure)
+        snapped.append(final is not None)
+    return DecodedCrystals(structures, raw, balanced.cpu().tolist(), attempts.tolist(), snapped)
+
+
+def unbalanced_share(decoded: list[DecodedCrystals]) -> float:
+    flags = np.concatenate([d.charge_balanced for d in decoded]) if decoded else np.array([])
+    return float((~flags.astype(bool)).mean()) if len(flags) else 0.0
+
+
+@torch.inference_mode()
+def encode_structures(model: CrystalFlow, structures: list[Structure]) -> torch.Tensor:
+    """Latent means (B, latent_dim) of ``structures`` (composition and reduced lattice;
+    an element outside the vocabulary is left out of the composition)."""
+    chemistry = model.chemistry
+    device = chemistry.atomic_numbers.device
+    slots = chemistry.config.max_species
+    species = torch.full((len(structures), slots), -1, dtype=torch.long)
+    counts = torch.zeros_like(species)
+    lengths, angles = torch.zeros((len(structures), 3)), torch.zeros((len(structures), 3))
+    for b, structure in enumerate(structures):
+        amounts = structure.composition.get_el_amt_dict()
+        index = [
+            (int(chemistry.element_lookup[Element(el).Z]), int(n)) for el, n in amounts.items()
+        ]
+        index = sorted(i for i in index if i[0] >= 0)[:slots]
+        for k, (i, n) in enumerate(index):
+            species[b, k], counts[b, k] = i, n
+        reduced = structure.lattice.get_niggli_reduced_lattice()
+        lengths[b], angles[b] = torch.tensor(reduced.abc), torch.tensor(reduced.angles)
+    composition = CompositionBatch(species.to(device), counts.to(device))
+    features = chemistry.lattice_features(
+        lengths.double().to(device), angles.double().to(device), composition.num_atoms
+    )
+    return chemistry.encode(composition, features)[0]
