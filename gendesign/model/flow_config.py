@@ -61,7 +61,9 @@ class FlowSamplingConfig(StrictConfig):
     anneal_slope: float = Field(3.0, ge=0)
     guidance: float = Field(1.0, ge=0)  # classifier-free guidance weight toward targets
     temperature: float = Field(1.0, gt=0)  # of the composition logits
-    composition_tries: int = Field(10, gt=0)  # redraws of a charge-imbalanced composition
+    # redraws of a charge-imbalanced composition; cheap (a few GRU steps), and a narrow
+    # --elements / --atoms choice needs more than an open one
+    composition_tries: int = Field(30, gt=0)
     snap_lattice: bool = True  # near-equal lengths / angles and near-60/90/120° made exact
     symmetrise: bool = True  # snap to the space group found at symprec (raw kept when it clashes)
     symprec: float = Field(0.2, gt=0)  # Å; 0.2 snaps about 10 % more samples than 0.1

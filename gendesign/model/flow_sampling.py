@@ -144,7 +144,7 @@ def sample_compositions(
     generator: torch.Generator,
 ) -> tuple[CompositionBatch, torch.Tensor]:
     """Stoichiometries for ``guided``'s latents and whether each reached a legal end
-    (a dead end: the constraints left no element and no end)."""
+    (False only when the constraints leave no element to start with)."""
     size, device = guided.size, guided.context.device
     vocabulary, slots = chemistry.num_elements, chemistry.config.max_species
     low, high = atoms
@@ -168,8 +168,14 @@ def sample_compositions(
         end_allowed = (so_far >= low) & (k > 0)
         legal = torch.cat([allowed, end_allowed[:, None]], 1)
         dead = ~legal.any(1) & ~done
-        ok &= ~dead
-        legal[dead | done, vocabulary] = True  # a dead end ends (flagged); ended rows stay ended
+        if k > 0 and dead.any():
+            # No element may follow and the cell is still below --atoms: the last element
+            # takes the missing atoms (always within the upper bound), then the formula ends.
+            counts[dead, k - 1] += low - so_far[dead]
+            so_far = torch.where(dead, low, so_far)
+        else:
+            ok &= ~dead
+        legal[dead | done, vocabulary] = True  # ended rows stay ended
         probabilities = logits.masked_fill(~legal, -math.inf).softmax(1)
         choice = torch.multinomial(probabilities, 1, generator=generator).squeeze(1)
         ending = (choice == vocabulary) | done
