@@ -227,8 +227,8 @@ def snap_lattice(
     close to 60°, 90° or 120° set to them: a flow lands near a symmetric cell, rarely on it."""
     lengths, angles = lengths.clone(), angles.clone()
     for i, j in ((0, 1), (1, 2), (0, 2)):
-        close = (lengths[:, i] - lengths[:, j]).abs() <= length_tolerance * lengths[:, [i, j]].mean(1)
         mean = lengths[:, [i, j]].mean(1)
+        close = (lengths[:, i] - lengths[:, j]).abs() <= length_tolerance * mean
         lengths[close, i], lengths[close, j] = mean[close], mean[close]
         close = (angles[:, i] - angles[:, j]).abs() <= angle_tolerance
         mean = angles[:, [i, j]].mean(1)

@@ -69,7 +69,11 @@ def steer_latents(
 
 
 def minimise_property(
-    model: LatentPropertyModel, z: torch.Tensor, name: str, steps: int = 5000, learning_rate: float = 1e-3
+    model: LatentPropertyModel,
+    z: torch.Tensor,
+    name: str,
+    steps: int = 5000,
+    learning_rate: float = 1e-3,
 ) -> torch.Tensor:
     """CDVAE's optimisation protocol: Adam steps on ``z`` that lower the property head's
     prediction of ``name``."""
