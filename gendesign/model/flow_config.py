@@ -63,7 +63,7 @@ class FlowSamplingConfig(StrictConfig):
     temperature: float = Field(1.0, gt=0)  # of the composition logits
     # redraws of a charge-imbalanced composition; cheap (a few GRU steps), and a narrow
     # --elements / --atoms choice needs more than an open one
-    composition_tries: int = Field(30, gt=0)
+    composition_tries: int = Field(50, gt=0)
     snap_lattice: bool = True  # near-equal lengths / angles and near-60/90/120° made exact
     symmetrise: bool = True  # snap to the space group found at symprec (raw kept when it clashes)
     symprec: float = Field(0.2, gt=0)  # Å; 0.2 snaps about 10 % more samples than 0.1

@@ -176,7 +176,7 @@ def sample_compositions(
         else:
             ok &= ~dead
         legal[dead | done, vocabulary] = True  # ended rows stay ended
-        probabilities = logits.masked_fill(~legal, -math.inf).softmax(1)
+        probabilities = _constrained(logits.softmax(1), legal)
         choice = torch.multinomial(probabilities, 1, generator=generator).squeeze(1)
         ending = (choice == vocabulary) | done
         element = choice.clamp(max=vocabulary - 1)
@@ -198,6 +198,21 @@ def sample_compositions(
             break
     ok &= so_far >= low
     return CompositionBatch(species, counts), ok
+
+
+def _constrained(probabilities: torch.Tensor, legal: torch.Tensor) -> torch.Tensor:
+    """The next-token distribution under the constraints: the end keeps the probability
+    the model gives it, and the elements still allowed share the rest in the model's
+    proportions. (Renormalising over the legal tokens alone would hand the mass of every
+    excluded element to the end token, so narrow ``--elements`` choices would stop after
+    one or two elements: elemental Li for Li-Fe-P-O.)"""
+    end = torch.where(legal[:, -1], probabilities[:, -1], 0.0)
+    elements = probabilities[:, :-1] * legal[:, :-1]
+    total = elements.sum(1, keepdim=True)
+    has_elements = total[:, 0] > 0
+    end = torch.where(has_elements, end, 1.0)  # nothing else is legal: end
+    share = torch.where(has_elements[:, None], elements / total.clamp(min=1e-30), 0.0)
+    return torch.cat([share * (1 - end)[:, None], end[:, None]], 1)
 
 
 @torch.inference_mode()
