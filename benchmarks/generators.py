@@ -367,6 +367,8 @@ def write_tables(results: dict) -> None:
         parts.append(f"Speed and quality of `{name}` by schedule (1,000 samples each, 2 CPU cores):\n\n"
                      + markdown_table(["coordinate steps", "samples/s", "struct. %", "comp. %", "COV-R %",
                                        "COV-P %", "wdist ρ", "P1 %"], table))  # fmt: skip
+    if results.get("notes"):
+        parts.append("Notes on this run:\n" + "\n".join(f"- {note}" for note in results["notes"]))
     update_section(NAME, "Generative models side by side", "\n\n".join(parts))
 
 
