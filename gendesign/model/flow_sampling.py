@@ -34,12 +34,12 @@ from dataclasses import dataclass
 from functools import lru_cache
 from math import gcd
 
-import numpy as np
 import torch
 from pymatgen.core import Element, Lattice, Structure
 
 from gendesign.audit.composition import smact_validity
 from gendesign.data.lattice import matrix_from_params
+from gendesign.model.cdvae import cell_angles
 from gendesign.model.chemistry import ChemistryVAE, CompositionBatch
 from gendesign.model.constraints import Constraints, Range, in_range
 from gendesign.model.crystal_flow import CrystalFlow
@@ -231,7 +231,7 @@ def sample_lattices(
         )
         x = x + velocity / steps
     lengths, angles = chemistry.lattice_params(x, composition.num_atoms)
-    return lengths, cell_angles(angles)
+    return lengths, cell_angles(angles.float()).double()
 
 
 def snap_lattice(
@@ -251,13 +251,6 @@ def snap_lattice(
     for special in (60.0, 90.0, 120.0):
         angles = torch.where((angles - special).abs() <= angle_tolerance, special, angles)
     return lengths, angles
-
-
-def cell_angles(angles: torch.Tensor) -> torch.Tensor:
-    """Angles clamped to 30°–150° and pulled toward 90° until they span a volume."""
-    from gendesign.model.cdvae import cell_angles as clamp_angles
-
-    return clamp_angles(angles.float()).double()
 
 
 @torch.inference_mode()
@@ -341,11 +334,6 @@ def decode(
         structures.append(final or structure)
         snapped.append(final is not None)
     return DecodedCrystals(structures, raw, balanced.cpu().tolist(), attempts.tolist(), snapped)
-
-
-def unbalanced_share(decoded: list[DecodedCrystals]) -> float:
-    flags = np.concatenate([d.charge_balanced for d in decoded]) if decoded else np.array([])
-    return float((~flags.astype(bool)).mean()) if len(flags) else 0.0
 
 
 @torch.inference_mode()
