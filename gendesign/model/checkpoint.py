@@ -45,9 +45,8 @@ class GeneratorRecord:
         return path
 
     @staticmethod
-    def read(path: str | Path, format: str, version: int, what: str) -> dict:
-        """The payload at ``path``; a missing, foreign or future file gets one sentence."""
-        payload = load_payload(path, "generative model checkpoint")
+    def check(payload: dict, path, format: str, version: int, what: str) -> None:
+        """One sentence when ``payload`` is not of ``format`` at ``version``."""
         if payload.get("format") != format:
             raise InputError(f"{path}: not a {what}")
         if payload.get("format_version") != version:
@@ -55,7 +54,6 @@ class GeneratorRecord:
                 f"{path}: checkpoint format version {payload.get('format_version')} is not "
                 f"supported by this gendesign (expects {version})"
             )
-        return payload
 
     @staticmethod
     def fields(payload: dict) -> dict:
@@ -84,7 +82,12 @@ class CDVAECheckpoint(GeneratorRecord):
     @classmethod
     def load(cls, path: str | Path, device: str = "cpu") -> CDVAECheckpoint:
         """Load a checkpoint; a missing, foreign or incompatible file gets one sentence."""
-        payload = cls.read(path, FORMAT, FORMAT_VERSION, "gendesign generative model checkpoint")
+        payload = load_payload(path, "generative model checkpoint")
+        return cls.from_payload(payload, path, device)
+
+    @classmethod
+    def from_payload(cls, payload: dict, path, device: str = "cpu") -> CDVAECheckpoint:
+        cls.check(payload, path, FORMAT, FORMAT_VERSION, "gendesign generative model checkpoint")
         state = payload["state_dict"]
         try:
             model = CDVAE(

@@ -21,6 +21,7 @@ from gendesign.model.checkpoint import GeneratorRecord
 from gendesign.model.chemistry import ChemistryVAE
 from gendesign.model.flow_config import FlowModelConfig
 from gendesign.model.torus_flow import CoordinateFlow
+from gendesign.torch_files import load_payload
 
 FORMAT = "gendesign-crystalflow"
 FORMAT_VERSION = 1
@@ -89,11 +90,12 @@ class CrystalFlowCheckpoint(GeneratorRecord):
 
     @classmethod
     def load(cls, path: str | Path, device: str = "cpu") -> CrystalFlowCheckpoint:
-        payload = cls.read(path, FORMAT, FORMAT_VERSION, "gendesign crystalflow checkpoint")
+        payload = load_payload(path, "generative model checkpoint")
         return cls.from_payload(payload, path, device)
 
     @classmethod
     def from_payload(cls, payload: dict, path, device: str = "cpu") -> CrystalFlowCheckpoint:
+        cls.check(payload, path, FORMAT, FORMAT_VERSION, "gendesign crystalflow checkpoint")
         try:
             model = CrystalFlow(
                 FlowModelConfig.model_validate(payload["model_config"]),

@@ -52,9 +52,8 @@ class Generator:
     @classmethod
     def from_checkpoint(cls, path: str | Path, device: str | None = None) -> Generator:
         payload = load_payload(path, "generative model checkpoint")
-        if payload.get("format") == FLOW_FORMAT:
-            return cls(CrystalFlowCheckpoint.load(path), device)
-        return cls(CDVAECheckpoint.load(path), device)
+        kind = CrystalFlowCheckpoint if payload.get("format") == FLOW_FORMAT else CDVAECheckpoint
+        return cls(kind.from_payload(payload, path), device)  # the file is read once
 
     @classmethod
     def load(cls, model: str | Path, device: str | None = None) -> Generator:
