@@ -21,6 +21,7 @@ from gendesign.data.crystal_set import CrystalSet
 from gendesign.data.validation import check_structure
 from gendesign.errors import InputError, StructureError
 from gendesign.graphs.neighbors import radius_graph_for_batch
+from predictors.calibration import CalibrationRecord
 from predictors.checkpoint import PredictorCheckpoint
 
 # Bundled ensembles: pretrained/<name>/member*.pt, with their config and training summary.
@@ -35,8 +36,14 @@ def pretrained_names() -> list[str]:
 class Predictor:
     """One checkpoint or an ensemble of them (same targets and element vocabulary)."""
 
-    def __init__(self, members: Sequence[PredictorCheckpoint], device: str | None = None):
-        """``device``: "cpu", "cuda", ...; None picks CUDA when present."""
+    def __init__(
+        self,
+        members: Sequence[PredictorCheckpoint],
+        device: str | None = None,
+        calibration: CalibrationRecord | None = None,
+    ):
+        """``device``: "cpu", "cuda", ...; None picks CUDA when present. ``calibration``:
+        how each target's ensemble spread becomes a calibrated σ (:mod:`predictors.calibration`)."""
         if not members:
             raise InputError("a predictor needs at least one checkpoint")
         first = members[0]
@@ -50,6 +57,7 @@ class Predictor:
         self.targets = first.targets
         self.units = first.units
         self.vocabulary = first.vocabulary
+        self.calibration = calibration
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         for member in self.members:
             member.network.to(self.device)
@@ -70,13 +78,17 @@ class Predictor:
         return cls([PredictorCheckpoint.load(p) for p in paths], device)
 
     @classmethod
-    def pretrained(cls, name: str = "mp20", device: str | None = None) -> Predictor:
-        """A bundled ensemble by name (see :func:`pretrained_names`)."""
+    def pretrained(
+        cls, name: str = "mp20", device: str | None = None, calibrated: bool = True
+    ) -> Predictor:
+        """A bundled ensemble by name (see :func:`pretrained_names`), with the σ
+        calibration stored beside it unless ``calibrated`` is False."""
         members = sorted((PRETRAINED_DIR / name).glob("member*.pt"))
         if not members:
             known = ", ".join(pretrained_names()) or "none installed"
             raise InputError(f"no bundled predictor named '{name}' (bundled: {known})")
-        return cls.from_checkpoint(members, device)
+        calibration = CalibrationRecord.load(PRETRAINED_DIR / name) if calibrated else None
+        return cls([PredictorCheckpoint.load(p) for p in members], device, calibration)
 
     def unsupported_reason(self, structure: Structure) -> str:
         """Why this predictor cannot judge ``structure`` (one sentence), or ""."""
@@ -95,9 +107,11 @@ class Predictor:
     def predict(
         self, structures: Sequence[Structure] | CrystalSet, batch_size: int = 256
     ) -> pd.DataFrame:
-        """One row per structure: ``id``, ``<target>_mean`` and ``<target>_std`` (ensemble
-        spread; 0 for a single model) in the targets' units, and ``error`` (why a row is
-        NaN; empty otherwise). Items a CrystalSet could not read come last, with their reason."""
+        """One row per structure: ``id``, ``<target>_mean``, ``<target>_spread`` (the
+        ensemble's standard deviation; 0 for a single model), ``<target>_std`` (σ: the
+        spread calibrated, when the predictor has a calibration, else the spread) in
+        the targets' units, and ``error`` (why a row is NaN; empty otherwise). Items a
+        CrystalSet could not read come last, with their reason."""
         crystals = (
             structures
             if isinstance(structures, CrystalSet)
@@ -116,7 +130,8 @@ class Predictor:
         table = pd.DataFrame({"id": crystals.ids})
         for k, target in enumerate(self.targets):
             table[f"{target}_mean"] = mean[:, k]
-            table[f"{target}_std"] = std[:, k]
+            table[f"{target}_std"] = self.sigma(target, std[:, k], mean[:, k])
+            table[f"{target}_spread"] = std[:, k]
         table["error"] = errors
         unreadable = pd.DataFrame(
             {
@@ -125,6 +140,13 @@ class Predictor:
             }
         )
         return pd.concat([table, unreadable], ignore_index=True) if len(unreadable) else table
+
+    def sigma(self, target: str, spread: np.ndarray, mean: np.ndarray) -> np.ndarray:
+        """The calibrated σ of ``target`` for ensemble spreads ``spread`` at predicted
+        values ``mean`` (the spread itself without a calibration for it)."""
+        if self.calibration is None or target not in self.calibration.targets:
+            return spread
+        return self.calibration.targets[target].apply(spread, mean)
 
     def _predict_batch(self, batch) -> torch.Tensor:
         """(members, crystals, targets) in physical units. Members sharing a neighbour

@@ -15,10 +15,11 @@ from gendesign.audit import audit, audit_structure
 from gendesign.audit.composition import smact_validity, structure_smact_validity
 from gendesign.audit.geometry import lattice_problem, min_periodic_distance
 from gendesign.audit.inputs import GENERATED_STRUCTURES_FILE
-from gendesign.audit.matching import duplicate_of, is_novel
+from gendesign.audit.matching import duplicate_of, novelty_classes
 from gendesign.audit.reference import resolve_reference
 from gendesign.audit.reference_cache import profile_cache_path
 from gendesign.audit.set_metrics import CompositionStandardizer, coverage
+from gendesign.data.known_crystals import KnownCrystals, describe
 from gendesign.errors import ConfigError
 
 
@@ -154,7 +155,9 @@ def test_matching_groups_duplicates_and_judges_novelty():
     structures = [salt, supercell, other]
     formulas = [s.composition.reduced_formula for s in structures]
     assert duplicate_of(structures, formulas) == [0, 0, 2]
-    assert is_novel([salt, other], ["NaCl", "NaCl"], [rock_salt(5.6)], ["NaCl"]) == [False, True]
+    known = KnownCrystals("one rock salt", ["rs"], [rock_salt(5.6)], [describe(rock_salt(5.6))])
+    found = [m.novelty_class for m in novelty_classes([salt, other], known)]
+    assert found == ["duplicate", "novel-framework"]
 
 
 def test_coverage_counts_nearest_fingerprints_within_both_cutoffs():

@@ -27,7 +27,8 @@ TIMING_COLUMNS = {"relax_seconds"}
 
 
 def small_campaign(folder: Path, **changes) -> dict:
-    """24 candidates in 3 batches, a short schedule, the best 3 relaxed briefly."""
+    """24 candidates from all three sources (model 12, substitution 6, prototypes 6:
+    4 batches), a short schedule, a loose pre-screen, the best 3 relaxed briefly."""
     config = {
         "name": "small",
         "seed": 3,
@@ -35,7 +36,13 @@ def small_campaign(folder: Path, **changes) -> dict:
         "batch_size": 8,
         "targets": {"band_gap": {"min": 0.5, "max": 3.0}},
         "atoms": "2:12",
-        "generate": {"n": 24, "sampling": {"coordinate_steps": 20}, "steering_steps": 50},
+        "generate": {
+            "n": 24,
+            "sources": {"model": 0.5, "substitution": 0.25, "prototypes": 0.25},
+            "sampling": {"coordinate_steps": 20},
+            "steering_steps": 50,
+        },
+        "prescreen": {"e_hull_max": 1.0},
         "screen": {"top_k": 3},
         "relax": {"settings": {"max_steps": 40}},
         "report": {"top_n": 3},
@@ -75,7 +82,7 @@ def test_every_stage_runs_and_the_store_records_it(finished):
     audited = table[table["audit_status"] == "passed"]
     assert len(audited) > 0
     # Dropped and failed candidates carry a reason; passed ones went on to the next stage.
-    for stage in ("audit", "screen", "relax", "reaudit"):
+    for stage in ("audit", "prescreen", "screen", "relax", "reaudit"):
         out = table[table[f"{stage}_status"].isin(["dropped", "failed"])]
         if len(out):
             assert out[f"{stage}_reason"].str.len().gt(0).all(), stage
@@ -87,8 +94,27 @@ def test_every_stage_runs_and_the_store_records_it(finished):
     assert (relaxed["relax_potential"] == "chgnet-0.3.0").all()
     ranked = table[table["rank_status"] == "passed"].sort_values("rank_position")
     assert list(ranked["rank_position"]) == list(range(1, len(ranked) + 1))
-    # Every generated structure stayed within the atom limit the config set.
+    # Every generated structure stayed within the atom limit the config set, and each
+    # source made its share, in id order; template candidates name their parent.
     assert table["generate_n_atoms"].between(2, 12).all()
+    assert (
+        list(table["generate_source"]) == ["model"] * 12 + ["substitution"] * 6 + ["prototypes"] * 6
+    )
+    templated = table[table["generate_source"] != "model"]
+    assert templated["generate_parent"].str.startswith("mp-").all()
+    assert templated["generate_charge_balanced"].all()
+    # Every audited candidate got a pre-screen estimate from the relaxation potential.
+    screened = table[table["prescreen_status"].notna()]
+    assert set(screened["cid"]) == set(audited["cid"])
+    assert screened["prescreen_e_above_hull_eV_atom"].map(math.isfinite).all()
+    dropped = screened[screened["prescreen_status"] == "dropped"]
+    assert (dropped["prescreen_e_above_hull_eV_atom"] > 1.0).all()
+    assert (
+        table["audit_novelty_class"]
+        .dropna()
+        .isin(["duplicate", "substitution-derived", "novel-framework"])
+        .all()
+    )
     # The relaxed structure is the row's atoms, the generated one stays in its data.
     db = ase.db.connect(config.store_url)
     row = db.get(cid=relaxed["cid"].iloc[0])
@@ -213,6 +239,13 @@ def test_sigkill_then_resume_loses_nothing_and_recomputes_nothing(finished, tmp_
         ({"targets": {"bulk_modulus": {"min": 100}}}, r"bulk_modulus"),
         ({"relax.potential_path": "nowhere.model"}, r"field 'relax\.potential_path'"),
         ({"audit.novelty_reference": "mp30"}, r"field 'audit\.novelty_reference'"),
+        ({"generate.sources": {"gan": 1.0}}, r"generate\.sources.*unknown source\(s\) gan"),
+        ({"generate.sources": {"model": 0}}, r"generate\.sources.*share above 0"),
+        ({"generate.templates": "mp30"}, r"field 'generate\.templates'.*unknown dataset"),
+        (
+            {"generate.sources": {"substitution": 1.0}, "elements": ["He", "Ne"]},
+            r"generate\.sources\.substitution'.*no mp20 training crystal",
+        ),
     ],
 )
 def test_bad_configs_fail_before_any_work(tmp_path, change, message):

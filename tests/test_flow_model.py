@@ -11,6 +11,7 @@ import pytest
 import torch
 from pymatgen.core import Lattice, Structure
 
+from gendesign.audit.composition import charge_balanced
 from gendesign.config import load_config
 from gendesign.data.chemistry import canonical_elements, load_chemistry_data
 from gendesign.data.lattice import params_from_matrix
@@ -19,7 +20,7 @@ from gendesign.model.constraints import Constraints, in_range
 from gendesign.model.crystal_flow import CrystalFlowCheckpoint
 from gendesign.model.flow_bundle import bundle
 from gendesign.model.flow_config import FlowTrainingConfig
-from gendesign.model.flow_sampling import charge_balanced, conditions_for
+from gendesign.model.flow_sampling import conditions_for
 from gendesign.model.generator import Generator
 from gendesign.model.symmetrise import symmetrise
 from gendesign.model.torus_flow import CoordinateFlow, cell_pairs, lattice_invariants

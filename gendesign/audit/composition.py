@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from math import gcd
 from typing import Literal
 
@@ -131,3 +131,13 @@ def structure_smact_validity(
 ) -> CompositionVerdict:
     """:func:`smact_validity` of a structure's gcd-reduced composition."""
     return smact_validity(*reduced_counts(structure), states)
+
+
+@lru_cache(maxsize=200_000)
+def charge_balanced(symbols: tuple[str, ...], counts: tuple[int, ...]) -> bool:
+    """Whether SMACT finds a charge-neutral, electronegativity-ordered assignment of the
+    gcd-reduced composition with both oxidation-state lists (ICSD-24, the default
+    check, and SMACT-2014, CDVAE's): what every candidate source promises."""
+    divisor = gcd(*counts)
+    reduced = tuple(c // divisor for c in counts)
+    return all(smact_validity(symbols, reduced, states).valid for states in ("icsd24", "smact14"))

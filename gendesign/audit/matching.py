@@ -11,10 +11,15 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from joblib import Parallel, delayed
 from pymatgen.analysis.structure_matcher import StructureMatcher
 from pymatgen.core import Structure
+
+if TYPE_CHECKING:
+    from gendesign.data.known_crystals import KnownCrystals
 
 # pymatgen's default tolerances, the ones used by DiffCSP and MatterGen for S.U.N. counts.
 MATCHER_TOLERANCES = {"ltol": 0.2, "stol": 0.3, "angle_tol": 5.0}
@@ -95,29 +100,81 @@ def duplicate_of(
     return first_of
 
 
-def is_novel(
-    structures: Sequence[Structure],
-    formulas: Sequence[str],
-    reference: Sequence[Structure],
-    reference_formulas: Sequence[str],
-    workers: int = 1,
-) -> list[bool]:
-    """True where no reference structure of the same reduced formula matches."""
-    shared = set(formulas) & set(reference_formulas)
-    keys = _refine_by_primitive_sites(structures, formulas, shared)
-    in_reference = [i for i, f in enumerate(reference_formulas) if f in shared]
-    reference_keys = _refine_by_primitive_sites(
-        [reference[i] for i in in_reference], [reference_formulas[i] for i in in_reference], shared
-    )
-    known = _groups(reference_keys)
-    novel = [True] * len(structures)
-    tasks, task_members = [], []
-    for key, members in _groups(keys).items():
-        if key in known:
-            candidates = [reference[in_reference[i]] for i in known[key]]
-            tasks.append((_matches_any, ([structures[i] for i in members], candidates)))
-            task_members.append(members)
-    for members, matched in zip(task_members, _run(tasks, workers), strict=True):
-        for index, hit in zip(members, matched, strict=True):
-            novel[index] = not hit
-    return novel
+NOVELTY_CLASSES = ("duplicate", "substitution-derived", "novel-framework")
+
+
+@dataclass(frozen=True)
+class NoveltyMatch:
+    """How a structure relates to the known crystals: a ``duplicate`` of one, the
+    same framework with other species (``substitution-derived``: a one-to-one
+    relabelling of its elements matches), or a ``novel-framework``; with the id of
+    the known crystal it matched."""
+
+    novelty_class: str
+    matched_id: str | None = None
+
+
+def reduced_for_matching(structure: Structure) -> Structure:
+    """The primitive, Niggli-reduced cell StructureMatcher would compare; reducing once
+    lets a structure be fitted against many others without redoing it per pair."""
+    return StructureMatcher._get_reduced_structure(structure, primitive_cell=True, niggli=True)
+
+
+def novelty_classes(
+    structures: Sequence[Structure], known: KnownCrystals, workers: int = 1
+) -> list[NoveltyMatch]:
+    """The novelty class of each structure against ``known`` (see :class:`NoveltyMatch`).
+
+    Only known crystals of the same framework (anonymised formula) and primitive
+    site count can match; within those, same-formula ones are tried as duplicates
+    first, then every one with the species relabelled (StructureMatcher's anonymous
+    fit, pymatgen's default tolerances).
+    """
+    groups = known.by_framework()
+    frameworks = {framework for framework, _ in groups}
+    tasks, asked = [], []
+    for index, structure in enumerate(structures):
+        if structure.composition.anonymized_formula not in frameworks:
+            continue  # no known crystal has this many elements in these proportions
+        reduced = reduced_for_matching(structure)
+        members = groups.get((structure.composition.anonymized_formula, len(reduced)))
+        if members:
+            known_reduced = [known.reduced(k) for k in members]
+            formulas = [known.descriptors[k].formula for k in members]
+            tasks.append((_classify, ([reduced], known_reduced, formulas)))
+            asked.append((index, members))
+    found = [NoveltyMatch("novel-framework")] * len(structures)
+    for (index, members), (hit,) in zip(asked, _run(tasks, workers), strict=True):
+        kind, position = hit
+        if kind != "novel-framework":
+            found[index] = NoveltyMatch(kind, known.ids[members[position]])
+    return found
+
+
+def _classify(
+    structures: Sequence[Structure], known: Sequence[Structure], formulas: Sequence[str]
+) -> list[tuple[str, int]]:
+    """(class, index into ``known``) per structure, all already reduced for matching;
+    index -1 for a novel framework."""
+    matcher = _matcher()
+    out = []
+    for structure in structures:
+        formula = structure.composition.reduced_formula
+        same = [k for k, f in enumerate(formulas) if f == formula]
+        hit = next(
+            (k for k in same if matcher.fit(structure, known[k], skip_structure_reduction=True)),
+            None,
+        )
+        if hit is not None:
+            out.append(("duplicate", hit))
+            continue
+        hit = next(
+            (
+                k
+                for k in range(len(known))
+                if matcher.fit_anonymous(structure, known[k], skip_structure_reduction=True)
+            ),
+            None,
+        )
+        out.append(("substitution-derived", hit) if hit is not None else ("novel-framework", -1))
+    return out

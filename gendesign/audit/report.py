@@ -60,6 +60,8 @@ def headline_metrics(summary: dict) -> list[tuple[str, str]]:
     ]
     if "novelty" in summary:
         rows.append(("novelty (of unique)", _percent(summary["novelty"])))
+        for name, share in summary.get("novelty_classes", {}).items():
+            rows.append((f"  {name} (of unique)", _percent(share)))
     if "composition_novelty_mp20_train" in summary:
         rows.append(
             ("new composition vs MP-20 train", _percent(summary["composition_novelty_mp20_train"]))

@@ -28,7 +28,12 @@ from gendesign.audit.config import AuditConfig
 from gendesign.audit.fingerprints import COMPOSITION_FINGERPRINT_SIZE, STRUCTURE_FINGERPRINT_SIZE
 from gendesign.audit.geometry import MIN_INTERATOMIC_DISTANCE_A
 from gendesign.audit.inputs import AuditInput, load_audit_input
-from gendesign.audit.matching import MATCHER_TOLERANCES, duplicate_of, is_novel
+from gendesign.audit.matching import (
+    MATCHER_TOLERANCES,
+    NOVELTY_CLASSES,
+    duplicate_of,
+    novelty_classes,
+)
 from gendesign.audit.reference import AuditReference, known_mp20_formulas, resolve_reference
 from gendesign.audit.reference_cache import ReferenceProfile, reference_profile, stack_fingerprints
 from gendesign.audit.set_metrics import (
@@ -39,6 +44,7 @@ from gendesign.audit.set_metrics import (
 )
 from gendesign.audit.structure_audit import StructureAudit, audit_structures, available_workers
 from gendesign.config import validate_config
+from gendesign.data.known_crystals import known_crystals
 
 PROTOCOLS = ("default", "cdvae")  # AuditConfig.protocol
 CDVAE_SAMPLE_SIZE = 1000
@@ -302,22 +308,25 @@ def _mark_composition_novelty(table: pd.DataFrame, data_root) -> bool:
 def _mark_novelty(
     table, structures, reference: AuditReference, leader_rows: np.ndarray, workers: int
 ) -> None:
-    """``novel`` for valid rows: judged once per unique structure, copied to its duplicates."""
+    """``novelty_class`` (duplicate, substitution-derived, novel-framework), ``matched_id``
+    and ``novel`` (not a duplicate) for valid rows: judged once per unique structure,
+    copied to its duplicates."""
     table["novel"] = pd.Series(pd.NA, index=table.index, dtype="boolean")
+    table["novelty_class"] = ""
+    table["matched_id"] = ""
     leaders = np.flatnonzero(leader_rows == np.arange(len(table)))
     if len(leaders) == 0:
         return
-    known = reference.novelty_crystals.structures
-    novel = np.zeros(len(table), dtype=bool)
-    novel[leaders] = is_novel(
-        [structures[i] for i in leaders],
-        table["reduced_formula"].to_numpy()[leaders].tolist(),
-        known,
-        [s.composition.reduced_formula for s in known],
-        workers,
-    )
+    known = known_crystals(reference.novelty_crystals, reference.novelty_label)
+    matches = novelty_classes([structures[i] for i in leaders], known, workers)
+    classes = np.full(len(table), "", dtype=object)
+    matched = np.full(len(table), "", dtype=object)
+    classes[leaders] = [m.novelty_class for m in matches]
+    matched[leaders] = [m.matched_id or "" for m in matches]
     valid = np.flatnonzero(leader_rows >= 0)
-    table.loc[valid, "novel"] = novel[leader_rows[valid]]
+    table.loc[valid, "novelty_class"] = classes[leader_rows[valid]]
+    table.loc[valid, "matched_id"] = matched[leader_rows[valid]]
+    table.loc[valid, "novel"] = classes[leader_rows[valid]] != "duplicate"
 
 
 def _uniqueness_summary(table: pd.DataFrame, has_composition_novelty: bool) -> dict:
@@ -332,6 +341,11 @@ def _uniqueness_summary(table: pd.DataFrame, has_composition_novelty: bool) -> d
         novel_unique = unique & table["novel"].fillna(False).astype(bool)
         out["novelty"] = float(novel_unique.sum() / unique.sum()) if unique.sum() else float("nan")
         out["n_unique_novel"] = int(novel_unique.sum())
+        classes = table.loc[unique, "novelty_class"]
+        out["novelty_classes"] = {
+            name: float((classes == name).sum() / unique.sum()) if unique.sum() else float("nan")
+            for name in NOVELTY_CLASSES
+        }
     if has_composition_novelty:
         novel_comp = table["novel_composition_mp20_train"].fillna(False).astype(bool) & valid
         out["composition_novelty_mp20_train"] = (
@@ -453,6 +467,7 @@ def _denominators(summary: dict, protocol: str) -> dict[str, str]:
         "validity": f"all {n_items} input items (unreadable ones count as invalid)",
         "uniqueness": f"{n_valid} valid structures",
         "novelty": f"{summary.get('n_unique', 0)} unique valid structures",
+        "novelty_classes": f"{summary.get('n_unique', 0)} unique valid structures",
         "composition_novelty_mp20_train": f"{n_valid} valid structures",
     }
     if "coverage" in summary:

@@ -14,7 +14,7 @@ Status = Literal["passed", "dropped", "failed"]
 @dataclass
 class Candidate:
     """One candidate as a stage sees it: its id, its structures so far by stage name
-    ("generate", "relax") and the values every earlier stage recorded (``<stage>_<key>``)."""
+    ("generate", "prescreen", "relax") and the values every earlier stage recorded (``<stage>_<key>``)."""
 
     cid: str
     structures: dict[str, Structure]
@@ -22,8 +22,14 @@ class Candidate:
 
     @property
     def structure(self) -> Structure:
-        """The latest structure: relaxed when relaxed, else as generated."""
-        return self.structures.get("relax") or self.structures["generate"]
+        """The latest structure: relaxed, else pre-relaxed by the pre-screen, else as
+        generated."""
+        return self.structures.get("relax") or self.unrelaxed
+
+    @property
+    def unrelaxed(self) -> Structure:
+        """Where relaxation starts: the pre-screen's short relaxation, else as generated."""
+        return self.structures.get("prescreen") or self.structures["generate"]
 
 
 @dataclass

@@ -10,7 +10,12 @@ from __future__ import annotations
 from pymatgen.analysis.structure_matcher import StructureMatcher
 from pymatgen.core import Structure
 
-from gendesign.audit.matching import MATCHER_TOLERANCES, duplicate_of, is_novel
+from gendesign.audit.matching import (
+    MATCHER_TOLERANCES,
+    NoveltyMatch,
+    duplicate_of,
+    novelty_classes,
+)
 from gendesign.audit.structure_audit import audit_structure
 from gendesign.campaign import resources
 from gendesign.campaign.candidates import Candidate, Outcome
@@ -19,8 +24,8 @@ from gendesign.campaign.screen import predicted_values
 
 
 def audit_batch(config: CampaignConfig, candidates: list[Candidate]) -> list[Outcome]:
-    """Validity (lattice, distances, charge balance), symmetry and novelty of the
-    generated structures."""
+    """Validity (lattice, distances, charge balance), symmetry and novelty class
+    (duplicate, substitution-derived, novel-framework) of the generated structures."""
     structures = [c.structures["generate"] for c in candidates]
     return _checked(config, candidates, structures, what="generated")
 
@@ -45,8 +50,8 @@ def _checked(
 ) -> list[Outcome]:
     rows = [audit_structure(s, fingerprints=False).row for s in structures]
     valid = [k for k, row in enumerate(rows) if row["valid"]]
-    novel = _novelty(config, [structures[k] for k in valid])
-    novel_by_row = dict(zip(valid, novel, strict=True))
+    matches = _novelty(config, [structures[k] for k in valid])
+    match_by_row = dict(zip(valid, matches, strict=True))
     outcomes = []
     for k, (candidate, row) in enumerate(zip(candidates, rows, strict=True)):
         values = {
@@ -60,7 +65,11 @@ def _checked(
             "crystal_system": row["crystal_system"],
             "reduced_formula": row["reduced_formula"],
         }
-        values["novel"] = novel_by_row.get(k)  # None (not stored) when not judged
+        match = match_by_row.get(k)  # None (nothing stored) when not judged
+        if match is not None:
+            values["novel"] = match.novelty_class != "duplicate"
+            values["novelty_class"] = match.novelty_class
+            values["matched_id"] = match.matched_id
         status, reason = "passed", ""
         if not row["valid"] and not config.audit.keep_invalid:
             status, reason = "dropped", f"{what} structure invalid: {row['reason']}"
@@ -71,14 +80,11 @@ def _checked(
     return outcomes
 
 
-def _novelty(config: CampaignConfig, structures: list[Structure]) -> list[bool | None]:
+def _novelty(config: CampaignConfig, structures: list[Structure]) -> list[NoveltyMatch | None]:
     if config.audit.novelty_reference is None or not structures:
         return [None] * len(structures)
-    known, known_formulas = resources.known_crystals(
-        config.audit.novelty_reference, config.data_root
-    )
-    formulas = [s.composition.reduced_formula for s in structures]
-    return list(is_novel(structures, formulas, known, known_formulas))
+    known = resources.known_crystals(config.audit.novelty_reference, config.data_root)
+    return list(novelty_classes(structures, known))
 
 
 def mark_duplicates(candidates: list[Candidate]) -> list[Outcome]:

@@ -22,9 +22,10 @@ from pydantic import Field, field_validator, model_validator
 from gendesign.config import StrictConfig
 from gendesign.errors import ConfigError
 from gendesign.model.constraints import Constraints, Range, parse_elements, parse_range
+from gendesign.sources import SOURCE_NAMES
 from relax.relaxation import RelaxSettings
 
-STAGES = ("generate", "audit", "screen", "relax", "reaudit", "rank")
+STAGES = ("generate", "audit", "prescreen", "screen", "relax", "reaudit", "rank")
 
 
 class TargetRange(StrictConfig):
@@ -60,14 +61,42 @@ class TargetRange(StrictConfig):
 
 
 class GenerateSection(StrictConfig):
-    """Candidates from the generative model."""
+    """Where the candidates come from: the generative model and/or the template sources."""
 
     model: str = "mp20"  # a bundled generative model or a model.pt path
-    n: int = Field(200, gt=0)  # candidates
+    n: int = Field(200, gt=0)  # candidates, all sources together
+    # share of n per source (model, substitution, prototypes); normalised to sum to 1
+    sources: dict[str, float] = Field(default_factory=lambda: {"model": 1.0})
+    # dataset whose training crystals the substitution and prototypes sources start from
+    templates: str = "mp20"
     # the model's sampler settings that differ from its defaults, e.g. {coordinate_steps: 50}
     # for crystalflow models or {levels: 10, steps_per_level: 20} for cdvae models
     sampling: dict[str, Any] = Field(default_factory=dict)
     steering_steps: int = Field(300, ge=0)  # latent optimisation steps toward the targets
+
+    @field_validator("sources")
+    @classmethod
+    def _known_sources(cls, value: dict[str, float]) -> dict[str, float]:
+        unknown = [name for name in value if name not in SOURCE_NAMES]
+        if unknown:
+            raise ValueError(
+                f"unknown source(s) {', '.join(unknown)}; choose from {', '.join(SOURCE_NAMES)}"
+            )
+        if not value or any(not share > 0 for share in value.values()):
+            raise ValueError("every source needs a share above 0 (leave a source out instead)")
+        return value
+
+    def source_counts(self) -> dict[str, int]:
+        """Candidates per source, in SOURCE_NAMES order, summing to ``n`` (largest
+        remainders get the leftover candidates)."""
+        total = sum(self.sources.values())
+        names = [name for name in SOURCE_NAMES if name in self.sources]
+        exact = {name: self.n * self.sources[name] / total for name in names}
+        counts = {name: int(exact[name]) for name in names}
+        by_remainder = sorted(names, key=lambda name: -(exact[name] - counts[name]))
+        for name in by_remainder[: self.n - sum(counts.values())]:
+            counts[name] += 1
+        return {name: count for name, count in counts.items() if count}
 
 
 class AuditSection(StrictConfig):
@@ -76,6 +105,16 @@ class AuditSection(StrictConfig):
     novelty_reference: str | None = "mp20"  # dataset whose training split counts as known
     keep_known: bool = False  # keep candidates that match a known crystal
     keep_invalid: bool = False  # keep candidates that fail the validity checks
+
+
+class PrescreenSection(StrictConfig):
+    """A cheap stability estimate before the property screen: the relaxation potential's
+    energy (after ``steps`` FIRE steps; 0: of the structure as generated) turned into
+    E_hull against the MP-20 hull; candidates estimated above ``e_hull_max`` drop."""
+
+    enabled: bool = True
+    steps: int = Field(0, ge=0)  # FIRE steps before the energy; 0: a single point
+    e_hull_max: float = Field(0.3, ge=0)  # eV/atom
 
 
 class ScreenSection(StrictConfig):
@@ -122,6 +161,7 @@ class CampaignConfig(StrictConfig):
     atoms: str | None = None  # atoms per cell, e.g. "4:20"
     generate: GenerateSection = Field(default_factory=GenerateSection)
     audit: AuditSection = Field(default_factory=AuditSection)
+    prescreen: PrescreenSection = Field(default_factory=PrescreenSection)
     screen: ScreenSection = Field(default_factory=ScreenSection)
     relax: RelaxSection = Field(default_factory=RelaxSection)
     rank: RankSection = Field(default_factory=RankSection)
@@ -175,6 +215,11 @@ class CampaignConfig(StrictConfig):
         inputs: dict[str, Any] = {
             "generate": {**shared, "generate": self.generate},
             "audit": {"audit": self.audit},
+            # the pre-screen's energies come from the relaxation potential
+            "prescreen": {
+                "prescreen": self.prescreen,
+                "potential": [self.relax.potential, self.relax.potential_path],
+            },
             "screen": {"screen": self.screen},
             "relax": {"relax": self.relax},
             "reaudit": {},
@@ -201,6 +246,7 @@ class CampaignConfig(StrictConfig):
                 "generate",
             ],
             "audit": ["audit"],
+            "prescreen": ["prescreen", "relax"],
             "screen": ["screen"],
             "relax": ["relax"],
             "reaudit": [],

@@ -1,52 +1,111 @@
-"""Stage 1, generate: one batch of candidates from the generative model."""
+"""Stage 1, generate: one batch of candidates from one source.
+
+Each source's candidates have consecutive ids, in SOURCE_NAMES order (model first),
+split into batches of ``batch_size``; a batch's seed depends only on the campaign
+seed and the batch's index, so any worker makes the same candidates.
+"""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
 
 from gendesign.campaign import resources
 from gendesign.campaign.candidates import Outcome, batch_seed
 from gendesign.campaign.config import CampaignConfig
+
+# what the model reports per sample: latent-head estimates, constraint checks and, for
+# crystalflow models, charge balance and symmetrisation
+_DECODER_COLUMNS = {"charge_balanced", "composition_attempts", "symmetrised"}
+
+
+@dataclass(frozen=True)
+class GenerationBatch:
+    """Candidates ``first`` .. ``first + size - 1`` (campaign-wide numbers) from ``source``."""
+
+    index: int
+    source: str
+    first: int
+    size: int
+
+    @property
+    def ids(self) -> list[str]:
+        return [candidate_id(k) for k in range(self.first, self.first + self.size)]
 
 
 def candidate_id(index: int) -> str:
     return f"c{index:06d}"
 
 
-def batch_count(config: CampaignConfig) -> int:
-    return -(-config.generate.n // config.batch_size)
+def generation_batches(config: CampaignConfig) -> list[GenerationBatch]:
+    """Every generation batch of the campaign, in id order."""
+    batches, first = [], 0
+    for source, count in config.generate.source_counts().items():
+        for start in range(0, count, config.batch_size):
+            size = min(config.batch_size, count - start)
+            batches.append(GenerationBatch(len(batches), source, first + start, size))
+        first += count
+    return batches
 
 
-def batch_ids(config: CampaignConfig, batch: int) -> list[str]:
-    start = batch * config.batch_size
-    stop = min(start + config.batch_size, config.generate.n)
-    return [candidate_id(k) for k in range(start, stop)]
+def generate_batch(config: CampaignConfig, batch: GenerationBatch) -> list[Outcome]:
+    """The candidates of ``batch`` under the element and atom constraints (the model's
+    also steered to the targets); each records its source."""
+    seed = batch_seed(config.seed, batch.index)
+    if batch.source == "model":
+        outcomes = _from_model(config, batch.ids, seed)
+    else:
+        outcomes = _from_templates(config, batch, seed)
+    for outcome in outcomes:
+        outcome.values.update(source=batch.source, batch=batch.index)
+    return outcomes
 
 
-def generate_batch(config: CampaignConfig, batch: int) -> list[Outcome]:
-    """Candidates of generation batch ``batch``, steered to the targets and decoded under
-    the element and atom constraints; the same on any worker for a given seed."""
+def _from_model(config: CampaignConfig, ids: list[str], seed: int) -> list[Outcome]:
     generator = resources.generator(config.generate.model)
     settings = config.generate
-    sampling = generator.sampling_with(settings.sampling)
-    ids = batch_ids(config, batch)
     structures, table = generator.sample_table(
         len(ids),
-        batch_seed(config.seed, batch),
+        seed,
         config.constraints(),
-        sampling,
+        generator.sampling_with(settings.sampling),
         steering_steps=settings.steering_steps,
     )
-    # what the decoder reports per sample: latent-head estimates, constraint checks and,
-    # for crystalflow models, charge balance and symmetrisation
-    decoder_columns = {"charge_balanced", "composition_attempts", "symmetrised"}
-    latent_columns = [
+    kept = [
         c
         for c in table.columns
-        if c.endswith("_latent") or c.startswith("meets_") or c in decoder_columns
+        if c.endswith("_latent") or c.startswith("meets_") or c in _DECODER_COLUMNS
     ]
     outcomes = []
     for cid, structure, (_, row) in zip(ids, structures, table.iterrows(), strict=True):
-        values = {"batch": batch, "n_atoms": len(structure)}
-        values["reduced_formula"] = structure.composition.reduced_formula
-        values.update({column: row[column] for column in latent_columns})
+        values = {
+            "n_atoms": len(structure),
+            "reduced_formula": structure.composition.reduced_formula,
+        }
+        values.update({column: row[column] for column in kept})
         outcomes.append(Outcome(cid, "passed", values=values, structure=structure))
+    return outcomes
+
+
+def _from_templates(config: CampaignConfig, batch: GenerationBatch, seed: int) -> list[Outcome]:
+    source = resources.template_source(
+        batch.source, config.generate.templates, config.data_root, config.constraints()
+    )
+    outcomes = []
+    drawn = source.draw(batch.size, np.random.default_rng(seed))
+    for cid, item in zip(batch.ids, drawn, strict=True):
+        if item is None:
+            reason = f"{batch.source}: no charge-balanced candidate found under the constraints"
+            outcomes.append(Outcome(cid, "failed", reason))
+            continue
+        values = {
+            "n_atoms": len(item.structure),
+            "reduced_formula": item.structure.composition.reduced_formula,
+            "charge_balanced": True,
+            "parent": item.parent,
+            "made_by": item.how,
+            **item.values,
+        }
+        outcomes.append(Outcome(cid, "passed", values=values, structure=item.structure))
     return outcomes

@@ -1,7 +1,7 @@
 """Running a campaign: each stage over the candidates that still need it, batch by batch.
 
-generate → audit (+ duplicates) → screen (+ selection of the top K) → relax →
-re-audit → rank → report. Batches go to the workers; finished batches are written
+generate (per source) → audit (+ duplicates) → stability pre-screen → screen (+
+selection of the top K) → relax → re-audit → rank → report. Batches go to the workers; finished batches are written
 to the store by this (coordinating) process, one transaction each, so a killed
 campaign resumes from exactly what was committed, and a finished one reruns as a no-op.
 """
@@ -18,8 +18,9 @@ from pathlib import Path
 from gendesign.campaign.candidates import Candidate, Outcome
 from gendesign.campaign.checks import audit_batch, mark_duplicates, reaudit_batch
 from gendesign.campaign.config import STAGES, CampaignConfig
-from gendesign.campaign.generate import batch_count, batch_ids, generate_batch
+from gendesign.campaign.generate import generate_batch, generation_batches
 from gendesign.campaign.preflight import check_campaign
+from gendesign.campaign.prescreen import prescreen_batch
 from gendesign.campaign.ranking import rank_candidates
 from gendesign.campaign.relaxing import relax_batch
 from gendesign.campaign.screen import screen_batch, select_for_relaxation
@@ -38,7 +39,8 @@ Progress = Callable[[str, int], Callable[[int], None]]
 # Per-candidate stages: which earlier status lets a candidate in, and the batch function.
 _BATCH_STAGES = {
     "audit": ("generate", audit_batch),
-    "screen": ("audit", screen_batch),
+    "prescreen": ("audit", prescreen_batch),
+    "screen": ("prescreen", screen_batch),
     "relax": ("screen", relax_batch),
     "reaudit": ("relax", reaudit_batch),
 }
@@ -157,7 +159,7 @@ def _run_stage(
 
 def _generate(config: CampaignConfig, store, pool, progress: Progress) -> int:
     present = store.cids()
-    batches = [b for b in range(batch_count(config)) if not set(batch_ids(config, b)) <= present]
+    batches = [b for b in generation_batches(config) if not set(b.ids) <= present]
     if not batches:
         return 0
     advance = progress("generate", config.generate.n)
@@ -168,7 +170,13 @@ def _generate(config: CampaignConfig, store, pool, progress: Progress) -> int:
         try:
             outcomes = future.result()
         except Exception as err:  # a failed batch is retried by the next --resume
-            log.error("generate: batch %d failed (%s); --resume retries it", futures[future], err)
+            batch = futures[future]
+            log.error(
+                "generate: %s batch %d failed (%s); --resume retries it",
+                batch.source,
+                batch.index,
+                err,
+            )
             continue
         store.add(outcomes)
         made += len(outcomes)

@@ -16,20 +16,8 @@ def check_campaign(config: CampaignConfig, source: str = "campaign config") -> N
     from gendesign.paths import resolve_data_root
     from relax.potentials import POTENTIALS
 
-    generator = _resolved(
-        source, "generate.model", lambda: resources.generator(config.generate.model)
-    )
-    model = generator.model
-    _resolved(
-        source, "generate.sampling", lambda: generator.sampling_with(config.generate.sampling)
-    )
-    try:
-        config.constraints().check_against(
-            model.atomic_numbers.tolist(), model.max_atoms, model.property_names
-        )
-    except ConfigError as err:
-        message = str(err).replace("--target", "targets").replace("--", "")
-        raise ConfigError(f"{source}: {message}") from None
+    if "model" in config.generate.sources:
+        _check_model(config, source)
 
     spec = config.screen.predictor
     predictor = _resolved(
@@ -68,6 +56,55 @@ def check_campaign(config: CampaignConfig, source: str = "campaign config") -> N
             "audit.novelty_reference",
             lambda: resources.known_crystals(reference, config.data_root),
         )
+    _check_template_sources(config, source)
+
+
+def _check_model(config: CampaignConfig, source: str) -> None:
+    """The generative model loads, takes the sampling settings and can honour the
+    constraints and targets."""
+    generator = _resolved(
+        source, "generate.model", lambda: resources.generator(config.generate.model)
+    )
+    model = generator.model
+    _resolved(
+        source, "generate.sampling", lambda: generator.sampling_with(config.generate.sampling)
+    )
+    try:
+        config.constraints().check_against(
+            model.atomic_numbers.tolist(), model.max_atoms, model.property_names
+        )
+    except ConfigError as err:
+        message = str(err).replace("--target", "targets").replace("--", "")
+        raise ConfigError(f"{source}: {message}") from None
+
+
+def _check_template_sources(config: CampaignConfig, source: str) -> None:
+    """The template dataset exists and each template source has templates to work with."""
+    from gendesign.data.datasets import DATASETS
+
+    wanted = [name for name in config.generate.sources if name != "model"]
+    if not wanted:
+        return
+    dataset = config.generate.templates
+    if dataset not in DATASETS:
+        raise ConfigError(
+            f"{source}: field 'generate.templates': unknown dataset '{dataset}' "
+            f"(known: {', '.join(DATASETS)})"
+        )
+    for name in wanted:
+        drawer = _resolved(
+            source,
+            "generate.templates",
+            lambda name=name: resources.template_source(
+                name, dataset, config.data_root, config.constraints()
+            ),
+        )
+        if not (drawer.templates if name == "substitution" else drawer.prototypes):
+            raise ConfigError(
+                f"{source}: field 'generate.sources.{name}': no {dataset} training crystal "
+                "can be turned into a candidate under elements/exclude/atoms; "
+                "relax them or drop this source"
+            )
 
 
 def _resolved(source: str, field: str, load):

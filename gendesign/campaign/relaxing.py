@@ -25,7 +25,7 @@ _KEPT = (
 
 
 def relax_batch(config: CampaignConfig, candidates: list[Candidate]) -> list[Outcome]:
-    """Relax the generated structures; converged and unconverged ones both go on (the
+    """Relax the candidates (from the pre-screen's structure when it moved them); converged and unconverged ones both go on (the
     ``converged`` value tells them apart), failures are recorded with their reason."""
     settings = config.relax
     potential = resources.potential(settings.potential, settings.potential_path)
@@ -46,8 +46,6 @@ def relax_batch(config: CampaignConfig, candidates: list[Candidate]) -> list[Out
                 row["id"], "passed", row["reason"], values, result.structure
             )
 
-    crystals = CrystalSet(
-        [c.cid for c in candidates], [c.structures["generate"] for c in candidates]
-    )
+    crystals = CrystalSet([c.cid for c in candidates], [c.unrelaxed for c in candidates])
     relax_crystals(crystals, potential, settings.settings, record, references, hull)
     return [outcomes[c.cid] for c in candidates]

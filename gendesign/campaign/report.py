@@ -1,6 +1,7 @@
 """The campaign report, ``report.md`` and a self-contained ``report.html``, from the store.
 
-Funnel (counts per stage and why candidates dropped out), distributions of
+Funnel (counts per stage and why candidates dropped out), the yield of each
+candidate source and its novelty classes, distributions of
 predicted and relaxed properties against the training set, the E_hull histogram,
 and the top candidates with their CIFs and a picture of each.
 """
@@ -19,6 +20,7 @@ from pymatgen.core import Structure
 from gendesign.campaign import report_figures as figures
 from gendesign.campaign.config import STAGES, CampaignConfig
 from gendesign.campaign.store import CampaignStore
+from gendesign.campaign.yields import novelty_class_table, source_yield_table
 
 FIGURES = "report_files"
 CIFS = "cifs"
@@ -142,11 +144,19 @@ def _sections(config, table, funnel, top, timing) -> dict[str, pd.DataFrame | li
     targets = ", ".join(f"{k} {v.describe()}" for k, v in config.targets.items()) or "none"
     relaxed = _values(table, "relax_e_above_hull_eV_atom")
     stable = int(np.sum(relaxed[np.isfinite(relaxed)] <= config.rank.e_hull_max))
+    counts = config.generate.source_counts()
     summary = [
-        f"Generative model: {config.generate.model}; {config.generate.n} candidates, "
-        f"schedule {_schedule(config)}",
+        f"Candidates: {config.generate.n} ("
+        + ", ".join(f"{name} {count}" for name, count in counts.items())
+        + ")"
+        + (
+            f"; generative model {config.generate.model}, schedule {_schedule(config)}"
+            if "model" in counts
+            else ""
+        ),
         f"Targets: {targets}; elements: {', '.join(config.elements or []) or 'any'}; "
         f"excluded: {', '.join(config.exclude or []) or 'none'}; atoms: {config.atoms or 'any'}",
+        _prescreen_line(config),
         f"Screening: predictor {config.screen.predictor}, kappa {config.screen.kappa:g}, top {config.screen.top_k} relaxed",
         f"Relaxation: potential {_first(table, 'relax_potential') or config.relax.potential}; "
         f"{stable} of {int(np.isfinite(relaxed).sum())} relaxed candidates within "
@@ -169,7 +179,25 @@ def _sections(config, table, funnel, top, timing) -> dict[str, pd.DataFrame | li
     if "relax_converged" in top:
         shown["converged"] = top["relax_converged"].map({True: "yes", False: "no"})
     times = pd.DataFrame({"stage": list(timing), "seconds": [f"{v:.1f}" for v in timing.values()]})
-    return {"summary": summary, "funnel": funnel, "top": shown, "timing": times}
+    return {
+        "summary": summary,
+        "funnel": funnel,
+        "sources": source_yield_table(table, config),
+        "novelty": novelty_class_table(table, config),
+        "top": shown,
+        "timing": times,
+    }
+
+
+def _prescreen_line(config: CampaignConfig) -> str:
+    settings = config.prescreen
+    if not settings.enabled:
+        return "Stability pre-screen: off"
+    how = f"{settings.steps} FIRE steps" if settings.steps else "single-point energies"
+    return (
+        f"Stability pre-screen: {how} with the relaxation potential; estimated E_hull above "
+        f"{settings.e_hull_max:g} eV/atom drops"
+    )
 
 
 def _predicted_names(top: pd.DataFrame) -> list[str]:
@@ -207,6 +235,9 @@ def _markdown(config, sections, plots, pictures) -> str:
     lines = [f"# Campaign {config.name}", "", *[f"- {line}" for line in sections["summary"]], ""]
     lines += ["## Funnel", "", _md_table(sections["funnel"]), ""]
     lines += [f"![funnel]({FIGURES}/{plots['funnel'].name})", ""]
+    lines += ["## Yield per source", "", _md_table(sections["sources"]), ""]
+    lines += ["Novelty classes of valid, unique candidates (% of judged):", ""]
+    lines += [_md_table(sections["novelty"]), ""]
     lines += ["## Top candidates", "", _md_table(top), ""]
     lines += ["## Distributions", ""]
     lines += [
@@ -268,6 +299,10 @@ def _html(config, sections, plots, pictures, folder: Path) -> str:
 <h2>Funnel</h2>
 {_html_table(sections["funnel"], "funnel")}
 {_image(plots["funnel"], "funnel")}
+<h2>Yield per source</h2>
+{_html_table(sections["sources"], "source-yield")}
+<p>Novelty classes of valid, unique candidates (% of judged):</p>
+{_html_table(sections["novelty"], "novelty-classes")}
 <h2>Top candidates</h2>
 {_html_table(top, "top-candidates", {"id": link, "picture": picture})}
 <h2>Distributions</h2>

@@ -5,8 +5,11 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from pymatgen.core import Structure
+if TYPE_CHECKING:
+    from gendesign.data.known_crystals import KnownCrystals
+    from gendesign.model.constraints import Constraints
 
 
 @lru_cache(maxsize=2)
@@ -48,9 +51,26 @@ def stability_references(name: str, path: str | None, data_root: str | None):
 
 
 @lru_cache(maxsize=2)
-def known_crystals(dataset: str, data_root: str | None) -> tuple[list[Structure], list[str]]:
-    """The training crystals of ``dataset`` and their reduced formulas (novelty)."""
+def known_crystals(dataset: str, data_root: str | None) -> KnownCrystals:
+    """The training crystals of ``dataset`` with their descriptors (novelty, templates)."""
     from gendesign.audit.reference import load_dataset_split
+    from gendesign.data.known_crystals import known_crystals as describe
 
     crystals = load_dataset_split(dataset, "train", data_root)
-    return crystals.structures, [s.composition.reduced_formula for s in crystals.structures]
+    return describe(crystals, f"{dataset}:train")
+
+
+_template_sources: dict[tuple, object] = {}
+
+
+def template_source(name: str, dataset: str, data_root: str | None, constraints: Constraints):
+    """The ``substitution`` or ``prototypes`` source over ``dataset``'s training crystals,
+    prepared once per constraint set."""
+    from gendesign.sources.prototypes import PrototypeDecoration
+    from gendesign.sources.substitution import IonExchange
+
+    key = (name, dataset, data_root, repr(constraints))
+    if key not in _template_sources:
+        kind = {"substitution": IonExchange, "prototypes": PrototypeDecoration}[name]
+        _template_sources[key] = kind(known_crystals(dataset, data_root), constraints)
+    return _template_sources[key]

@@ -1,8 +1,8 @@
 """Stage 3, screen: the GNN predictor ensemble judges each candidate against the targets;
 then the best ``top_k`` by acquisition are chosen for relaxation.
 
-A target passes when the predicted mean ± kappa·σ (σ: ensemble spread) reaches its
-range, so kappa > 0 gives uncertain candidates the benefit of the doubt. The
+A target passes when the predicted mean ± kappa·σ (σ: the ensemble spread,
+calibrated on the holdout split, :mod:`predictors.calibration`) reaches its range, so kappa > 0 gives uncertain candidates the benefit of the doubt. The
 acquisition is the probability that every target is met under a normal
 distribution of mean and σ; ties (e.g. no targets) go to the lowest predicted
 formation energy, optimistic by kappa·σ.
@@ -29,8 +29,9 @@ def _predictor(config: CampaignConfig):
 
 
 def predicted_values(config: CampaignConfig, structures: list[Structure]) -> list[dict]:
-    """Per structure: ``<target>`` (mean), ``<target>_std`` and, when the predictor
-    cannot judge it, ``predictor_error``."""
+    """Per structure: ``<target>`` (mean), ``<target>_std`` (calibrated σ),
+    ``<target>_spread`` (the ensemble's) and, when the predictor cannot judge it,
+    ``predictor_error``."""
     predictor = _predictor(config)
     table = predictor.predict(structures)
     rows = []
@@ -41,7 +42,8 @@ def predicted_values(config: CampaignConfig, structures: list[Structure]) -> lis
         values = {}
         for target in predictor.targets:
             values[target] = float(row[f"{target}_mean"])
-            values[f"{target}_std"] = float(row[f"{target}_std"])
+            values[f"{target}_std"] = float(row[f"{target}_std"])  # calibrated σ
+            values[f"{target}_spread"] = float(row[f"{target}_spread"])  # ensemble spread
         rows.append(values)
     return rows
 

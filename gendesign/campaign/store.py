@@ -21,6 +21,7 @@ from typing import Any
 import ase.db
 import numpy as np
 import pandas as pd
+from ase import Atoms
 from pymatgen.core import Structure
 from pymatgen.io.ase import AseAtomsAdaptor
 
@@ -81,10 +82,11 @@ class CampaignStore:
         with self.db:
             for outcome in outcomes:
                 keys = self._keys("generate", outcome)
+                structure = outcome.structure  # None when the source could not make one
                 self.db.write(
-                    AseAtomsAdaptor.get_atoms(outcome.structure),
+                    AseAtomsAdaptor.get_atoms(structure) if structure else Atoms(),
                     key_value_pairs={"cid": outcome.cid, **keys},
-                    data={"generate": outcome.structure.as_dict()},
+                    data={"generate": structure.as_dict()} if structure else {},
                 )
         self._row_ids = None
 
@@ -117,6 +119,8 @@ class CampaignStore:
             else:
                 for row in self.db.select():
                     stale = [k for k in row.key_value_pairs if k.split("_")[0] in later]
+                    if "generate" not in row.data:  # nothing was made; nothing to reset
+                        continue
                     structure = Structure.from_dict(row.data["generate"])
                     self.db.update(
                         row.id, atoms=AseAtomsAdaptor.get_atoms(structure), delete_keys=stale

@@ -31,13 +31,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from functools import lru_cache
-from math import gcd
 
 import torch
 from pymatgen.core import Element, Lattice, Structure
 
-from gendesign.audit.composition import smact_validity
+from gendesign.audit.composition import charge_balanced
 from gendesign.data.lattice import matrix_from_params
 from gendesign.model.cdvae import cell_angles
 from gendesign.model.chemistry import ChemistryVAE, CompositionBatch
@@ -59,16 +57,6 @@ class DecodedCrystals:
     charge_balanced: list[bool]
     composition_attempts: list[int]
     symmetrised: list[bool]
-
-
-@lru_cache(maxsize=200_000)
-def charge_balanced(symbols: tuple[str, ...], counts: tuple[int, ...]) -> bool:
-    """Whether SMACT finds a charge-neutral, electronegativity-ordered assignment of the
-    gcd-reduced composition with both oxidation-state lists (ICSD-24, the default
-    check, and SMACT-2014, CDVAE's); see :mod:`gendesign.audit.composition`."""
-    divisor = gcd(*counts)
-    reduced = tuple(c // divisor for c in counts)
-    return all(smact_validity(symbols, reduced, states).valid for states in ("icsd24", "smact14"))
 
 
 def conditions_for(

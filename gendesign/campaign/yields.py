@@ -1,0 +1,90 @@
+"""What each candidate source paid off: its funnel to stable, novel, in-range crystals,
+and the novelty classes of what it made.
+
+Read from the store's table (one row per candidate). Each step counts the
+candidates of the step before that also pass it:
+generated → valid → pre-screened → screened (chosen for relaxation) → relaxed →
+stable (E_hull ≤ ``rank.e_hull_max``) → S.U.N. (also unique in the campaign and,
+relaxed, no duplicate of a known crystal) → in range (also every target met by the
+predictor on the relaxed structure).
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from gendesign.audit.matching import NOVELTY_CLASSES
+from gendesign.campaign.config import CampaignConfig
+
+FUNNEL_STEPS = (
+    "generated",
+    "valid",
+    "pre-screened",
+    "screened",
+    "relaxed",
+    "stable",
+    "S.U.N.",
+    "in range",
+)
+
+
+def _column(table: pd.DataFrame, name: str, default=None) -> pd.Series:
+    return table[name] if name in table else pd.Series(default, index=table.index, dtype=object)
+
+
+def _is(table: pd.DataFrame, name: str, value) -> pd.Series:
+    return (_column(table, name) == value).fillna(False).astype(bool)
+
+
+def funnel_masks(table: pd.DataFrame, config: CampaignConfig) -> dict[str, pd.Series]:
+    """Per funnel step, which candidates reached it (each step inside the one before)."""
+    e_hull = pd.to_numeric(_column(table, "relax_e_above_hull_eV_atom"), errors="coerce")
+    reached = {"generated": _is(table, "generate_status", "passed")}
+    reached["valid"] = reached["generated"] & _is(table, "audit_valid", True)
+    reached["pre-screened"] = reached["valid"] & _is(table, "prescreen_status", "passed")
+    reached["screened"] = reached["pre-screened"] & _is(table, "screen_status", "passed")
+    reached["relaxed"] = reached["screened"] & _is(table, "relax_status", "passed")
+    reached["stable"] = reached["relaxed"] & (e_hull <= config.rank.e_hull_max).fillna(False)
+    new = _column(table, "reaudit_novelty_class") != "duplicate"
+    reached["S.U.N."] = reached["stable"] & _is(table, "audit_unique", True) & new
+    reached["in range"] = reached["S.U.N."] & (
+        _is(table, "rank_meets_targets", True) if config.targets else True
+    )
+    return reached
+
+
+def sources_of(table: pd.DataFrame) -> pd.Series:
+    """Each candidate's source ("model" for stores written before there were sources)."""
+    return _column(table, "generate_source", "model").fillna("model")
+
+
+def source_yield_table(table: pd.DataFrame, config: CampaignConfig) -> pd.DataFrame:
+    """One row per source (and "all" when there are several): counts per funnel step."""
+    masks = funnel_masks(table, config)
+    sources = sources_of(table)
+    names = [name for name in config.generate.source_counts() if (sources == name).any()]
+    groups = [(name, sources == name) for name in names]
+    if len(groups) != 1:
+        groups.append(("all", pd.Series(True, index=table.index)))
+    rows = [
+        {"source": name, **{step: int((masks[step] & inside).sum()) for step in FUNNEL_STEPS}}
+        for name, inside in groups
+    ]
+    return pd.DataFrame(rows, columns=["source", *FUNNEL_STEPS])
+
+
+def novelty_class_table(table: pd.DataFrame, config: CampaignConfig) -> pd.DataFrame:
+    """Per source: valid unique candidates and the share (%) of each novelty class."""
+    judged = _is(table, "audit_valid", True) & _column(table, "audit_novelty_class").notna()
+    judged &= _column(table, "audit_unique").ne(False)
+    sources = sources_of(table)
+    rows = []
+    for name in config.generate.source_counts():
+        inside = judged & (sources == name)
+        if not inside.any():
+            continue
+        classes = table.loc[inside, "audit_novelty_class"]
+        row = {"source": name, "judged": int(inside.sum())}
+        row.update({c: round(100 * float((classes == c).mean()), 1) for c in NOVELTY_CLASSES})
+        rows.append(row)
+    return pd.DataFrame(rows, columns=["source", "judged", *NOVELTY_CLASSES])

@@ -1,0 +1,147 @@
+"""Known crystals with the descriptors that novelty classes and template sources need.
+
+Per crystal: reduced formula, framework (pymatgen's anonymised formula, e.g. ABC3),
+space group at 0.1 Å, primitive-cell site count and, where pymatgen's ICSD-based
+guess finds an integral charge-neutral one, an oxidation state per element. The
+descriptors of the 9,047 MP-20 training crystals take about a minute; they are
+cached on disk, keyed by the crystals' content, so a worker loads them in a second.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import warnings
+from collections import defaultdict
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from joblib import Parallel, delayed
+from pymatgen.core import Structure
+from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
+
+from gendesign.data.cache import write_atomically
+from gendesign.data.crystal_set import CrystalSet
+from gendesign.paths import resolve_cache_dir
+
+SYMPREC = 0.1  # Å, as the audit's space group column
+# Bump when a descriptor's definition changes.
+DESCRIPTOR_VERSION = 1
+# Below this many crystals, worker start-up costs more than it saves.
+_MIN_FOR_WORKERS = 500
+
+
+@dataclass(frozen=True)
+class CrystalDescriptor:
+    """What is known about one crystal without comparing it to others."""
+
+    formula: str  # reduced formula
+    framework: str  # anonymised formula, e.g. "ABC3"
+    spacegroup: int  # at SYMPREC; 0 when spglib finds none
+    primitive_sites: int
+    oxidation_states: dict[str, int] | None  # element → charge; None when no neutral guess
+
+
+def describe(structure: Structure) -> CrystalDescriptor:
+    """The descriptors of one crystal (see the module docstring)."""
+    composition = structure.composition
+    try:
+        spacegroup = SpacegroupAnalyzer(structure, symprec=SYMPREC).get_space_group_number()
+    except Exception:  # spglib gives up on some degenerate cells
+        spacegroup = 0
+    return CrystalDescriptor(
+        formula=composition.reduced_formula,
+        framework=composition.anonymized_formula,
+        spacegroup=int(spacegroup),
+        primitive_sites=len(structure.get_primitive_structure()),
+        oxidation_states=guess_oxidation_states(structure),
+    )
+
+
+def guess_oxidation_states(structure: Structure) -> dict[str, int] | None:
+    """pymatgen's most probable charge-neutral oxidation state per element (ICSD
+    statistics), or None when there is none or it is not integral (mixed valence)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        guesses = structure.composition.oxi_state_guesses(max_sites=-50)
+    if not guesses:
+        return None
+    best = guesses[0]
+    if any(abs(charge - round(charge)) > 1e-6 for charge in best.values()):
+        return None
+    return {symbol: int(round(charge)) for symbol, charge in best.items()}
+
+
+@dataclass
+class KnownCrystals:
+    """Crystals a candidate is compared with (and drawn from), with their descriptors."""
+
+    label: str  # e.g. "mp20:train"
+    ids: list[str]
+    structures: list[Structure]
+    descriptors: list[CrystalDescriptor]
+    _reduced: dict[int, Structure] = field(default_factory=dict, repr=False)
+
+    def __len__(self) -> int:
+        return len(self.structures)
+
+    @property
+    def formulas(self) -> list[str]:
+        return [d.formula for d in self.descriptors]
+
+    def reduced(self, index: int) -> Structure:
+        """Crystal ``index`` as StructureMatcher compares it (primitive, Niggli-reduced),
+        computed once per process."""
+        if index not in self._reduced:
+            from pymatgen.analysis.structure_matcher import StructureMatcher
+
+            self._reduced[index] = StructureMatcher._get_reduced_structure(
+                self.structures[index], primitive_cell=True, niggli=True
+            )
+        return self._reduced[index]
+
+    def by_framework(self) -> dict[tuple[str, int], list[int]]:
+        """Indices grouped by (framework, primitive sites): the only crystals a structure
+        can match with species ignored."""
+        groups: dict[tuple[str, int], list[int]] = defaultdict(list)
+        for index, d in enumerate(self.descriptors):
+            groups[(d.framework, d.primitive_sites)].append(index)
+        return dict(groups)
+
+
+def known_crystals(
+    crystals: CrystalSet, label: str, cache_dir: str | Path | None = None, workers: int = 2
+) -> KnownCrystals:
+    """``crystals`` with their descriptors, from the on-disk cache when present."""
+    path = _cache_path(crystals, label, cache_dir)
+    descriptors = _load(path, len(crystals))
+    if descriptors is None:
+        structures = crystals.structures
+        if workers > 1 and len(structures) >= _MIN_FOR_WORKERS:
+            descriptors = Parallel(n_jobs=workers, batch_size=64)(
+                delayed(describe)(s) for s in structures
+            )
+        else:
+            descriptors = [describe(s) for s in structures]
+        payload = json.dumps([asdict(d) for d in descriptors])
+        write_atomically(path, lambda tmp: Path(tmp).write_text(payload))
+    return KnownCrystals(label, list(crystals.ids), list(crystals.structures), descriptors)
+
+
+def _cache_path(crystals: CrystalSet, label: str, cache_dir: str | Path | None) -> Path:
+    """Keyed by ids, formulas and cell volumes: a changed crystal set misses the cache."""
+    digest = hashlib.sha256(f"v{DESCRIPTOR_VERSION}|{label}".encode())
+    for item_id, structure in zip(crystals.ids, crystals.structures, strict=True):
+        digest.update(f"{item_id}:{structure.formula}:{structure.volume:.4f};".encode())
+    safe = "".join(c if c.isalnum() else "-" for c in label)
+    return resolve_cache_dir(cache_dir) / "known" / f"{safe}-{digest.hexdigest()[:20]}.json"
+
+
+def _load(path: Path, count: int) -> list[CrystalDescriptor] | None:
+    try:
+        rows = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    if len(rows) != count:
+        return None
+    return [CrystalDescriptor(**row) for row in rows]

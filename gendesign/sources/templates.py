@@ -1,0 +1,90 @@
+"""What both template sources share: the drawn-candidate record, the element rules of
+the constraints, and building a re-decorated crystal from a known one.
+
+A template is a known crystal with a charge-neutral integral oxidation state per
+element (pymatgen's ICSD-based guess, :mod:`gendesign.data.known_crystals`);
+crystals without one (intermetallics, mixed valence) are not used as templates.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
+
+from pymatgen.analysis.structure_prediction.volume_predictor import RLSVolumePredictor
+from pymatgen.core import Species, Structure
+
+from gendesign.audit.composition import charge_balanced
+from gendesign.data.known_crystals import KnownCrystals
+from gendesign.model.constraints import Constraints, in_range
+
+Ion = tuple[str, int]  # (element symbol, oxidation state)
+
+
+@dataclass
+class Drawn:
+    """One candidate from a template source: the crystal and what it was made from."""
+
+    structure: Structure
+    parent: str  # id of the known crystal it was built from
+    how: str  # e.g. "Fe2+→Mn2+" or "ABC3 #221: Sr2+ Ti4+ O2-"
+    values: dict[str, Any] = field(default_factory=dict)
+
+
+def template_indices(known: KnownCrystals, constraints: Constraints) -> list[int]:
+    """Known crystals that can serve as templates: oxidation states known, atom count
+    inside the ``atoms`` range (both sources keep a template's atom count)."""
+    return [
+        k
+        for k, descriptor in enumerate(known.descriptors)
+        if descriptor.oxidation_states
+        and in_range(float(len(known.structures[k])), constraints.atoms)
+    ]
+
+
+def allowed_element(symbol: str, constraints: Constraints) -> bool:
+    """Whether the constraints let a candidate contain ``symbol``."""
+    if constraints.elements and symbol not in constraints.elements:
+        return False
+    return symbol not in constraints.exclude
+
+
+def ions_of(known: KnownCrystals, index: int) -> dict[str, int]:
+    """Element → oxidation state of template ``index``."""
+    states = known.descriptors[index].oxidation_states
+    assert states is not None, "templates have oxidation states"
+    return states
+
+
+def redecorated(template: Structure, old: dict[str, int], new: dict[str, Ion]) -> Structure:
+    """``template`` with each element ``e`` replaced by ``new[e]`` (element, charge), its
+    volume rescaled by ionic radii (pymatgen's reference lattice scaling, atomic radii
+    where an ion has no tabulated radius); returned without oxidation states."""
+    reference = template.copy()
+    reference.add_oxidation_state_by_element(old)
+    changed = reference.copy()
+    changed.replace_species(
+        {Species(element, charge): Species(*new[element]) for element, charge in old.items()}
+    )
+    with warnings.catch_warnings():  # "will attempt atomic radii" is the documented fallback
+        warnings.simplefilter("ignore")
+        predictor = RLSVolumePredictor(check_isostructural=False, use_bv=False)
+        scaled = predictor.get_predicted_structure(changed, reference)
+    scaled.remove_oxidation_states()
+    return scaled
+
+
+def neutral(ions: dict[str, Ion], counts: dict[str, float]) -> bool:
+    """Whether the ions' charges cancel over ``counts`` (sites per old element) and SMACT
+    agrees the new composition is charge balanced (both oxidation-state lists)."""
+    if sum(charge * counts[old] for old, (_, charge) in ions.items()) != 0:
+        return False
+    symbols = tuple(element for element, _ in ions.values())
+    return charge_balanced(symbols, tuple(int(counts[old]) for old in ions))
+
+
+def describe_ion(ion: Ion) -> str:
+    element, charge = ion
+    sign = "+" if charge > 0 else "-" if charge < 0 else ""
+    return f"{element}{abs(charge) if abs(charge) != 1 else ''}{sign}" if charge else element
