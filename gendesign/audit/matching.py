@@ -18,6 +18,8 @@ from joblib import Parallel, delayed
 from pymatgen.analysis.structure_matcher import StructureMatcher
 from pymatgen.core import Structure
 
+from gendesign.data.known_crystals import reduced_cell
+
 if TYPE_CHECKING:
     from gendesign.data.known_crystals import KnownCrystals
 
@@ -114,19 +116,13 @@ class NoveltyMatch:
     matched_id: str | None = None
 
 
-def reduced_for_matching(structure: Structure) -> Structure:
-    """The primitive, Niggli-reduced cell StructureMatcher would compare; reducing once
-    lets a structure be fitted against many others without redoing it per pair."""
-    return StructureMatcher._get_reduced_structure(structure, primitive_cell=True, niggli=True)
-
-
 def novelty_classes(
     structures: Sequence[Structure], known: KnownCrystals, workers: int = 1
 ) -> list[NoveltyMatch]:
     """The novelty class of each structure against ``known`` (see :class:`NoveltyMatch`).
 
-    Only known crystals of the same framework (anonymised formula) and primitive
-    site count can match; within those, same-formula ones are tried as duplicates
+    Only known crystals of the same framework (anonymised formula) and primitive site
+    count can match; within those, same-formula ones are tried as duplicates
     first, then every one with the species relabelled (StructureMatcher's anonymous
     fit, pymatgen's default tolerances).
     """
@@ -136,7 +132,7 @@ def novelty_classes(
     for index, structure in enumerate(structures):
         if structure.composition.anonymized_formula not in frameworks:
             continue  # no known crystal has this many elements in these proportions
-        reduced = reduced_for_matching(structure)
+        reduced = reduced_cell(structure)
         members = groups.get((structure.composition.anonymized_formula, len(reduced)))
         if members:
             known_reduced = [known.reduced(k) for k in members]

@@ -28,7 +28,8 @@ def campaign_command(
         None, "--set", help="Override a config field, e.g. --set generate.n=500."
     ),
 ) -> None:
-    """Generate → audit → screen → relax → re-audit → rank → report, resumable."""
+    """Generate (per source) → audit → pre-screen → screen → relax → re-audit → rank →
+    report, resumable."""
     from gendesign.audit.structure_audit import available_workers
     from gendesign.campaign.config import CampaignConfig
     from gendesign.campaign.pipeline import run_campaign
@@ -64,9 +65,12 @@ def report_command(
 
 
 def _print_summary(folder: Path, store, seconds: dict[str, float]) -> None:
+    from gendesign.campaign.config import CampaignConfig
     from gendesign.campaign.report import funnel_table
+    from gendesign.campaign.yields import source_yield_table
 
-    funnel = funnel_table(store.table())
+    candidates = store.table()
+    funnel = funnel_table(candidates)
     table = Table(title="Funnel", show_lines=False)
     for column in ("stage", "entered", "passed", "dropped", "failed", "seconds"):
         table.add_column(column, justify="left" if column == "stage" else "right")
@@ -77,4 +81,13 @@ def _print_summary(folder: Path, store, seconds: dict[str, float]) -> None:
             f"{spent:.1f}" if spent is not None else "",
         )  # fmt: skip
     console.print(table)
+    config = CampaignConfig.model_validate(store.metadata["config"])
+    yields = source_yield_table(candidates, config)
+    if len(yields) > 1:  # several sources: which one paid off
+        per_source = Table(title="Yield per source")
+        for column in yields.columns:
+            per_source.add_column(column, justify="left" if column == "source" else "right")
+        for row in yields.itertuples(index=False):
+            per_source.add_row(*(str(value) for value in row))
+        console.print(per_source)
     console.print(f"Report: {folder / 'report.html'}  ·  store: {store.url}")

@@ -26,7 +26,7 @@ from gendesign.paths import resolve_cache_dir
 
 SYMPREC = 0.1  # Å, as the audit's space group column
 # Bump when a descriptor's definition changes.
-DESCRIPTOR_VERSION = 1
+DESCRIPTOR_VERSION = 3
 # Below this many crystals, worker start-up costs more than it saves.
 _MIN_FOR_WORKERS = 500
 
@@ -42,9 +42,18 @@ class CrystalDescriptor:
     oxidation_states: dict[str, int] | None  # element → charge; None when no neutral guess
 
 
+def reduced_cell(structure: Structure) -> Structure:
+    """The primitive, Niggli-reduced cell StructureMatcher compares; reducing once lets a
+    structure be fitted against many others without redoing it per pair."""
+    from pymatgen.analysis.structure_matcher import StructureMatcher
+
+    return StructureMatcher._get_reduced_structure(structure, primitive_cell=True, niggli=True)
+
+
 def describe(structure: Structure) -> CrystalDescriptor:
     """The descriptors of one crystal (see the module docstring)."""
     composition = structure.composition
+    reduced = reduced_cell(structure)
     try:
         spacegroup = SpacegroupAnalyzer(structure, symprec=SYMPREC).get_space_group_number()
     except Exception:  # spglib gives up on some degenerate cells
@@ -53,7 +62,7 @@ def describe(structure: Structure) -> CrystalDescriptor:
         formula=composition.reduced_formula,
         framework=composition.anonymized_formula,
         spacegroup=int(spacegroup),
-        primitive_sites=len(structure.get_primitive_structure()),
+        primitive_sites=len(reduced),
         oxidation_states=guess_oxidation_states(structure),
     )
 
@@ -93,11 +102,7 @@ class KnownCrystals:
         """Crystal ``index`` as StructureMatcher compares it (primitive, Niggli-reduced),
         computed once per process."""
         if index not in self._reduced:
-            from pymatgen.analysis.structure_matcher import StructureMatcher
-
-            self._reduced[index] = StructureMatcher._get_reduced_structure(
-                self.structures[index], primitive_cell=True, niggli=True
-            )
+            self._reduced[index] = reduced_cell(self.structures[index])
         return self._reduced[index]
 
     def by_framework(self) -> dict[tuple[str, int], list[int]]:
@@ -144,4 +149,7 @@ def _load(path: Path, count: int) -> list[CrystalDescriptor] | None:
         return None
     if len(rows) != count:
         return None
-    return [CrystalDescriptor(**row) for row in rows]
+    try:
+        return [CrystalDescriptor(**row) for row in rows]
+    except TypeError:  # written by another layout: recompute
+        return None

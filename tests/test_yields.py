@@ -1,0 +1,66 @@
+"""The per-source yield table of the campaign report, on a hand-made store table."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from gendesign.campaign.config import CampaignConfig
+from gendesign.campaign.yields import FUNNEL_STEPS, novelty_class_table, source_yield_table
+
+
+def _table() -> pd.DataFrame:
+    """Six candidates: three from the model, three from substitution, each stopping at a
+    different step of the funnel."""
+    rows = [
+        # source, valid, prescreen, screen, relax, e_hull, unique, reaudit class, meets
+        ("model", False, None, None, None, None, None, None, None),
+        ("model", True, "dropped", None, None, None, True, None, None),
+        ("model", True, "passed", "passed", "passed", 0.05, True, "novel-framework", True),
+        ("substitution", True, "passed", "dropped", None, None, True, None, None),
+        ("substitution", True, "passed", "passed", "passed", 0.30, True, "duplicate", False),
+        ("substitution", True, "passed", "passed", "passed", 0.02, True, "duplicate", True),
+    ]
+    table = pd.DataFrame(
+        rows,
+        columns=[
+            "generate_source",
+            "audit_valid",
+            "prescreen_status",
+            "screen_status",
+            "relax_status",
+            "relax_e_above_hull_eV_atom",
+            "audit_unique",
+            "reaudit_novelty_class",
+            "rank_meets_targets",
+        ],
+    )
+    table["generate_status"] = "passed"
+    table["audit_novelty_class"] = (
+        [None, "novel-framework", "substitution-derived"]
+        + ["substitution-derived"] * 2
+        + ["duplicate"]
+    )
+    return table
+
+
+def test_each_step_counts_the_candidates_that_reached_it():
+    config = CampaignConfig(
+        name="t",
+        targets={"band_gap": {"min": 1.0}},
+        generate={"sources": {"model": 0.5, "substitution": 0.5}},
+    )
+    table = source_yield_table(_table(), config).set_index("source")
+    assert list(table.columns) == list(FUNNEL_STEPS)
+    assert list(table.loc["model"]) == [3, 2, 1, 1, 1, 1, 1, 1]
+    # a relaxed duplicate of a known crystal is stable but not S.U.N.
+    assert list(table.loc["substitution"]) == [3, 3, 3, 2, 2, 1, 0, 0]
+    assert list(table.loc["all"]) == [6, 5, 4, 3, 3, 2, 1, 1]
+
+
+def test_novelty_class_shares_are_of_the_valid_unique_candidates():
+    config = CampaignConfig(name="t", generate={"sources": {"model": 1, "substitution": 1}})
+    shares = novelty_class_table(_table(), config).set_index("source")
+    assert shares.loc["model", "judged"] == 2
+    assert shares.loc["model", "novel-framework"] == 50.0
+    assert shares.loc["substitution", "substitution-derived"] == round(200 / 3, 1)
+    assert shares.loc["substitution", "duplicate"] == round(100 / 3, 1)
