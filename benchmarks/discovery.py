@@ -184,7 +184,7 @@ def campaigns(n: int, top_k: int, workers: int) -> dict:
     once per source and once mixed."""
     from gendesign.campaign.config import CampaignConfig
     from gendesign.campaign.pipeline import run_campaign
-    from gendesign.campaign.yields import funnel_masks
+    from gendesign.campaign.yields import funnel_masks, source_yield_table
     from gendesign.config import load_config
 
     base = load_config(CampaignConfig, Path("configs/campaign/example_bandgap.yaml"))
@@ -219,6 +219,7 @@ def campaigns(n: int, top_k: int, workers: int) -> dict:
                 ),
                 "sun_in_range": int(masks["in range"].sum()),
                 "minutes": seconds / 60,
+                "per_source": source_yield_table(table, config).to_dict(orient="records"),
             }
             print(name, out[name], flush=True)
     return out
@@ -288,6 +289,10 @@ def write_tables(results: dict) -> None:
                 [name, shares, r["final"], r["stable"], r["sun"], r["stable_and_in_range"],
                  _pct(share), r["sun_in_range"], f"{r['minutes']:.1f}"]
             )  # fmt: skip
+        mixed = c.get("mixed", {}).get("per_source", [])
+        funnel = markdown_table(
+            list(mixed[0]) if mixed else [], [list(row.values()) for row in mixed]
+        )
         parts.append(
             f"### Band-gap campaign per source ({c['n']} candidates, top {c['top_k']} relaxed)\n\n"
             f"`configs/campaign/example_bandgap.yaml` (targets "
@@ -308,6 +313,8 @@ def write_tables(results: dict) -> None:
                 ],
                 rows,
             )  # fmt: skip
+            + "\n\nThe mixed campaign's funnel per source (each step inside the one before; "
+            "in range: S.U.N. and every target met):\n\n" + funnel
         )
     if "calibration" in results:
         cal = results["calibration"]
