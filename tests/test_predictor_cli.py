@@ -71,5 +71,8 @@ def test_train_finetune_and_predict_from_the_command_line(perov5, gendesign_cli,
 def test_predict_names_what_is_wrong(gendesign_cli, tmp_path):
     missing = gendesign_cli("predict", "mp20:test", "--checkpoint", str(tmp_path / "none.pt"))
     assert missing.returncode == 2 and "predictor checkpoint not found" in missing.stderr
+    bundled = gendesign_cli("predict", "mp20:test", "--checkpoint", "mp20")
+    said = " ".join(bundled.stderr.split())  # the console wraps long lines
+    assert bundled.returncode == 2 and "pass it with --pretrained mp20" in said, said
     unknown = gendesign_cli("predict", "mp20:test", "--pretrained", "nosuchset")
     assert unknown.returncode == 2 and "no bundled predictor named 'nosuchset'" in unknown.stderr

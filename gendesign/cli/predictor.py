@@ -130,10 +130,16 @@ def load_predictor(
 ):
     """The predictor named on the command line (a bundled ensemble by default: mp20)."""
     from gendesign.errors import InputError
-    from predictors.inference import Predictor
+    from predictors.inference import Predictor, pretrained_names
 
     if checkpoint and pretrained:
         raise InputError("give --checkpoint or --pretrained, not both")
+    for path in checkpoint or []:
+        if not path.exists() and str(path) in pretrained_names():
+            raise InputError(
+                f"--checkpoint {path}: no such file, but '{path}' is a bundled predictor; "
+                f"pass it with --pretrained {path}"
+            )
     if checkpoint:
         return Predictor.from_checkpoint(checkpoint, device)
     return Predictor.pretrained(pretrained or "mp20", device)
