@@ -120,6 +120,9 @@ def test_every_stage_runs_and_the_store_records_it(finished):
     row = db.get(cid=relaxed["cid"].iloc[0])
     assert set(row.data) >= {"generate", "relax"}
     assert (run.folder / "report.html").is_file() and (run.folder / "campaign.log").is_file()
+    # The counts the run reports (and logs) are the funnel's: candidates that entered each stage.
+    for stage in ("generate", "audit", "prescreen", "screen", "relax", "reaudit", "rank"):
+        assert run.computed[stage] == table[f"{stage}_status"].notna().sum(), stage
 
 
 def test_rerunning_a_finished_campaign_is_a_no_op(finished):

@@ -75,8 +75,16 @@ def test_ensemble_predicts_mean_and_spread_and_names_unsupported_structures(pero
     structures = [*crystals.structures, helium, disordered, not_a_number]
     ensemble = Predictor.from_checkpoint(ensemble_paths)
     table = ensemble.predict(structures, batch_size=8)
-    assert list(table.columns) == ["id", "heat_ref_mean", "heat_ref_std", "error"]
+    assert list(table.columns) == [
+        "id",
+        "heat_ref_mean",
+        "heat_ref_std",
+        "heat_ref_spread",
+        "error",
+    ]
     assert table["heat_ref_mean"][:20].notna().all() and (table["heat_ref_std"][:20] > 0).all()
+    # checkpoints without a calibration: σ is the ensemble spread itself
+    np.testing.assert_array_equal(table["heat_ref_std"], table["heat_ref_spread"])
     assert np.isnan(table.loc[20, "heat_ref_mean"])
     assert table.loc[20, "error"] == "element(s) He not in the predictor's training data"
     assert "disordered" in table.loc[21, "error"] and "NaN" in table.loc[22, "error"]

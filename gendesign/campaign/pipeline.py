@@ -126,7 +126,9 @@ def _run_stage(
     stage: str, config: CampaignConfig, store, pool, progress: Progress, computed: dict[str, int]
 ) -> int:
     """Run ``stage`` over what still needs it; returns how many candidates it computed
-    (``computed``: the counts of the stages before it in this run)."""
+    (``computed``: the counts of the stages before it in this run). A stage's global
+    step (duplicates, selection) goes over the same candidates, so it adds nothing to
+    the count, unless it is all that ran (a resume after a kill right before it)."""
     if stage == "generate":
         return _generate(config, store, pool, progress)
     if stage == "rank":
@@ -142,11 +144,12 @@ def _run_stage(
     pending = store.candidates({f"{previous}_status": "passed", f"{stage}_status": None})
     done = _run_batches(stage, config, store, pool, progress, function, pending)
     if stage == "audit":
-        done += _global_step(
+        judged = _global_step(
             store, "audit", "audit:duplicates", {"audit_status": "passed"}, mark_duplicates, done
         )
+        done = done or judged
     if stage == "screen":
-        done += _global_step(
+        selected = _global_step(
             store,
             "screen",
             "screen:selection",
@@ -154,6 +157,7 @@ def _run_stage(
             lambda c: select_for_relaxation(config, c),
             done,
         )
+        done = done or selected
     return done
 
 
