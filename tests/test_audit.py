@@ -315,18 +315,34 @@ def test_full_test_split_audited_against_itself(dataset):
 def test_duplicates_are_flagged_and_inherit_novelty(tmp_path):
     salt = rock_salt()
     cesium_chloride_type = Structure(Lattice.cubic(3.3), ["Na", "Cl"], [[0, 0, 0], [0.5] * 3])
+    potassium_chloride = rock_salt(6.3)
+    potassium_chloride.replace_species({"Na": "K"})
     folder = write_cifs(
-        [salt, salt * (2, 1, 1), cesium_chloride_type], ["salt", "salt-x2", "cscl"], tmp_path / "in"
+        [salt, salt * (2, 1, 1), cesium_chloride_type, potassium_chloride],
+        ["salt", "salt-x2", "cscl", "kcl"],
+        tmp_path / "in",
     )
     reference = write_cifs([rock_salt(5.5)], ["known"], tmp_path / "ref")
     result = audit(folder, reference=str(reference))
     table = result.table.set_index("id")  # the folder is read in file-name order
-    assert list(table.index) == ["cscl", "salt-x2", "salt"]
+    order = ["cscl", "kcl", "salt-x2", "salt"]
+    assert list(table.index) == order
     assert table.loc["salt", "duplicate_of"] == "salt-x2"
-    assert list(table.loc[["cscl", "salt-x2", "salt"], "unique"]) == [True, True, False]
-    assert list(table.loc[["cscl", "salt-x2", "salt"], "novel"]) == [True, False, False]
-    assert result.summary["uniqueness"] == pytest.approx(2 / 3)
-    assert result.summary["novelty"] == pytest.approx(1 / 2)
+    assert list(table.loc[order, "unique"]) == [True, True, True, False]
+    assert list(table.loc[order, "novel"]) == [True, True, False, False]
+    # KCl is NaCl's structure with its elements relabelled; the duplicate inherits its class
+    assert list(table.loc[order, "novelty_class"]) == [
+        "novel-framework",
+        "substitution-derived",
+        "duplicate",
+        "duplicate",
+    ]
+    assert list(table.loc[order, "matched_id"]) == ["", "known", "known", "known"]
+    assert result.summary["uniqueness"] == pytest.approx(3 / 4)
+    assert result.summary["novelty"] == pytest.approx(2 / 3)
+    assert result.summary["novelty_classes"] == pytest.approx(
+        {"duplicate": 1 / 3, "substitution-derived": 1 / 3, "novel-framework": 1 / 3}
+    )
 
 
 def test_bundled_audit_configs_load():
