@@ -128,22 +128,31 @@ def novelty_classes(
     """
     groups = known.by_framework()
     frameworks = {framework for framework, _ in groups}
-    tasks, asked = [], []
+    # structures sharing a group go into one task with that group's known crystals
+    asked: dict[tuple[str, int], list[tuple[int, Structure]]] = defaultdict(list)
     for index, structure in enumerate(structures):
         if structure.composition.anonymized_formula not in frameworks:
             continue  # no known crystal has this many elements in these proportions
         reduced = reduced_cell(structure)
-        members = groups.get((structure.composition.anonymized_formula, len(reduced)))
-        if members:
-            known_reduced = [known.reduced(k) for k in members]
-            formulas = [known.descriptors[k].formula for k in members]
-            tasks.append((_classify, ([reduced], known_reduced, formulas)))
-            asked.append((index, members))
+        key = (structure.composition.anonymized_formula, len(reduced))
+        if key in groups:
+            asked[key].append((index, reduced))
+    tasks = [
+        (
+            _classify,
+            (
+                [reduced for _, reduced in members],
+                [known.reduced(k) for k in groups[key]],
+                [known.descriptors[k].formula for k in groups[key]],
+            ),
+        )
+        for key, members in asked.items()
+    ]
     found = [NoveltyMatch("novel-framework")] * len(structures)
-    for (index, members), (hit,) in zip(asked, _run(tasks, workers), strict=True):
-        kind, position = hit
-        if kind != "novel-framework":
-            found[index] = NoveltyMatch(kind, known.ids[members[position]])
+    for (key, members), hits in zip(asked.items(), _run(tasks, workers), strict=True):
+        for (index, _), (kind, position) in zip(members, hits, strict=True):
+            if kind != "novel-framework":
+                found[index] = NoveltyMatch(kind, known.ids[groups[key][position]])
     return found
 
 

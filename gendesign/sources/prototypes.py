@@ -85,6 +85,8 @@ class PrototypeDecoration:
             )
             self.pool[sign] = (ions, np.array([frequency[ion] for ion in ions], dtype=float))
         self.prototypes = [p for p in find_prototypes(known, templates) if self._feasible(p)]
+        members = np.array([p.members for p in self.prototypes], dtype=float)
+        self._prototype_odds = members / members.sum() if len(members) else members
 
     def _feasible(self, prototype: Prototype) -> bool:
         """Every sign the template's ions have is available in enough distinct elements."""
@@ -98,9 +100,9 @@ class PrototypeDecoration:
     def _one(self, rng: np.random.Generator) -> Drawn | None:
         if not self.prototypes:
             return None
-        weights = np.array([p.members for p in self.prototypes], dtype=float)
         for _ in range(TRIES_PER_CANDIDATE):
-            prototype = self.prototypes[int(rng.choice(len(weights), p=weights / weights.sum()))]
+            pick = int(rng.choice(len(self.prototypes), p=self._prototype_odds))
+            prototype = self.prototypes[pick]
             drawn = self._try(prototype, rng)
             if drawn is not None:
                 return drawn
