@@ -18,9 +18,10 @@ import time
 
 from benchmarks.reporting import RESULTS, markdown_table, update_section, write_result
 from gendesign.audit import audit
-from gendesign.audit.reference import load_dataset_split, resolve_reference
+from gendesign.audit.reference import resolve_reference
 from gendesign.audit.reference_cache import profile_cache_path
 from gendesign.audit.structure_audit import available_workers
+from gendesign.data.inputs import load_dataset_split
 
 RESULT = RESULTS / "audit.json"
 
@@ -31,20 +32,20 @@ def calibrate(dataset: str) -> dict:
     summary = result.summary
     return {
         "dataset": dataset,
-        "n_structures": summary["n_items"],
-        "structural_validity": summary["validity"]["structural"],
-        "compositional_validity": summary["validity"]["compositional"],
-        "overall_validity": summary["validity"]["overall"],
-        "uniqueness": summary["uniqueness"],
-        "novelty_vs_train": summary.get("novelty"),
-        "cov_recall": summary["coverage"]["cov_recall"],
-        "cov_precision": summary["coverage"]["cov_precision"],
-        "wdist_density": summary["distribution"]["wdist_density"],
-        "wdist_n_elements": summary["distribution"]["wdist_n_elements"],
-        "failure_reasons": summary["failure_reasons"],
-        "elements_without_oxidation_data": summary["elements_without_oxidation_data"],
+        "n_structures": summary.n_items,
+        "structural_validity": summary.validity.structural,
+        "compositional_validity": summary.validity.compositional,
+        "overall_validity": summary.validity.overall,
+        "uniqueness": summary.uniqueness,
+        "novelty_vs_train": summary.novelty,
+        "cov_recall": summary.coverage.cov_recall,
+        "cov_precision": summary.coverage.cov_precision,
+        "wdist_density": summary.distribution.wdist_density,
+        "wdist_n_elements": summary.distribution.wdist_n_elements,
+        "failure_reasons": summary.failure_reasons,
+        "elements_without_oxidation_data": summary.elements_without_oxidation_data,
         "seconds": time.perf_counter() - start,
-        "timing_s": summary["timing_s"],
+        "timing_s": summary.timing_s,
     }
 
 
@@ -56,13 +57,13 @@ def speed(n_items: int) -> dict:
     runs = {}
     for label in ("cold", "warm"):
         start = time.perf_counter()
-        result = audit(crystals, reference="mp20")
+        result = audit(crystals, reference="mp20", coverage="on")
         seconds = time.perf_counter() - start
-        assert result.summary["reference"]["profile_from_cache"] == (label == "warm")
+        assert result.summary.reference.profile_from_cache == (label == "warm")
         runs[label] = {
             "seconds": seconds,
             "structures_per_second": len(crystals) / seconds,
-            "timing_s": result.summary["timing_s"],
+            "timing_s": result.summary.timing_s,
         }
     return {
         "n_structures": len(crystals),

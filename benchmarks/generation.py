@@ -25,7 +25,7 @@ from benchmarks.reporting import RESULTS, markdown_table, update_section, write_
 from gendesign.audit.runner import audit
 from gendesign.data.datasets import load_dataset
 from gendesign.model.config import SamplingConfig
-from gendesign.model.constraints import Constraints, in_range
+from gendesign.model.constraints import Constraints
 from gendesign.model.generator import Generator
 from gendesign.model.reconstruction import reconstruct
 from gendesign.model.sampling import decode
@@ -55,12 +55,12 @@ def generation(generator: Generator, n: int, sampling: SamplingConfig) -> dict:
         "samples": n,
         "seconds": seconds,
         "samples_per_s": n / seconds,
-        "structural_validity": 100 * summary["validity"]["structural"],
-        "compositional_validity": 100 * summary["validity"]["compositional"],
-        "cov_r": 100 * summary["coverage"]["cov_recall"],
-        "cov_p": 100 * summary["coverage"]["cov_precision"],
-        "wdist_density": summary["distribution"]["wdist_density"],
-        "wdist_n_elements": summary["distribution"]["wdist_n_elements"],
+        "structural_validity": 100 * summary.validity.structural,
+        "compositional_validity": 100 * summary.validity.compositional,
+        "cov_r": 100 * summary.coverage.cov_recall,
+        "cov_p": 100 * summary.coverage.cov_precision,
+        "wdist_density": summary.distribution.wdist_density,
+        "wdist_n_elements": summary.distribution.wdist_n_elements,
     }
 
 
@@ -125,9 +125,7 @@ def steering(
             predicted = predictor.predict(valid)[f"{name}_mean"].to_numpy()
             bounds = constraints.targets[name]
             hits[label] = (
-                100 * float(np.mean([in_range(v, bounds) for v in predicted]))
-                if len(valid)
-                else 0.0
+                100 * float(np.mean([bounds.contains(v) for v in predicted])) if len(valid) else 0.0
             )
             hits[f"{label}_valid"] = len(valid)
         out["ranges"][f"{name}={text}"] = hits

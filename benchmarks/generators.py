@@ -29,7 +29,7 @@ from pymatgen.core import Structure
 
 from benchmarks.reporting import markdown_table, previous_results, publish, update_section
 from gendesign.audit.runner import audit
-from gendesign.model.constraints import Constraints, in_range
+from gendesign.model.constraints import Constraints
 from gendesign.model.generator import Generator
 from gendesign.model.symmetrise import symmetrise
 
@@ -59,20 +59,20 @@ def audit_figures(structures: list[Structure], dataset: str) -> dict:
     """CDVAE-protocol metrics plus the element-count and symmetry histograms."""
     result = audit(structures, reference=dataset, protocol="cdvae")
     summary, table = result.summary, result.table
-    v = summary["validity"]
+    v = summary.validity
     return {
         "samples": len(structures),
-        "structural_validity": 100 * v["structural"],
-        "compositional_validity": 100 * v["compositional"],
-        "compositional_validity_icsd24": 100 * v.get("compositional_icsd24", float("nan")),
-        "cov_r": 100 * summary["coverage"]["cov_recall"],
-        "cov_p": 100 * summary["coverage"]["cov_precision"],
-        "wdist_density": summary["distribution"]["wdist_density"],
-        "wdist_n_elements": summary["distribution"]["wdist_n_elements"],
-        "uniqueness": 100 * summary.get("uniqueness", float("nan")),
-        "novelty": 100 * summary.get("novelty", float("nan")),
+        "structural_validity": 100 * v.structural,
+        "compositional_validity": 100 * v.compositional,
+        "compositional_validity_icsd24": 100 * (v.compositional_icsd24 or float("nan")),
+        "cov_r": 100 * summary.coverage.cov_recall,
+        "cov_p": 100 * summary.coverage.cov_precision,
+        "wdist_density": summary.distribution.wdist_density,
+        "wdist_n_elements": summary.distribution.wdist_n_elements,
+        "uniqueness": 100 * summary.uniqueness,
+        "novelty": 100 * (summary.novelty if summary.novelty is not None else float("nan")),
         **symmetry_figures(table),
-        "audit_seconds": summary["timing_s"]["total"],
+        "audit_seconds": summary.timing_s["total"],
     }
 
 
@@ -92,8 +92,8 @@ def reference_symmetry(dataset: str) -> dict:
     """The test split's P1 share, crystal systems and element counts (the target shape)."""
     import pandas as pd
 
-    from gendesign.audit.reference import load_dataset_split
     from gendesign.audit.symmetry import symmetry_columns
+    from gendesign.data.inputs import load_dataset_split
 
     structures = load_dataset_split(dataset, "test", None).structures
     rows = [{**symmetry_columns(s), "n_elements": len(s.composition.elements)} for s in structures]
@@ -138,7 +138,7 @@ def generation(models: list[str], sizes: list[int], raw_sizes: list[int], cdvae:
 
 def ceiling(dataset: str, sizes: list[int]) -> dict:
     """Real crystals of the val split through the same protocol (what a perfect model gets)."""
-    from gendesign.audit.reference import load_dataset_split
+    from gendesign.data.inputs import load_dataset_split
 
     # "train" is the whole training file (for mp20: MP-20's val split, holdout included)
     structures = load_dataset_split(dataset, "train", None).structures
@@ -250,7 +250,7 @@ def steering(name: str, target: str, n: int) -> dict:
         predicted = predictor.predict(valid)[f"{prop}_mean"].to_numpy() if valid else np.array([])
         out[arm] = {
             "valid": len(valid),
-            "in_range": 100 * float(np.mean([in_range(v, bounds) for v in predicted]))
+            "in_range": 100 * float(np.mean([bounds.contains(v) for v in predicted]))
             if len(valid)
             else 0.0,
         }

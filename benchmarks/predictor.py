@@ -30,9 +30,9 @@ from benchmarks.reporting import (
 )
 from gendesign.data.datasets import load_dataset
 from predictors.bundle import best_epoch
-from predictors.checkpoint import PredictorCheckpoint
 from predictors.evaluation import evaluate, plot_parity
 from predictors.inference import PRETRAINED_DIR, Predictor
+from predictors.model import load_predictor_checkpoint
 from predictors.training import PredictorTrainingConfig, train_predictor
 
 # Xie & Grossman 2018, trained on the full Materials Project (~28k+ structures).
@@ -71,14 +71,14 @@ def compare(named_checkpoints: list[str]) -> dict:
     results = {}
     for item in named_checkpoints:
         label, path = item.split("=", 1)
-        checkpoint = PredictorCheckpoint.load(path)
+        checkpoint = load_predictor_checkpoint(path)
         metrics, _ = evaluate(Predictor([checkpoint]), crystals)
-        config = checkpoint.network.config
+        config = checkpoint.model.network.config
         results[label] = {
             "architecture": config.architecture,
             "layers": config.num_layers,
             "hidden": config.hidden_channels,
-            "parameters": sum(p.numel() for p in checkpoint.network.parameters()),
+            "parameters": sum(p.numel() for p in checkpoint.model.network.parameters()),
             "epochs": checkpoint.metrics.get("epochs") or "stopped",
             "best_epoch": best_epoch(Path(path).parent),
             "test_mae": {t: m["mae"] for t, m in metrics.items()},
@@ -104,14 +104,16 @@ def finetune() -> list[dict]:
                     {
                         "data": {"dataset": case["dataset"]},
                         "targets": [case["target"]],
-                        "model": PredictorCheckpoint.load(source).network.config.model_dump(),
+                        "model": load_predictor_checkpoint(
+                            source
+                        ).model.network.config.model_dump(),
                         "max_train_crystals": case["max_train_crystals"],
                         "batch_size": 32,
                         "out_dir": str(Path(folder) / f"{case['dataset']}-{mode}"),
                         **extra,
                     }
                 )
-                checkpoint = PredictorCheckpoint.load(train_predictor(config))
+                checkpoint = load_predictor_checkpoint(train_predictor(config))
                 metrics, _ = evaluate(Predictor([checkpoint]), crystals)
                 rows.append(
                     {
@@ -147,7 +149,7 @@ def speed() -> dict:
         config = PredictorTrainingConfig.model_validate(
             {**predictor.members[0].training_config, "max_epochs": 2, "out_dir": folder}
         )
-        trained = PredictorCheckpoint.load(train_predictor(config))
+        trained = load_predictor_checkpoint(train_predictor(config))
     return {
         "inference": timings,
         "train_seconds_per_epoch": trained.metrics["train_seconds"] / 2,

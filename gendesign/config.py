@@ -71,10 +71,20 @@ def describe_validation_error(err: ValidationError, cls: type[BaseModel]) -> str
     return f"field '{field}': {first['msg']} (got {first.get('input')!r})"
 
 
-def cli_overrides(set_: Iterable[str] | None, fields: Mapping[str, Any]) -> list[str]:
-    """``--set`` overrides followed by the CLI options given as ``fields`` (dotted name →
-    value; None means the option was not given)."""
-    return [*(set_ or []), *(f"{key}={value}" for key, value in fields.items() if value)]
+def cli_overrides(
+    set_: Iterable[str] | None = None, fields: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """The one way command-line flags become config overrides (dotted name → value).
+
+    ``set_``: ``--set field=value`` texts (values read as YAML); ``fields``: the named
+    options (dotted name → value; None means the option was not given, while 0, False
+    and "" are values). A named option wins over a ``--set`` of the same field; paths
+    become strings."""
+    overrides = dict(_override_pairs(list(set_ or [])))
+    for key, value in (fields or {}).items():
+        if value is not None:
+            overrides[key] = str(value) if isinstance(value, Path) else value
+    return overrides
 
 
 def write_resolved_config(config: BaseModel, folder: str | Path, name: str = "config.yaml") -> Path:

@@ -38,3 +38,9 @@ class ConfigError(GendesignError):
 
 class DataRootError(GendesignError):
     """No data root could be found."""
+
+
+class Interrupted(GendesignError):
+    """The user stopped a long run (Ctrl-C); the message says what was kept and how to go on."""
+
+    exit_code = 130  # the shell's convention for SIGINT

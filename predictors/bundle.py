@@ -16,8 +16,8 @@ import gzip
 import shutil
 from pathlib import Path
 
-from predictors.checkpoint import PredictorCheckpoint
 from predictors.inference import PRETRAINED_DIR
+from predictors.model import load_predictor_checkpoint
 from predictors.training import CHECKPOINT_NAME
 
 
@@ -38,7 +38,7 @@ def bundle(
     folder.mkdir(parents=True)
     rows = []
     for k, run in enumerate(runs):
-        checkpoint = PredictorCheckpoint.load(run / CHECKPOINT_NAME)
+        checkpoint = load_predictor_checkpoint(run / CHECKPOINT_NAME)
         shutil.copyfile(run / CHECKPOINT_NAME, folder / f"member{k}.pt")
         logs = sorted((run / "log").rglob("metrics.csv"))
         if logs:
@@ -50,7 +50,7 @@ def bundle(
         metrics = checkpoint.metrics
         holdout = ", ".join(
             f"{t} {metrics['holdout'].get(f'val_mae_{t}', float('nan')):.4f} {u}"
-            for t, u in zip(checkpoint.targets, checkpoint.units, strict=True)
+            for t, u in zip(checkpoint.model.targets, checkpoint.model.units, strict=True)
         )
         seconds = metrics.get("train_seconds")
         epochs = metrics.get("epochs")
@@ -60,10 +60,10 @@ def bundle(
             f"{f'{seconds / 60:.1f}' if seconds else '–'} | {holdout} |"
         )
     shutil.copyfile(config or runs[-1] / "config.yaml", folder / "config.yaml")
-    first = PredictorCheckpoint.load(runs[0] / CHECKPOINT_NAME)
+    first = load_predictor_checkpoint(runs[0] / CHECKPOINT_NAME)
     (folder / "training_summary.md").write_text(
         f"# Bundled predictor `{name}`\n\n"
-        f"Dataset {first.dataset} ({first.protocol}), targets {', '.join(first.targets)}; "
+        f"Dataset {first.dataset} ({first.protocol}), targets {', '.join(first.model.targets)}; "
         f"{len(runs)} members trained with `config.yaml`, differing only in their seed "
         f"(`gendesign predictor train --config configs/predictor/{name}.yaml --set seed=K`). "
         "Early stopping on the holdout; holdout MAE of the kept weights below. "

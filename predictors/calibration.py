@@ -10,12 +10,11 @@ scale and floor alone: a third parameter fitted on a few hundred crystals must
 earn its place. The fit is stored as ``calibration.json`` beside a bundle's members;
 :class:`~predictors.inference.Predictor` applies it to every prediction.
 
-python -m predictors.calibration NAME   # fit the bundled ensemble NAME on its holdout
+python -m predictors.recalibrate NAME   # fit the bundled ensemble NAME on its holdout
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -124,37 +123,3 @@ def calibrate(
         {t: coverage(error[t], std[t]) for t in error},
         {t: coverage(error[t], targets[t].apply(std[t], mean[t])) for t in error},
     )
-
-
-def main() -> None:
-    from gendesign.data.datasets import load_dataset
-    from predictors.inference import PRETRAINED_DIR, Predictor
-
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("name", help="a bundled ensemble, e.g. mp20")
-    parser.add_argument("--data-root")
-    args = parser.parse_args()
-    predictor = Predictor.pretrained(args.name, calibrated=False)
-    dataset = predictor.members[0].dataset
-    holdout = load_dataset(dataset, data_root=args.data_root).crystal_set("holdout")
-    table = predictor.predict(holdout)
-    error, std, mean = {}, {}, {}
-    for target in predictor.targets:
-        true = holdout.properties[target].to_numpy()
-        predicted = table[f"{target}_mean"].to_numpy()[: len(true)]
-        usable = np.isfinite(true) & np.isfinite(predicted)
-        error[target] = (predicted - true)[usable]
-        mean[target] = predicted[usable]
-        std[target] = table[f"{target}_spread"].to_numpy()[: len(true)][usable]
-    record = calibrate(error, std, mean, f"{dataset} holdout ({len(holdout)} crystals)")
-    print(record.save(PRETRAINED_DIR / args.name))
-    for target, fit in record.targets.items():
-        print(
-            f"{target}: scale {fit.scale:.3f}, floor {fit.floor:.4f}, slope {fit.slope:.4f}; "
-            f"1σ/2σ coverage "
-            f"{record.coverage_before[target]} → {record.coverage_after[target]}"
-        )
-
-
-if __name__ == "__main__":
-    main()

@@ -39,8 +39,3 @@ def with_neighbor_graphs(
             graph.edge_distance = distances[k].contiguous()
             graphs.append(graph)
     return graphs
-
-
-def has_neighbor_graph(batch) -> bool:
-    """True when ``batch`` already carries precomputed edges."""
-    return "edge_index" in batch and "edge_distance" in batch

@@ -7,7 +7,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -21,16 +21,14 @@ from gendesign.data.crystal_set import CrystalSet
 from gendesign.data.validation import check_structure
 from gendesign.errors import InputError, StructureError
 from gendesign.graphs.neighbors import radius_graph_for_batch
+from gendesign.nn.pretrained import BundledModels
+from gendesign.ranges import Range
 from predictors.calibration import CalibrationRecord
-from predictors.checkpoint import PredictorCheckpoint
+from predictors.model import PredictorCheckpoint, load_predictor_checkpoint
 
 # Bundled ensembles: pretrained/<name>/member*.pt, with their config and training summary.
 PRETRAINED_DIR = Path(__file__).parent / "pretrained"
-
-
-def pretrained_names() -> list[str]:
-    """Names accepted by :meth:`Predictor.pretrained`."""
-    return sorted({p.parent.name for p in PRETRAINED_DIR.glob("*/member*.pt")})
+BUNDLED = BundledModels(PRETRAINED_DIR, "member*.pt", "predictor")
 
 
 class Predictor:
@@ -48,24 +46,23 @@ class Predictor:
             raise InputError("a predictor needs at least one checkpoint")
         first = members[0]
         for member in members[1:]:
-            if member.targets != first.targets:
+            if member.model.targets != first.model.targets:
                 raise InputError(
-                    f"ensemble members predict different targets ({first.targets} vs {member.targets})"
+                    "ensemble members predict different targets "
+                    f"({first.model.targets} vs {member.model.targets})"
                 )
-            first.vocabulary.check_compatible(member.vocabulary, "an ensemble member")
+            first.model.vocabulary.check_compatible(member.model.vocabulary, "an ensemble member")
         self.members = list(members)
-        self.targets = first.targets
-        self.units = first.units
-        self.vocabulary = first.vocabulary
+        self.targets = first.model.targets
+        self.units = first.model.units
+        self.vocabulary = first.model.vocabulary
         self.calibration = calibration
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         for member in self.members:
-            member.network.to(self.device)
-            member.target_mean = member.target_mean.to(self.device)
-            member.target_std = member.target_std.to(self.device)
+            member.model.to(self.device).eval()
         self._graph_groups: dict[tuple[float, int | None], list[int]] = {}
         for m, member in enumerate(self.members):
-            config = member.network.config
+            config = member.model.network.config
             self._graph_groups.setdefault((config.cutoff, config.max_neighbors), []).append(m)
 
     @classmethod
@@ -75,20 +72,23 @@ class Predictor:
         """Load one checkpoint file or several (an ensemble)."""
         if isinstance(paths, str | Path):
             paths = [paths]
-        return cls([PredictorCheckpoint.load(p) for p in paths], device)
+        return cls([load_predictor_checkpoint(p) for p in paths], device)
+
+    @classmethod
+    def load(cls, spec: str | Path | Sequence[str | Path], device: str | None = None) -> Predictor:
+        """A bundled ensemble by name (calibrated), or checkpoint path(s)."""
+        name = BUNDLED.name_of(spec) if isinstance(spec, str | Path) else None
+        return cls.pretrained(name, device) if name else cls.from_checkpoint(spec, device)
 
     @classmethod
     def pretrained(
         cls, name: str = "mp20", device: str | None = None, calibrated: bool = True
     ) -> Predictor:
-        """A bundled ensemble by name (see :func:`pretrained_names`), with the σ
+        """A bundled ensemble by name (see ``BUNDLED.names()``), with the σ
         calibration stored beside it unless ``calibrated`` is False."""
-        members = sorted((PRETRAINED_DIR / name).glob("member*.pt"))
-        if not members:
-            known = ", ".join(pretrained_names()) or "none installed"
-            raise InputError(f"no bundled predictor named '{name}' (bundled: {known})")
+        members = BUNDLED.files(name)
         calibration = CalibrationRecord.load(PRETRAINED_DIR / name) if calibrated else None
-        return cls([PredictorCheckpoint.load(p) for p in members], device, calibration)
+        return cls([load_predictor_checkpoint(p) for p in members], device, calibration)
 
     def unsupported_reason(self, structure: Structure) -> str:
         """Why this predictor cannot judge ``structure`` (one sentence), or ""."""
@@ -157,9 +157,25 @@ class Predictor:
             graph = radius_graph_for_batch(batch, cutoff, max_neighbors)
             batch.edge_index, batch.edge_distance = graph.edge_index, graph.distances
             for m in indices:
-                member = self.members[m]
-                values[m] = member.network.eval()(batch) * member.target_std + member.target_mean
+                values[m] = self.members[m].model(batch)
         return torch.stack(values).cpu()
+
+    def estimate_columns(
+        self, structures: Sequence[Structure], targets: Mapping[str, Range] | None = None
+    ) -> pd.DataFrame:
+        """Per structure (input order): ``<target>_gnn`` (ensemble mean), ``<target>_gnn_std``
+        (calibrated σ) and, for each of ``targets`` this predictor covers,
+        ``meets_<target>_gnn`` (the mean inside the range)."""
+        estimates = self.predict(structures)
+        columns = pd.DataFrame(index=range(len(structures)))
+        for name in self.targets:
+            columns[f"{name}_gnn"] = estimates[f"{name}_mean"].to_numpy()
+            columns[f"{name}_gnn_std"] = estimates[f"{name}_std"].to_numpy()
+            if targets and name in targets:
+                columns[f"meets_{name}_gnn"] = [
+                    targets[name].contains(v) for v in columns[f"{name}_gnn"]
+                ]
+        return columns
 
     def property_function(self):
         """Structures → table of predicted means, the shape the audit's property hook takes."""

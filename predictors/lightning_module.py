@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytorch_lightning as pl
 import torch
 
+from gendesign.nn.blocks import CrystalGraphNetwork, CrystalGraphNetworkConfig
 from predictors.loss import LossName, masked_loss
-from predictors.model import CrystalGraphNetwork, CrystalGraphNetworkConfig
 
 
 class PropertyRegressor(pl.LightningModule):

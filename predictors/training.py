@@ -17,8 +17,6 @@ from pathlib import Path
 import pytorch_lightning as pl
 import torch
 from pydantic import Field
-from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint, Timer
-from pytorch_lightning.loggers import CSVLogger
 from torch_geometric.loader import DataLoader
 
 from gendesign.config import StrictConfig, load_config, write_resolved_config
@@ -26,13 +24,12 @@ from gendesign.data.arrays import CrystalArrays
 from gendesign.data.datasets import PreparedDataset, load_dataset
 from gendesign.data.preprocess import DataConfig
 from gendesign.data.vocabulary import ElementVocabulary
-from gendesign.errors import InputError
-from gendesign.lightning_runs import fit_interruptibly, run_progress
-from predictors.checkpoint import PredictorCheckpoint
+from gendesign.nn.blocks import CrystalGraphNetworkConfig
+from gendesign.nn.runs import fit_resumable, recovered_progress, saved_checkpoint
 from predictors.graph_cache import with_neighbor_graphs
 from predictors.lightning_module import PropertyRegressor
 from predictors.loss import LossName
-from predictors.model import CrystalGraphNetworkConfig
+from predictors.model import PredictorCheckpoint, PropertyModel, load_predictor_checkpoint
 
 log = logging.getLogger(__name__)
 CHECKPOINT_NAME = "predictor.pt"
@@ -70,7 +67,7 @@ def build_regressor(
     passing copied from that checkpoint (heads stay new)."""
     targets = resolve_targets(config, data)
     columns = [data.property_names.index(t) for t in targets]
-    model_config = start.network.config if start else config.model
+    model_config = start.model.network.config if start else config.model
     regressor = PropertyRegressor(
         targets=targets,
         target_columns=columns,
@@ -82,7 +79,9 @@ def build_regressor(
         freeze_message_passing=bool(start) and config.freeze_message_passing,
     )
     if start:
-        shared = {k: v for k, v in start.network.state_dict().items() if not k.startswith("heads.")}
+        shared = {
+            k: v for k, v in start.model.network.state_dict().items() if not k.startswith("heads.")
+        }
         regressor.network.load_state_dict(shared, strict=False)
     return regressor
 
@@ -94,9 +93,9 @@ def train_predictor(config: PredictorTrainingConfig) -> Path:
     """
     pl.seed_everything(config.seed, workers=True)
     data = load_dataset(config.data)
-    start = PredictorCheckpoint.load(config.finetune_from) if config.finetune_from else None
+    start = load_predictor_checkpoint(config.finetune_from) if config.finetune_from else None
     if start:
-        config = config.model_copy(update={"model": start.network.config})
+        config = config.model_copy(update={"model": start.model.network.config})
     regressor = build_regressor(config, data, start)
     out = Path(config.out_dir)
     write_resolved_config(config, out)
@@ -110,47 +109,30 @@ def train_predictor(config: PredictorTrainingConfig) -> Path:
         generator=torch.Generator().manual_seed(config.seed),
     )
     holdout_loader = holdout_graphs(config, data)
-    best = ModelCheckpoint(dirpath=out / "lightning", monitor="val_loss", save_top_k=1)
-    timer = Timer()
-    trainer = pl.Trainer(
-        max_epochs=config.max_epochs,
-        max_steps=config.max_steps,
-        callbacks=[EarlyStopping(monitor="val_loss", patience=config.patience), best, timer],
-        logger=CSVLogger(out, name="log"),
-        accelerator="auto",
-        deterministic=True,
-        enable_model_summary=False,
-        log_every_n_steps=max(1, min(10, len(train_loader))),
-    )
-    interrupted = fit_interruptibly(trainer, regressor, train_loader, holdout_loader)
-    if best.best_model_path:
-        regressor = PropertyRegressor.load_from_checkpoint(best.best_model_path, map_location="cpu")
-    progress = run_progress(trainer, timer, len(train), interrupted)
-    return write_checkpoint(config, data, start, regressor, holdout_loader, progress)
+    outcome = fit_resumable(
+        regressor, train_loader, holdout_loader, out,
+        train_crystals=len(train), max_epochs=config.max_epochs, max_steps=config.max_steps,
+        max_hours=None, gradient_clip=0.0, accelerator="auto", resume=False,
+        patience=config.patience, deterministic=True, log_every_n_steps=10,
+    )  # fmt: skip
+    if outcome.best_checkpoint:
+        regressor = PropertyRegressor.load_from_checkpoint(
+            outcome.best_checkpoint, map_location="cpu"
+        )
+    return write_checkpoint(config, data, start, regressor, holdout_loader, outcome.metrics)
 
 
 def recover_predictor(run_dir: str | Path) -> Path:
     """Write ``predictor.pt`` for a run that was killed before it could: from its config
     and the best Lightning checkpoint it left in ``lightning/``."""
     run_dir = Path(run_dir)
-    saved = sorted((run_dir / "lightning").glob("*.ckpt"))
-    if not (run_dir / "config.yaml").is_file() or not saved:
-        raise InputError(
-            f"{run_dir}: not a predictor run with a saved checkpoint (config.yaml, lightning/*.ckpt)"
-        )
+    saved = saved_checkpoint(run_dir)
     config = load_config(PredictorTrainingConfig, run_dir / "config.yaml")
     config = config.model_copy(update={"out_dir": str(run_dir)})
     data = load_dataset(config.data)
-    start = PredictorCheckpoint.load(config.finetune_from) if config.finetune_from else None
-    state = torch.load(saved[-1], map_location="cpu", weights_only=False)
-    regressor = PropertyRegressor.load_from_checkpoint(saved[-1], map_location="cpu")
-    progress = {
-        "epochs": None,  # unknown: the run did not finish; the best weights are from `best_epoch`
-        "best_epoch": state["epoch"],
-        "steps": state["global_step"],
-        "train_crystals": len(training_subset(config, data)),
-        "interrupted": True,
-    }
+    start = load_predictor_checkpoint(config.finetune_from) if config.finetune_from else None
+    regressor = PropertyRegressor.load_from_checkpoint(saved, map_location="cpu")
+    progress = recovered_progress(saved, len(training_subset(config, data)))
     return write_checkpoint(config, data, start, regressor, holdout_graphs(config, data), progress)
 
 
@@ -182,16 +164,22 @@ def write_checkpoint(
     vocabulary = data.vocabulary
     if start:  # elements met in either run have trained embeddings
         vocabulary = ElementVocabulary(
-            set(vocabulary.atomic_numbers) | set(start.vocabulary.atomic_numbers)
+            set(vocabulary.atomic_numbers) | set(start.model.vocabulary.atomic_numbers)
         )
+    units = [data.spec.unit(t) for t in regressor.targets]
+    model = PropertyModel(
+        regressor.network.cpu().eval(),
+        regressor.targets,
+        units,
+        regressor.target_mean.cpu(),
+        regressor.target_std.cpu(),
+        vocabulary,
+    )
     checkpoint = PredictorCheckpoint(
-        network=regressor.network.cpu().eval(),
-        targets=regressor.targets,
-        units=[data.spec.unit(t) for t in regressor.targets],
-        target_mean=regressor.target_mean.cpu(),
-        target_std=regressor.target_std.cpu(),
-        vocabulary=vocabulary,
+        model=model.eval(),
         dataset=data.name,
+        dataset_hash=data.cache_path.stem if data.cache_path else "",
+        units=dict(zip(regressor.targets, units, strict=True)),
         protocol=data.spec.protocol,
         training_config=config.model_dump(mode="json"),
         metrics={"holdout": metrics, **progress},

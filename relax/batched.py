@@ -5,12 +5,16 @@ the batch as soon as it converges, fails or runs out of steps, and the next
 waiting structure takes its place, so the batch stays full (in-flight batching).
 The protocol matches :func:`relax.relaxation.relax_structure`: FIRE (ASE flavour)
 on the Fréchet cell parameterisation, converged when every atomic and cell force
-is under ``fmax``. A batch the potential cannot evaluate at all falls back to the
+is under ``fmax``, with the same stop rule (:func:`relax.relaxation.stop_rule`).
+A structure's time limit counts its own share of each step's wall time (in
+proportion to its atoms), so it means the same in a batch as alone. A batch the
+potential cannot evaluate at all is logged with the error and falls back to the
 sequential ASE loop, so one bad structure never costs the others their results.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -27,11 +31,15 @@ from relax.potentials import Potential
 from relax.relaxation import (
     RelaxResult,
     RelaxSettings,
+    Stop,
+    make_result,
     refusal_reason,
     relax_structure,
-    rms_displacement,
+    stop_rule,
 )
 from relax.torchsim_models import batched_model
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -39,8 +47,9 @@ class _InFlight:
     """Bookkeeping for one structure in the batch."""
 
     index: int  # position in the caller's list
+    atoms: int  # its number of atoms
     steps: int = 0
-    started: float = 0.0  # perf_counter when it entered the batch
+    compute_s: float = 0.0  # its share of the batch's step times so far (by atoms)
 
 
 def relax_batched(
@@ -94,7 +103,11 @@ class _BatchRelaxer:
                 if state is None:  # nothing fitted in the batch
                     continue
                 state, flight = self._step(state, flight)
-            except Exception:  # the batched potential failed: go one by one
+            except Exception as err:  # the batched potential failed: go one by one
+                log.warning(
+                    "batched relaxation failed (%s: %s); relaxing its %d structures one by one",
+                    type(err).__name__, err, len(flight),
+                )  # fmt: skip
                 for item in flight:
                     self._sequential(item.index)
                 state, flight = None, []
@@ -116,33 +129,39 @@ class _BatchRelaxer:
                     [self.structures[i] for i in new], self.model.device, self.model.dtype
                 )
             )
-        except Exception:  # one of the new structures breaks the potential
+        except Exception as err:  # one of the new structures breaks the potential
+            log.warning(
+                "batched relaxation could not start %d structures (%s: %s); relaxing them one by one",
+                len(new), type(err).__name__, err,
+            )  # fmt: skip
             for index in new:
                 self._sequential(index)
             return state, flight
-        now = time.perf_counter()
-        flight = flight + [_InFlight(index, started=now) for index in new]
+        flight = flight + [_InFlight(index, len(self.structures[index])) for index in new]
         state = fresh if state is None else concatenate_states([state, fresh])
         return state, flight
 
     def _step(self, state, flight: list[_InFlight]):
         """Retire the structures that are done, then one FIRE step for the rest."""
         done = self._finished(state, flight)
-        for k, (status, reason) in sorted(done.items()):
-            self.finish(flight[k].index, self._result(state[k], flight[k], status, reason))
+        for k, stop in sorted(done.items()):
+            self.finish(flight[k].index, self._result(state[k], flight[k], stop))
         keep = [k for k in range(len(flight)) if k not in done]
         if not keep:
             return None, []
         if done:
             state, flight = state[keep], [flight[k] for k in keep]
+        started = time.perf_counter()
         state = self.update_fn(state)
+        seconds = time.perf_counter() - started
+        total = sum(item.atoms for item in flight)
         for item in flight:
             item.steps += 1
+            item.compute_s += seconds * item.atoms / total
         return state, flight
 
-    def _finished(self, state, flight: list[_InFlight]) -> dict[int, tuple[str, str]]:
-        """Systems that stop now: position in batch -> (status, reason)."""
-        settings = self.settings
+    def _finished(self, state, flight: list[_InFlight]) -> dict[int, Stop]:
+        """Systems that stop now: position in batch -> why."""
         n_atoms = state.n_atoms_per_system
         energy_per_atom = (state.energy / n_atoms).detach().cpu().numpy()
         force = _max_per_system(state.forces.norm(dim=1), state.system_idx, state.n_systems)
@@ -155,43 +174,23 @@ class _BatchRelaxer:
             force = np.maximum(
                 force, state.cell_forces.norm(dim=2).amax(dim=1).detach().cpu().numpy()
             )
-        now = time.perf_counter()
         done = {}
         for k, item in enumerate(flight):
-            if not np.isfinite(energy_per_atom[k]) or finite_forces[k] > 0:
-                done[k] = ("failed", "energy or forces became NaN or infinite")
-            elif abs(energy_per_atom[k]) > settings.max_abs_energy_per_atom:
-                done[k] = ("failed", f"energy exploded ({energy_per_atom[k]:.3g} eV/atom)")
-            elif force[k] < settings.fmax:
-                done[k] = ("converged", "")
-            elif item.steps >= settings.max_steps:
-                done[k] = ("not_converged", "")
-            elif settings.time_limit_s and now - item.started > settings.time_limit_s:
-                done[k] = (
-                    "failed",
-                    f"time limit of {settings.time_limit_s:g} s reached after {item.steps} steps",
-                )
+            stop = stop_rule(
+                float(energy_per_atom[k]), not finite_forces[k] > 0, float(force[k]),
+                item.steps, item.compute_s, self.settings,
+            )  # fmt: skip
+            if stop:
+                done[k] = stop
         return done
 
-    def _result(self, system: SimState, item: _InFlight, status: str, reason: str) -> RelaxResult:
+    def _result(self, system: SimState, item: _InFlight, stop: Stop) -> RelaxResult:
         initial = AseAtomsAdaptor.get_atoms(self.structures[item.index])
         final = system.to_atoms()[0]
         energy = float(system.energy.item())
         max_force = float(system.forces.norm(dim=1).max().item())
-        if status == "not_converged":
-            reason = f"max force {max_force:.3f} eV/Å after {item.steps} steps (fmax {self.settings.fmax:g})"
-        finite = np.isfinite(energy) and np.all(np.isfinite(final.positions))
-        return RelaxResult(
-            status=status,  # type: ignore[arg-type]
-            reason=reason,
-            structure=AseAtomsAdaptor.get_structure(final) if finite else None,
-            energy=energy,
-            energy_per_atom=energy / len(final),
-            max_force=max_force,
-            steps=item.steps,
-            volume_change=final.get_volume() / initial.get_volume() - 1,
-            rms_displacement=rms_displacement(initial, final),
-            seconds=time.perf_counter() - item.started,
+        return make_result(
+            final, initial, item.steps, stop, energy, max_force, self.settings, item.compute_s
         )
 
     def _sequential(self, index: int) -> None:

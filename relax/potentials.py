@@ -25,6 +25,7 @@ import torch
 from ase.calculators.calculator import Calculator
 
 from gendesign.errors import ConfigError, InputError
+from gendesign.notices import muted_stdout
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +44,9 @@ HOW_TO_GET_MACE = (
     "https://github.com/ACEsuit/mace-mp/releases/download/mace_mp_0/2023-12-03-mace-128-L1_epoch-199.model) "
     f"on a machine with a network and pass it with --potential-path or ${MACE_MODEL_ENV}"
 )
+FALLBACK_NOTICE = f"no MACE weights found without a network: using {CHGNET}; {HOW_TO_GET_MACE}"
+# Set once the fallback was announced, so worker processes (which inherit it) stay quiet.
+_ANNOUNCED_ENV = "GENDESIGN_POTENTIAL_ANNOUNCED"
 
 
 @dataclass(frozen=True)
@@ -95,12 +99,27 @@ def load_potential(
     mace_name = DEFAULT_MACE if name in ("auto", "mace") else name
     weights = resolve_mace_weights(mace_name, path, allow_download=name != "auto")
     if weights is None:  # only for "auto"
-        log.warning(
-            "no MACE weights found without a network: using %s; %s", CHGNET, HOW_TO_GET_MACE
-        )
+        if os.environ.get(_ANNOUNCED_ENV) != "1":
+            log.warning(FALLBACK_NOTICE)
         return _load_chgnet(device)
     label = "mace" if path or os.environ.get(MACE_MODEL_ENV) else mace_name
     return _load_mace(label, weights, device, dtype)
+
+
+def preload_libraries() -> None:
+    """Import CHGNet's and mace's code (not their weights), e.g. once for many workers."""
+    with muted_stdout():
+        import chgnet.model.dynamics  # noqa: F401
+        import mace.calculators  # noqa: F401
+
+
+def announce_potential(name: str, path: str | Path | None = None) -> None:
+    """Say once, before worker processes start, that ``auto`` falls back to CHGNet (when it
+    does); the workers that load the potential then do so without repeating it."""
+    unannounced = name == "auto" and os.environ.get(_ANNOUNCED_ENV) != "1"
+    if unannounced and resolve_mace_weights(DEFAULT_MACE, path, allow_download=False) is None:
+        log.warning(FALLBACK_NOTICE)
+    os.environ[_ANNOUNCED_ENV] = "1"
 
 
 def resolve_mace_weights(
@@ -115,8 +134,9 @@ def resolve_mace_weights(
             source = "--potential-path" if path else f"${MACE_MODEL_ENV}"
             raise InputError(f"{explicit}: MACE model file not found (from {source})")
         return explicit
-    from mace.calculators.foundations_models import download_mace_mp_checkpoint, mace_mp_urls
-    from mace.tools.utils import get_cache_dir
+    with muted_stdout():  # mace prints that cuequivariance is not installed
+        from mace.calculators.foundations_models import download_mace_mp_checkpoint, mace_mp_urls
+        from mace.tools.utils import get_cache_dir
 
     mace_key = MACE_FOUNDATION_MODELS.get(name, MACE_FOUNDATION_MODELS[DEFAULT_MACE])
     cached = Path(get_cache_dir()) / os.path.basename(mace_mp_urls[mace_key])
@@ -149,8 +169,8 @@ def file_sha256(path: str | Path) -> str:
 
 
 def _load_mace(label: str, weights: Path, device: str, dtype: str) -> Potential:
-    from mace.calculators import MACECalculator
-
+    with muted_stdout():
+        from mace.calculators import MACECalculator
     try:
         calculator = MACECalculator(model_paths=str(weights), device=device, default_dtype=dtype)
     except Exception as err:
@@ -173,13 +193,15 @@ def _load_chgnet(device: str) -> Potential:
     from chgnet.model import CHGNet
     from chgnet.model.dynamics import CHGNetCalculator
 
-    model = CHGNet.load(model_name="0.3.0", use_device=device, verbose=False)
+    with muted_stdout():  # "CHGNet v0.3.0 initialized with ...", "CHGNet will run on cpu"
+        model = CHGNet.load(model_name="0.3.0", use_device=device, verbose=False)
+        calculator = CHGNetCalculator(model, use_device=device)
     weights = next((Path(chgnet.__file__).parent / "pretrained" / "0.3.0").glob("*.pth.tar"))
     return Potential(
         info=PotentialInfo(
             CHGNET, f"chgnet {version('chgnet')}", str(weights), file_sha256(weights)
         ),
-        calculator=CHGNetCalculator(model, use_device=device),
+        calculator=calculator,
         elements=frozenset(range(1, 95)),  # CHGNet's embedding covers H..Pu
         dtype=torch.float32,
         device=device,

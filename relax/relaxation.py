@@ -8,6 +8,7 @@ reason, never as an exception, so a batch always completes.
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,8 +23,8 @@ from pydantic import Field
 from pymatgen.core import Element, Structure
 from pymatgen.io.ase import AseAtomsAdaptor
 
-from gendesign.audit.geometry import min_periodic_distance
 from gendesign.config import StrictConfig
+from gendesign.data.geometry import min_periodic_distance
 from relax.potentials import Potential
 
 Status = Literal["converged", "not_converged", "failed"]
@@ -37,7 +38,9 @@ class RelaxSettings(StrictConfig):
     relax_cell: bool = True  # FrechetCellFilter; False keeps the cell fixed
     min_distance: float = Field(0.5, ge=0)  # closer atoms are refused before starting
     max_abs_energy_per_atom: float = Field(50.0, gt=0)  # beyond this the potential exploded
-    time_limit_s: float | None = Field(600.0, gt=0)  # per structure; None: no limit
+    # Per structure, of its own compute: alone, its wall time; in a batch, its share of
+    # each step's wall time (by atoms). None: no limit. Reaching it ends as not converged.
+    time_limit_s: float | None = Field(600.0, gt=0)
     # Many structures: torch-sim's batched FIRE (False: the ASE loop, one at a time)
     batched: bool = True
     # Most atoms in one batch (None: 256 on CPU, 4096 on CUDA)
@@ -57,7 +60,7 @@ class RelaxResult:
     steps: int = 0
     volume_change: float = float("nan")  # (V_final - V_initial) / V_initial
     rms_displacement: float = float("nan")  # of atoms, minimum-image, Å
-    seconds: float = 0.0
+    seconds: float = 0.0  # its own compute: alone its wall time, in a batch its share
 
     @property
     def ok(self) -> bool:
@@ -97,25 +100,59 @@ def relax_structure(
     optimizer = FIRE(target, logfile=None)
     if trajectory:
         Path(trajectory).unlink(missing_ok=True)
-    steps, reason, converged = 0, "", False
+    steps, stop = 0, None
     try:
-        # fmax=0: ASE's own test never fires; ours below, shared with the batched path, does
+        # fmax=0: ASE's own test never fires; the shared stop rule below does
         for steps, _ in enumerate(optimizer.irun(fmax=0.0, steps=settings.max_steps)):
             if trajectory:  # one extxyz frame per step, with energy, forces and stress
                 write(trajectory, atoms, format="extxyz", append=True)
-            reason = _blown_up(atoms, settings)
-            if reason:
-                break
-            if largest_force(atoms, target) < settings.fmax:
-                converged = True
-                break
-            if settings.time_limit_s and time.perf_counter() - start > settings.time_limit_s:
-                reason = f"time limit of {settings.time_limit_s:g} s reached after {steps} steps"
+            energy = atoms.get_potential_energy() / len(atoms)
+            finite = bool(np.all(np.isfinite(atoms.get_forces())))
+            force = largest_force(atoms, target) if finite else float("nan")
+            stop = stop_rule(energy, finite, force, steps, time.perf_counter() - start, settings)
+            if stop:
                 break
     except Exception as err:  # the potential itself failed (e.g. no neighbours, CUDA error)
-        reason = f"the potential failed: {type(err).__name__}: {err}"
+        stop = Stop("failed", f"the potential failed: {type(err).__name__}: {err}")
     seconds = time.perf_counter() - start
-    return _result(atoms, initial, steps, converged, reason, settings, seconds)
+    return _result(atoms, initial, steps, stop or Stop("not_converged"), settings, seconds)
+
+
+@dataclass(frozen=True)
+class Stop:
+    """Why a relaxation ends: its status and, unless converged, one sentence why."""
+
+    status: Status
+    reason: str = ""  # "" for converged; filled in by the result for not_converged
+
+
+def stop_rule(
+    energy_per_atom: float,
+    forces_finite: bool,
+    max_force: float,
+    steps: int,
+    compute_seconds: float,
+    settings: RelaxSettings,
+) -> Stop | None:
+    """The one stop test of both relaxation paths, checked after every step: None to go on.
+
+    ``max_force`` (eV/Å) is the convergence measure of :func:`largest_force`;
+    ``compute_seconds`` the structure's own compute so far (see ``RelaxSettings``)."""
+    if not math.isfinite(energy_per_atom) or not forces_finite:
+        return Stop("failed", "energy or forces became NaN or infinite")
+    if abs(energy_per_atom) > settings.max_abs_energy_per_atom:
+        return Stop("failed", f"energy exploded ({energy_per_atom:.3g} eV/atom)")
+    if max_force < settings.fmax:
+        return Stop("converged")
+    if steps >= settings.max_steps:
+        return Stop("not_converged")
+    if settings.time_limit_s and compute_seconds > settings.time_limit_s:
+        return Stop(
+            "not_converged",
+            f"time limit of {settings.time_limit_s:g} s of compute reached after {steps} steps "
+            f"(max force {max_force:.3f} eV/Å, fmax {settings.fmax:g})",
+        )
+    return None
 
 
 def largest_force(atoms: Atoms, target: Atoms | FrechetCellFilter) -> float:
@@ -140,49 +177,44 @@ def refusal_reason(structure: Structure, potential: Potential, settings: RelaxSe
     return ""
 
 
-def _blown_up(atoms: Atoms, settings: RelaxSettings) -> str:
-    energy = atoms.get_potential_energy() / len(atoms)
-    if not np.isfinite(energy) or not np.all(np.isfinite(atoms.get_forces())):
-        return "energy or forces became NaN or infinite"
-    if abs(energy) > settings.max_abs_energy_per_atom:
-        return f"energy exploded ({energy:.3g} eV/atom)"
-    return ""
-
-
 def _result(
-    atoms: Atoms,
-    initial: Atoms,
-    steps: int,
-    converged: bool,
-    reason: str,
-    settings: RelaxSettings,
-    seconds: float,
+    atoms: Atoms, initial: Atoms, steps: int, stop: Stop, settings: RelaxSettings, seconds: float
 ) -> RelaxResult:
     try:
         energy = float(atoms.get_potential_energy())
         max_force = float(np.linalg.norm(atoms.get_forces(), axis=1).max())
     except Exception as err:
-        reason = reason or f"the potential failed: {type(err).__name__}: {err}"
+        if stop.status != "failed":
+            stop = Stop("failed", f"the potential failed: {type(err).__name__}: {err}")
         energy, max_force = float("nan"), float("nan")
-    finite = np.isfinite(energy) and np.all(np.isfinite(atoms.positions))
-    structure = AseAtomsAdaptor.get_structure(atoms) if finite else None
-    if reason:
-        status: Status = "failed"
-    elif converged:
-        status = "converged"
-    else:
-        status = "not_converged"
+    return make_result(atoms, initial, steps, stop, energy, max_force, settings, seconds)
+
+
+def make_result(
+    final: Atoms,
+    initial: Atoms,
+    steps: int,
+    stop: Stop,
+    energy: float,
+    max_force: float,
+    settings: RelaxSettings,
+    seconds: float,
+) -> RelaxResult:
+    """The result of both paths from the last state (``energy`` in eV, ``max_force`` in eV/Å)."""
+    reason = stop.reason
+    if stop.status == "not_converged" and not reason:
         reason = f"max force {max_force:.3f} eV/Å after {steps} steps (fmax {settings.fmax:g})"
+    finite = math.isfinite(energy) and np.all(np.isfinite(final.positions))
     return RelaxResult(
-        status=status,
+        status=stop.status,
         reason=reason,
-        structure=structure,
+        structure=AseAtomsAdaptor.get_structure(final) if finite else None,
         energy=energy,
-        energy_per_atom=energy / len(atoms),
+        energy_per_atom=energy / len(final),
         max_force=max_force,
         steps=steps,
-        volume_change=atoms.get_volume() / initial.get_volume() - 1,
-        rms_displacement=rms_displacement(initial, atoms),
+        volume_change=final.get_volume() / initial.get_volume() - 1,
+        rms_displacement=rms_displacement(initial, final),
         seconds=seconds,
     )
 

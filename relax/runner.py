@@ -19,8 +19,8 @@ from pathlib import Path
 import pandas as pd
 from pymatgen.core import Structure
 
-from gendesign.audit.inputs import load_audit_input
 from gendesign.data.crystal_set import CrystalSet
+from gendesign.data.inputs import load_audit_input
 from relax.batched import relax_batched
 from relax.energies import ElementReferences, references_path
 from relax.hull import HullReference, mp20_hull_reference
@@ -122,7 +122,9 @@ def relax_crystals(
             "id": item_id,
             "formula": structure.composition.reduced_formula if structure else "",
             **result.as_row(),
-            **stability_columns(composition, result.energy, references, hull, potential.info.name),
+            **stability_columns(
+                composition, result.energy, references, hull, potential.info.name, result.ok
+            ),
             **potential.info.as_columns(),
         }
         on_row(row, result)

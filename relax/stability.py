@@ -16,12 +16,28 @@ def stability_columns(
     references: ElementReferences | None,
     hull: HullReference | None,
     potential: str,
+    converged: bool = True,
 ) -> dict:
-    """``e_form_eV_atom``, ``e_above_hull_eV_atom``, ``decomposition`` and ``hull_status``
-    ("ok" or one sentence why not) for a structure of ``composition`` at total ``energy`` (eV)."""
+    """``e_form_eV_atom``, ``e_above_hull_eV_atom``, ``e_above_hull_unconverged_eV_atom``,
+    ``decomposition`` and ``hull_status`` ("ok" or one sentence why not) for a structure of ``composition`` at total ``energy`` (eV).
+
+    A structure whose relaxation did not converge gets no E_form or E_hull (its energy
+    is not a minimum's): its last-step estimate goes to ``e_above_hull_unconverged_eV_atom``
+    and ``hull_status`` says so."""
+    if not converged:
+        estimate = stability_columns(composition, energy, references, hull, potential)
+        return {
+            "e_form_eV_atom": math.nan,
+            "e_above_hull_eV_atom": math.nan,
+            "e_above_hull_unconverged_eV_atom": estimate["e_above_hull_eV_atom"],
+            "decomposition": "",
+            "hull_status": "not converged: E_hull withheld (last-step estimate in "
+            "e_above_hull_unconverged_eV_atom)",
+        }
     columns = {
         "e_form_eV_atom": math.nan,
         "e_above_hull_eV_atom": math.nan,
+        "e_above_hull_unconverged_eV_atom": math.nan,
         "decomposition": "",
         "hull_status": "ok",
     }

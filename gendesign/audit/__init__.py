@@ -3,7 +3,7 @@
 >>> from gendesign.audit import audit
 >>> result = audit("my_cifs/", reference="mp20")   # doctest: +SKIP
 >>> result.table.head()                              # one row per structure
->>> result.summary["coverage"]["cov_recall"]
+>>> result.summary.coverage.cov_recall
 """
 
 from gendesign.audit.runner import PROTOCOLS, AuditResult, audit

@@ -8,11 +8,17 @@ from pydantic import Field
 
 from gendesign.config import StrictConfig
 
+MIN_COVERAGE_SET = 100  # valid structures from which "auto" computes coverage
+
 
 class AuditConfig(StrictConfig):
     """How to audit: what to compare against and which denominators to use."""
 
     reference: str | None = "mp20"  # dataset name ("mp20", "mp20:test"), a path, or None
+    # Coverage (COV-R/P) and distribution distances against the reference: "auto" computes
+    # them for sets of at least MIN_COVERAGE_SET valid structures (they mean little for
+    # fewer, and the reference's fingerprints take minutes the first time); "on" always.
+    coverage: Literal["auto", "on", "off"] = "auto"
     protocol: Literal["default", "cdvae"] = "default"
     n_samples: int = Field(1000, gt=0)  # valid structures drawn for distribution statistics
     seed: int = 0  # seeds that draw

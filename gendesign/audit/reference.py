@@ -10,7 +10,8 @@ from pathlib import Path
 
 from gendesign.data.cache import hash_sources
 from gendesign.data.crystal_set import CrystalSet
-from gendesign.data.datasets import DATASETS, PreparedDataset, load_dataset
+from gendesign.data.datasets import DATASETS, load_dataset
+from gendesign.data.inputs import dataset_split, parse_dataset_spec
 from gendesign.data.readers import read_mattergen_compositions, read_structures
 from gendesign.errors import DataRootError, InputError
 from gendesign.paths import resolve_data_root
@@ -24,31 +25,6 @@ COVERAGE_CUTOFFS: dict[str, tuple[float, float]] = {
 DEFAULT_COVERAGE_DATASET = "mp20"
 # Compositions (no positions) of the full MP-20 training split, for composition novelty.
 MP20_TRAIN_CACHE = Path("mp_20") / "mattergen_cache" / "train"
-
-
-def parse_dataset_spec(text: str) -> tuple[str, str] | None:
-    """``"mp20"`` → ("mp20", "test"); ``"mp20:train"`` → ("mp20", "train"); None when
-    ``text`` is not a dataset name (or is an existing path)."""
-    if Path(text).exists():
-        return None
-    name, _, split = text.partition(":")
-    if name not in DATASETS:
-        return None
-    return name, split or "test"
-
-
-def load_dataset_split(name: str, split: str, data_root: str | Path | None) -> CrystalSet:
-    """One split of a named dataset (see :func:`dataset_split`)."""
-    return dataset_split(load_dataset(name, data_root=data_root), split)
-
-
-def dataset_split(prepared: PreparedDataset, split: str) -> CrystalSet:
-    """One split as a CrystalSet; ``train`` includes the holdout (the whole published
-    training split)."""
-    if split == "train":
-        parts = [prepared.crystal_set(s) for s in ("train", "holdout") if s in prepared.splits]
-        return CrystalSet.concat(parts, source=f"{prepared.name}/train")
-    return prepared.crystal_set(split)
 
 
 @dataclass

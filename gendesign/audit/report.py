@@ -15,94 +15,99 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 if TYPE_CHECKING:
-    from gendesign.audit.runner import AuditResult
+    from gendesign.audit.reference_cache import ReferenceProfile
+    from gendesign.audit.summary import AuditSummary
 
 STRUCTURES_CSV = "structures.csv"
 SUMMARY_JSON = "summary.json"
 REPORT_MD = "report.md"
 
 
-def write_report(result: AuditResult, folder: Path) -> dict[str, Path]:
-    """Write every audit output into ``folder``; return their paths by name."""
+def write_report(
+    table: pd.DataFrame, summary: AuditSummary, profile: ReferenceProfile | None, folder: Path
+) -> dict[str, Path]:
+    """Write every audit output (the per-structure ``table``, the set's ``summary``, plots
+    against the reference ``profile``) into ``folder``; return their paths by name."""
     folder.mkdir(parents=True, exist_ok=True)
     paths = {
         "structures": folder / STRUCTURES_CSV,
         "summary": folder / SUMMARY_JSON,
         "report": folder / REPORT_MD,
     }
-    result.table.to_csv(paths["structures"], index=False)
-    paths["summary"].write_text(json.dumps(_jsonable(result.summary), indent=2) + "\n")
-    plots = _write_plots(result, folder / "plots")
-    paths["report"].write_text(render_markdown(result.summary, plots, folder))
+    table.to_csv(paths["structures"], index=False)
+    paths["summary"].write_text(json.dumps(_jsonable(summary.to_dict()), indent=2) + "\n")
+    plots = _write_plots(table, summary, profile, folder / "plots")
+    paths["report"].write_text(render_markdown(summary, plots, folder))
     paths.update({f"plot_{name}": path for name, path in plots.items()})
     return paths
 
 
-def headline_metrics(summary: dict) -> list[tuple[str, str]]:
+def headline_metrics(summary: AuditSummary) -> list[tuple[str, str]]:
     """(metric, formatted value) pairs for the terminal table and the report."""
-    validity = summary["validity"]
+    validity = summary.validity
     rows = [
-        ("items audited", str(summary["n_items"])),
-        ("readable", _percent(validity["readable"])),
-        ("structural validity", _percent(validity["structural"])),
+        ("items audited", str(summary.n_items)),
+        ("readable", _percent(validity.readable)),
+        ("structural validity", _percent(validity.structural)),
         (
-            f"compositional validity (SMACT, {summary['rules'].get('oxidation_states', 'icsd24')})",
-            _percent(validity["compositional"]),
+            f"compositional validity (SMACT, {summary.rules.get('oxidation_states', 'icsd24')})",
+            _percent(validity.compositional),
         ),
     ]
-    if "compositional_icsd24" in validity:
+    if validity.compositional_icsd24 is not None:
         rows.append(
-            ("compositional validity (SMACT, icsd24)", _percent(validity["compositional_icsd24"]))
+            ("compositional validity (SMACT, icsd24)", _percent(validity.compositional_icsd24))
         )
     rows += [
-        ("overall validity", _percent(validity["overall"])),
-        ("uniqueness (of valid)", _percent(summary.get("uniqueness"))),
+        ("overall validity", _percent(validity.overall)),
+        ("uniqueness (of valid)", _percent(summary.uniqueness)),
     ]
-    if "novelty" in summary:
-        rows.append(("novelty (of unique)", _percent(summary["novelty"])))
-        for name, share in summary.get("novelty_classes", {}).items():
+    if summary.novelty is not None:
+        rows.append(("novelty (of unique)", _percent(summary.novelty)))
+        for name, share in (summary.novelty_classes or {}).items():
             rows.append((f"  {name} (of unique)", _percent(share)))
-    if "composition_novelty_mp20_train" in summary:
+    if summary.composition_novelty_mp20_train is not None:
         rows.append(
-            ("new composition vs MP-20 train", _percent(summary["composition_novelty_mp20_train"]))
+            ("new composition vs MP-20 train", _percent(summary.composition_novelty_mp20_train))
         )
-    if "coverage" in summary:
-        rows.append(("COV-R", _percent(summary["coverage"]["cov_recall"])))
-        rows.append(("COV-P", _percent(summary["coverage"]["cov_precision"])))
-    if "distribution" in summary:
-        dist = summary["distribution"]
-        rows.append(("wdist density (g/cm³)", _number(dist["wdist_density"])))
-        rows.append(("wdist #elements", _number(dist["wdist_n_elements"])))
-        for name, value in dist.get("property_wdist", {}).items():
+    if summary.coverage is not None:
+        rows.append(("COV-R", _percent(summary.coverage.cov_recall)))
+        rows.append(("COV-P", _percent(summary.coverage.cov_precision)))
+    if summary.distribution is not None:
+        dist = summary.distribution
+        rows.append(("wdist density (g/cm³)", _number(dist.wdist_density)))
+        rows.append(("wdist #elements", _number(dist.wdist_n_elements)))
+        for name, value in (dist.property_wdist or {}).items():
             rows.append((f"wdist {name}", _number(value)))
     return rows
 
 
-def render_markdown(summary: dict, plots: dict[str, Path], folder: Path) -> str:
+def render_markdown(summary: AuditSummary, plots: dict[str, Path], folder: Path) -> str:
     lines = [
         "# Structure audit",
         "",
-        f"- input: `{summary['input']}`",
-        f"- protocol: `{summary['protocol']}` (seed {summary['seed']})",
+        f"- input: `{summary.input}`",
+        f"- protocol: `{summary.protocol}` (seed {summary.seed})",
     ]
-    if "reference" in summary:
-        ref = summary["reference"]
+    if summary.reference is not None:
+        ref = summary.reference
         lines.append(
-            f"- reference: `{ref['label']}` ({ref['n_structures']} structures); "
-            f"novelty against `{ref['novelty_against']}` ({ref['n_novelty_structures']})"
+            f"- reference: `{ref.label}` ({ref.n_structures} structures); "
+            f"novelty against `{ref.novelty_against}` ({ref.n_novelty_structures}); "
+            f"coverage and distributions {ref.coverage}"
         )
     lines += ["", "| metric | value |", "|---|---|"]
     lines += [f"| {name} | {value} |" for name, value in headline_metrics(summary)]
     lines += ["", "## Denominators", ""]
-    lines += [f"- **{k}**: {v}" for k, v in summary["denominators"].items()]
-    if summary.get("notes"):
-        lines += ["", "## Notes", ""] + [f"- {note}" for note in summary["notes"]]
-    if summary.get("failure_reasons"):
+    lines += [f"- **{k}**: {v}" for k, v in summary.denominators.items()]
+    if summary.notes:
+        lines += ["", "## Notes", ""] + [f"- {note}" for note in summary.notes]
+    if summary.failure_reasons:
         lines += ["", "## Why structures failed", "", "| reason | count |", "|---|---|"]
-        lines += [f"| {r} | {n} |" for r, n in summary["failure_reasons"].items()]
-    if summary.get("elements_without_oxidation_data"):
+        lines += [f"| {r} | {n} |" for r, n in summary.failure_reasons.items()]
+    if summary.elements_without_oxidation_data:
         missing = ", ".join(
-            f"{k} ({v})" for k, v in summary["elements_without_oxidation_data"].items()
+            f"{k} ({v})" for k, v in summary.elements_without_oxidation_data.items()
         )
         lines += ["", f"Elements without SMACT oxidation-state data: {missing}."]
     if plots:
@@ -116,11 +121,12 @@ def render_markdown(summary: dict, plots: dict[str, Path], folder: Path) -> str:
 # --------------------------------------------------------------------------- plots
 
 
-def _write_plots(result: AuditResult, folder: Path) -> dict[str, Path]:
+def _write_plots(
+    table: pd.DataFrame, summary: AuditSummary, profile: ReferenceProfile | None, folder: Path
+) -> dict[str, Path]:
     folder.mkdir(parents=True, exist_ok=True)
-    table, profile = result.table, result.reference_profile
     valid = table[table["valid"].astype(bool)]
-    plots = {"validity_funnel": _funnel(result.summary, folder / "validity_funnel.png")}
+    plots = {"validity_funnel": _funnel(summary, folder / "validity_funnel.png")}
     if not valid.empty:
         plots["space_groups"] = _space_groups(valid, folder / "space_groups.png")
         reference_density = profile.density_g_cm3 if profile is not None else None
@@ -173,18 +179,18 @@ def _space_groups(valid: pd.DataFrame, path: Path) -> Path:
     return path
 
 
-def _funnel(summary: dict, path: Path) -> Path:
-    counts = summary["counts"]
+def _funnel(summary: AuditSummary, path: Path) -> Path:
+    counts = summary.counts
     stages = [
-        ("items", summary["n_items"]),
-        ("readable", counts["readable"]),
-        ("lattice sane", counts["lattice_ok"]),
-        ("structurally valid", counts["struct_valid"]),
-        ("valid (+SMACT)", counts["valid"]),
-        ("unique", summary.get("n_unique", 0)),
+        ("items", summary.n_items),
+        ("readable", counts.readable),
+        ("lattice sane", counts.lattice_ok),
+        ("structurally valid", counts.struct_valid),
+        ("valid (+SMACT)", counts.valid),
+        ("unique", summary.n_unique),
     ]
-    if "n_unique_novel" in summary:
-        stages.append(("unique + novel", summary["n_unique_novel"]))
+    if summary.n_unique_novel is not None:
+        stages.append(("unique + novel", summary.n_unique_novel))
     figure, axis = plt.subplots(figsize=(5.5, 3.5))
     names, values = zip(*stages, strict=True)
     axis.barh(range(len(values)), values)

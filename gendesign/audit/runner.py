@@ -24,10 +24,8 @@ import numpy as np
 import pandas as pd
 from pymatgen.core import Structure
 
-from gendesign.audit.config import AuditConfig
+from gendesign.audit.config import MIN_COVERAGE_SET, AuditConfig
 from gendesign.audit.fingerprints import COMPOSITION_FINGERPRINT_SIZE, STRUCTURE_FINGERPRINT_SIZE
-from gendesign.audit.geometry import MIN_INTERATOMIC_DISTANCE_A
-from gendesign.audit.inputs import AuditInput, load_audit_input
 from gendesign.audit.matching import (
     MATCHER_TOLERANCES,
     NOVELTY_CLASSES,
@@ -36,6 +34,7 @@ from gendesign.audit.matching import (
 )
 from gendesign.audit.reference import AuditReference, known_mp20_formulas, resolve_reference
 from gendesign.audit.reference_cache import ReferenceProfile, reference_profile, stack_fingerprints
+from gendesign.audit.report import write_report
 from gendesign.audit.set_metrics import (
     CompositionStandardizer,
     coverage,
@@ -43,7 +42,18 @@ from gendesign.audit.set_metrics import (
     wasserstein,
 )
 from gendesign.audit.structure_audit import StructureAudit, audit_structures, available_workers
+from gendesign.audit.summary import (
+    AuditSummary,
+    Counts,
+    Coverage,
+    Distribution,
+    ReferenceInfo,
+    Symmetry,
+    Validity,
+)
 from gendesign.config import validate_config
+from gendesign.data.geometry import MIN_INTERATOMIC_DISTANCE_A
+from gendesign.data.inputs import AuditInput, load_audit_input
 from gendesign.data.known_crystals import known_crystals
 
 PROTOCOLS = ("default", "cdvae")  # AuditConfig.protocol
@@ -65,14 +75,12 @@ class AuditResult:
     the set-level summary."""
 
     table: pd.DataFrame
-    summary: dict
+    summary: AuditSummary
     reference_profile: ReferenceProfile | None = field(default=None, repr=False)
 
     def write(self, folder: str | Path) -> dict[str, Path]:
         """Write structures.csv, summary.json, report.md and plots/ into ``folder``."""
-        from gendesign.audit.report import write_report
-
-        return write_report(self, Path(folder))
+        return write_report(self.table, self.summary, self.reference_profile, Path(folder))
 
 
 def audit(
@@ -109,19 +117,18 @@ def audit(
             oxidation_states=oxidation_states_for(config.protocol),
         )
         table = _per_structure_table(crystals, audits)
-    summary: dict = {
-        "input": _describe_source(source, crystals),
-        "protocol": config.protocol,
-        "seed": config.seed,
-        "config": config.model_dump(mode="json"),
-        "rules": {
+    summary = AuditSummary(
+        input=_describe_source(source, crystals),
+        protocol=config.protocol,
+        seed=config.seed,
+        config=config.model_dump(mode="json"),
+        rules={
             "min_interatomic_distance_A": MIN_INTERATOMIC_DISTANCE_A,
             "structure_matcher": MATCHER_TOLERANCES,
             "oxidation_states": oxidation_states_for(config.protocol),
         },
-        "notes": [],
-    }
-    summary.update(_validity_summary(table))
+        **_validity_summary(table),
+    )
     structures = _structures_by_row(crystals, table)
 
     with _timed(timing, "uniqueness"):
@@ -130,14 +137,27 @@ def audit(
     profile = None
     if config.reference is not None:
         audited = _AuditedSet(table, audits, structures, leader_rows)
-        profile = _compare_with_reference(
-            audited, summary, config, workers, property_predictor, progress, timing
+        reference = resolve_reference(config.reference, config.data_root, config.coverage_cutoffs)
+        with _timed(timing, "novelty"):
+            _mark_novelty(table, structures, reference, leader_rows, workers)
+        coverage, why = _coverage_wanted(config, int(table["valid"].sum()))
+        summary.reference = ReferenceInfo(
+            label=reference.label,
+            n_structures=len(reference.crystals),
+            novelty_against=reference.novelty_label,
+            n_novelty_structures=len(reference.novelty_crystals),
+            coverage=why,
         )
-    summary.update(_uniqueness_summary(table, has_composition_novelty))
-    summary["symmetry"] = _symmetry_summary(table)
-    summary["denominators"] = _denominators(summary, config.protocol)
+        if coverage:
+            profile = _compare_with_reference(
+                audited, reference, summary, config, workers, property_predictor, progress, timing
+            )
+    for name, value in _uniqueness_summary(table, has_composition_novelty).items():
+        setattr(summary, name, value)
+    summary.symmetry = _symmetry_summary(table)
+    summary.denominators = _denominators(summary, config.protocol)
     timing["total"] = time.perf_counter() - started
-    summary["timing_s"] = {k: round(v, 3) for k, v in timing.items()}
+    summary.timing_s = {k: round(v, 3) for k, v in timing.items()}
     return AuditResult(table, summary, profile)
 
 
@@ -158,44 +178,50 @@ class _AuditedSet:
     leader_rows: np.ndarray  # row of the first matching structure; -1 when invalid
 
 
+def _coverage_wanted(config: AuditConfig, valid: int) -> tuple[bool, str]:
+    """Whether to compute coverage and distribution metrics, and why, in words."""
+    if config.coverage == "on":
+        return True, "computed (asked for)"
+    if config.coverage == "off":
+        return False, "not computed (turned off)"
+    if valid >= MIN_COVERAGE_SET:
+        return True, f"computed ({valid} valid structures, at least {MIN_COVERAGE_SET})"
+    return False, (
+        f"not computed: {valid} valid structures, fewer than the {MIN_COVERAGE_SET} that make "
+        "coverage meaningful (--coverage computes it anyway)"
+    )
+
+
 def _compare_with_reference(
     audited: _AuditedSet,
-    summary: dict,
+    reference: AuditReference,
+    summary: AuditSummary,
     config: AuditConfig,
     workers: int,
     predictor: PropertyPredictor | None,
     progress: Progress,
     timing: dict[str, float],
 ) -> ReferenceProfile:
-    """Novelty, coverage and distribution metrics against the configured reference;
-    fills ``summary`` and ``table`` and returns the reference profile."""
+    """Coverage and distribution metrics against ``reference``; fills ``summary`` and
+    returns the reference profile."""
     with _timed(timing, "reference_profile"):
-        reference = resolve_reference(config.reference, config.data_root, config.coverage_cutoffs)
         profile, from_cache = reference_profile(
             reference,
             config.cache_dir,
             workers,
             progress("reference fingerprints", len(reference.crystals)),
         )
-    summary["reference"] = {
-        "label": reference.label,
-        "n_structures": len(reference.crystals),
-        "novelty_against": reference.novelty_label,
-        "n_novelty_structures": len(reference.novelty_crystals),
-        "profile_from_cache": from_cache,
-    }
-    with _timed(timing, "novelty"):
-        _mark_novelty(audited.table, audited.structures, reference, audited.leader_rows, workers)
+    summary.reference.profile_from_cache = from_cache
     table, audits = audited.table, audited.audits
     valid = np.flatnonzero(table["valid"].to_numpy(dtype=bool))
-    sample = _draw_sample(valid, config.protocol, config.n_samples, config.seed, summary["notes"])
+    sample = _draw_sample(valid, config.protocol, config.n_samples, config.seed, summary.notes)
     with _timed(timing, "set_metrics"):
         fingerprints = _fingerprint_arrays(table, audits)
         standardize = CompositionStandardizer.fit(profile.composition_fps)
-        summary["coverage"] = _coverage_summary(
+        summary.coverage = _coverage_summary(
             table, fingerprints, standardize, profile, reference, config.protocol
         )
-        summary["distribution"] = _distribution_summary(
+        summary.distribution = _distribution_summary(
             table,
             fingerprints,
             standardize,
@@ -251,21 +277,20 @@ def _validity_summary(table: pd.DataFrame) -> dict:
         for element in str(value).split(";")
         if element
     )
+    icsd24 = "comp_valid_icsd24" in table and n
     return {
         "n_items": n,
-        "counts": {column: int(table[column].astype(bool).sum()) for column in fraction},
-        "validity": {
-            "readable": fraction["readable"],
-            "lattice": fraction["lattice_ok"],
-            "structural": fraction["struct_valid"],
-            "compositional": fraction["comp_valid"],
-            "overall": fraction["valid"],
-            **(
-                {"compositional_icsd24": float(table["comp_valid_icsd24"].astype(bool).mean())}
-                if "comp_valid_icsd24" in table and n
-                else {}
-            ),
-        },
+        "counts": Counts(**{c: int(table[c].astype(bool).sum()) for c in fraction}),
+        "validity": Validity(
+            readable=fraction["readable"],
+            lattice=fraction["lattice_ok"],
+            structural=fraction["struct_valid"],
+            compositional=fraction["comp_valid"],
+            overall=fraction["valid"],
+            compositional_icsd24=float(table["comp_valid_icsd24"].astype(bool).mean())
+            if icsd24
+            else None,
+        ),
         "failure_reasons": dict(reasons.most_common(15)),
         "elements_without_oxidation_data": dict(missing),
     }
@@ -392,7 +417,7 @@ def _coverage_summary(
     profile: ReferenceProfile,
     reference: AuditReference,
     protocol: str,
-) -> dict:
+) -> Coverage:
     structure_fps, composition_fps = fingerprints
     if protocol == "cdvae":
         rows = np.arange(len(table))
@@ -409,35 +434,35 @@ def _coverage_summary(
         standardize,
         denominator,
     )
-    return {
-        "cov_recall": result.recall,
-        "cov_precision": result.precision,
-        "structure_cutoff": reference.coverage_cutoffs[0],
-        "composition_cutoff": reference.coverage_cutoffs[1],
-        "cutoffs_from": reference.cutoffs_from,
-        "n_generated_with_fingerprints": result.n_generated_with_fingerprints,
-        "n_reference_with_fingerprints": result.n_reference_with_fingerprints,
-        "precision_denominator": result.precision_denominator,
-    }
+    return Coverage(
+        cov_recall=result.recall,
+        cov_precision=result.precision,
+        structure_cutoff=reference.coverage_cutoffs[0],
+        composition_cutoff=reference.coverage_cutoffs[1],
+        cutoffs_from=reference.cutoffs_from,
+        n_generated_with_fingerprints=result.n_generated_with_fingerprints,
+        n_reference_with_fingerprints=result.n_reference_with_fingerprints,
+        precision_denominator=result.precision_denominator,
+    )
 
 
 def _distribution_summary(
     table, fingerprints, standardize, profile, sample, structures, reference, predictor
-) -> dict:
+) -> Distribution:
     structure_fps, composition_fps = fingerprints
     density = table["density_g_cm3"].to_numpy(dtype=float)
     n_elements = table["n_elements"].to_numpy(dtype=float)
-    out = {
-        "n_sample": len(sample),
-        "wdist_density": wasserstein(density[sample], profile.density_g_cm3),
-        "wdist_n_elements": wasserstein(n_elements[sample], profile.n_elements),
-        "struct_diversity": mean_pairwise_distance(structure_fps[sample]),
-        "comp_diversity": mean_pairwise_distance(standardize(composition_fps[sample])),
-    }
+    out = Distribution(
+        n_sample=len(sample),
+        wdist_density=wasserstein(density[sample], profile.density_g_cm3),
+        wdist_n_elements=wasserstein(n_elements[sample], profile.n_elements),
+        struct_diversity=mean_pairwise_distance(structure_fps[sample]),
+        comp_diversity=mean_pairwise_distance(standardize(composition_fps[sample])),
+    )
     if predictor is not None and len(sample):
         predicted = predictor([structures[i] for i in sample])
         predicted_reference = predictor(reference.crystals.structures)
-        out["property_wdist"] = {
+        out.property_wdist = {
             column: wasserstein(
                 predicted[column].to_numpy(), predicted_reference[column].to_numpy()
             )
@@ -447,45 +472,44 @@ def _distribution_summary(
     return out
 
 
-def _symmetry_summary(table: pd.DataFrame) -> dict:
+def _symmetry_summary(table: pd.DataFrame) -> Symmetry | None:
     valid = table[table["valid"].astype(bool)]
     if valid.empty:
-        return {}
+        return None
     systems = valid["crystal_system"].fillna("none").value_counts(normalize=True)
     loose = valid["spacegroup_0.1"]
-    return {
-        "crystal_systems": {k: float(v) for k, v in systems.items()},
-        "fraction_p1_at_0.1": float((loose == 1).mean()),
-        "n_space_groups_at_0.1": int(loose.dropna().nunique()),
-    }
+    return Symmetry(
+        crystal_systems={k: float(v) for k, v in systems.items()},
+        fraction_p1=float((loose == 1).mean()),
+        n_space_groups=int(loose.dropna().nunique()),
+    )
 
 
-def _denominators(summary: dict, protocol: str) -> dict[str, str]:
-    counts = summary["counts"]
-    n_items, n_valid = summary["n_items"], counts["valid"]
+def _denominators(summary: AuditSummary, protocol: str) -> dict[str, str]:
+    n_items, n_valid, n_unique = summary.n_items, summary.counts.valid, summary.n_unique
     out = {
         "validity": f"all {n_items} input items (unreadable ones count as invalid)",
         "uniqueness": f"{n_valid} valid structures",
-        "novelty": f"{summary.get('n_unique', 0)} unique valid structures",
-        "novelty_classes": f"{summary.get('n_unique', 0)} unique valid structures",
+        "novelty": f"{n_unique} unique valid structures",
+        "novelty_classes": f"{n_unique} unique valid structures",
         "composition_novelty_mp20_train": f"{n_valid} valid structures",
     }
-    if "coverage" in summary:
-        cov = summary["coverage"]
+    cov = summary.coverage
+    if cov is not None:
         pool = (
             "all structures with fingerprints"
             if protocol == "cdvae"
             else "valid structures with fingerprints"
         )
         out["cov_recall"] = (
-            f"{cov['n_reference_with_fingerprints']} reference structures, matched by {pool}"
+            f"{cov.n_reference_with_fingerprints} reference structures, matched by {pool}"
         )
         out["cov_precision"] = (
-            f"{cov['precision_denominator']} ({'all input items' if protocol == 'cdvae' else pool})"
+            f"{cov.precision_denominator} ({'all input items' if protocol == 'cdvae' else pool})"
         )
         out["distribution"] = (
-            f"{summary['distribution']['n_sample']} valid structures (seeded draw, seed "
-            f"{summary['seed']}) vs all {summary['reference']['n_structures']} reference structures"
+            f"{summary.distribution.n_sample} valid structures (seeded draw, seed "
+            f"{summary.seed}) vs all {summary.reference.n_structures} reference structures"
         )
     return out
 

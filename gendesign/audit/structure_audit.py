@@ -17,12 +17,12 @@ from gendesign.audit.composition import (
     smact_validity,
 )
 from gendesign.audit.fingerprints import composition_fingerprint, structure_fingerprint
-from gendesign.audit.geometry import (
+from gendesign.audit.symmetry import SYMPRECS, symmetry_columns
+from gendesign.data.geometry import (
     MIN_INTERATOMIC_DISTANCE_A,
     lattice_problem,
     min_periodic_distance,
 )
-from gendesign.audit.symmetry import SYMPRECS, symmetry_columns
 
 # Below this many structures the worker start-up costs more than it saves.
 _MIN_ITEMS_FOR_WORKERS = 24

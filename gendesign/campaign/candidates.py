@@ -8,6 +8,8 @@ from typing import Any, Literal
 import numpy as np
 from pymatgen.core import Structure
 
+from gendesign.campaign.records import StageRecord
+
 Status = Literal["passed", "dropped", "failed"]
 
 
@@ -19,6 +21,10 @@ class Candidate:
     cid: str
     structures: dict[str, Structure]
     values: dict[str, Any] = field(default_factory=dict)
+
+    def stage(self, name: str) -> StageRecord:
+        """What stage ``name`` recorded for this candidate (status None: not yet)."""
+        return StageRecord.from_flat(name, self.values)
 
     @property
     def structure(self) -> Structure:

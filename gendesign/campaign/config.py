@@ -21,43 +21,22 @@ from pydantic import Field, field_validator, model_validator
 
 from gendesign.config import StrictConfig
 from gendesign.errors import ConfigError
-from gendesign.model.constraints import Constraints, Range, parse_elements, parse_range
+from gendesign.model.constraints import Constraints, parse_elements
+from gendesign.ranges import OPEN, Range
 from gendesign.sources import SOURCE_NAMES
 from relax.relaxation import RelaxSettings
 
 STAGES = ("generate", "audit", "prescreen", "screen", "relax", "reaudit", "rank")
 
 
-class TargetRange(StrictConfig):
-    """A property range in the property's units; either end may be open."""
-
-    min: float | None = None
-    max: float | None = None
-
-    @model_validator(mode="before")
-    @classmethod
-    def _from_text(cls, value: Any) -> Any:
-        if isinstance(value, str):  # "1.5:2.5", ":-1.0", "3:"
-            low, high = parse_range(value, "target")
-            return {"min": low, "max": high}
-        return value
+class TargetRange(Range):
+    """A campaign's property target: a :class:`Range` with at least one end bounded."""
 
     @model_validator(mode="after")
-    def _not_empty(self) -> TargetRange:
-        if self.min is None and self.max is None:
+    def _bounded(self) -> TargetRange:
+        if self.is_open:
             raise ValueError("a target needs min, max or both")
-        if self.min is not None and self.max is not None and self.min > self.max:
-            raise ValueError(f"the range is empty (min {self.min} above max {self.max})")
         return self
-
-    @property
-    def bounds(self) -> Range:
-        return self.min, self.max
-
-    def describe(self) -> str:
-        low = "" if self.min is None else f"{self.min:g}"
-        high = "" if self.max is None else f"{self.max:g}"
-        return f"{low}:{high}"
 
 
 class GenerateSection(StrictConfig):
@@ -180,7 +159,7 @@ class CampaignConfig(StrictConfig):
     def _atoms(cls, value: str | None) -> str | None:
         if value is not None:
             try:
-                parse_range(str(value), "atoms")
+                Range.parse(str(value), "atoms")
             except ConfigError as err:
                 raise ValueError(str(err)) from None
         return value
@@ -198,8 +177,8 @@ class CampaignConfig(StrictConfig):
         return Constraints(
             elements=list(self.elements or []),
             exclude=list(self.exclude or []),
-            atoms=parse_range(self.atoms, "atoms") if self.atoms else (None, None),
-            targets={name: target.bounds for name, target in self.targets.items()},
+            atoms=Range.parse(self.atoms, "atoms") if self.atoms else OPEN,
+            targets=dict(self.targets),
         )
 
     def stage_fingerprints(self) -> dict[str, str]:

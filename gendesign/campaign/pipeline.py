@@ -27,7 +27,7 @@ from gendesign.campaign.screen import screen_batch, select_for_relaxation
 from gendesign.campaign.store import CampaignStore
 from gendesign.campaign.workers import open_workers
 from gendesign.config import load_config, write_resolved_config
-from gendesign.errors import ConfigError
+from gendesign.errors import ConfigError, Interrupted
 
 log = logging.getLogger(__name__)
 
@@ -85,8 +85,12 @@ def run_campaign(
     run = CampaignRun(folder, store)
     progress = progress or (lambda stage, total: lambda n: None)
     with _log_file(folder / LOG_FILE):
-        pool = open_workers(workers, scheduler)
+        from relax.potentials import announce_potential
+
+        announce_potential(config.relax.potential, config.relax.potential_path)
+        pool = open_workers(workers, scheduler, preload=config.model_dump_json())
         log.info("campaign %s: %s, store %s", config.name, pool.description, store.url)
+        stage, interrupted = STAGES[0], False
         try:
             for stage in STAGES:
                 started = time.perf_counter()
@@ -95,12 +99,19 @@ def run_campaign(
                 log.info(
                     "%s: %d computed in %.1f s", stage, run.computed[stage], run.seconds[stage]
                 )
+        except KeyboardInterrupt:
+            interrupted = True
         finally:
-            pool.close()
+            pool.close(now=interrupted)
             timing = store.metadata.get("timing_s", {})
             for stage, seconds in run.seconds.items():
                 timing[stage] = round(timing.get(stage, 0.0) + seconds, 3)
             store.update_metadata(timing_s=timing)
+        if interrupted:
+            raise Interrupted(
+                f"campaign '{config.name}' stopped during {stage}; every finished batch is "
+                f"kept in {store.url}. Continue with: gendesign campaign --config {source} --resume"
+            )
         if run.did_work or not (folder / "report.html").exists():
             from gendesign.campaign.report import write_campaign_report
 
@@ -170,7 +181,7 @@ def _generate(config: CampaignConfig, store, pool, progress: Progress) -> int:
     advance(len(present))
     futures = {pool.submit(generate_batch, config, b): b for b in batches}
     made = 0
-    for future in pool.completed(futures):
+    for future in _completed(pool, futures, lambda outcomes: store.add(outcomes)):
         try:
             outcomes = future.result()
         except Exception as err:  # a failed batch is retried by the next --resume
@@ -195,7 +206,7 @@ def _run_batches(stage, config, store, pool, progress: Progress, function, pendi
     size = config.relax.batch_size if stage == "relax" else config.batch_size
     batches = [pending[k : k + size] for k in range(0, len(pending), size)]
     futures = {pool.submit(function, config, batch): batch for batch in batches}
-    for future in pool.completed(futures):
+    for future in _completed(pool, futures, lambda outcomes: store.record(stage, outcomes)):
         batch = futures[future]
         try:
             outcomes = future.result()
@@ -208,6 +219,22 @@ def _run_batches(stage, config, store, pool, progress: Progress, function, pendi
         store.record(stage, outcomes)
         advance(len(batch))
     return len(pending)
+
+
+def _completed(pool, futures: dict, keep: Callable[[list[Outcome]], None]):
+    """``pool.completed(futures)``; on Ctrl-C, the batches that finished but were not yet
+    handed out are stored with ``keep`` before the interrupt goes on."""
+    handed: set = set()
+    try:
+        for future in pool.completed(futures):
+            handed.add(future)
+            yield future
+    except KeyboardInterrupt:
+        for future in futures:
+            finished = future not in handed and future.done() and not future.cancelled()
+            if finished and future.exception() is None:
+                keep(future.result())
+        raise
 
 
 def _global_step(

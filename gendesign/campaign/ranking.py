@@ -11,55 +11,46 @@ import math
 
 from gendesign.campaign.candidates import Candidate, Outcome
 from gendesign.campaign.config import CampaignConfig
+from gendesign.campaign.records import StageRecord
 
 
-def meets_targets(config: CampaignConfig, values: dict) -> bool:
+def meets_targets(config: CampaignConfig, reaudit: StageRecord) -> bool:
     """Whether the predictions on the relaxed structure fall in every target range."""
-    for name, target in config.targets.items():
-        value = values.get(f"reaudit_{name}", math.nan)
-        if not math.isfinite(value):
-            return False
-        if (target.min is not None and value < target.min) or (
-            target.max is not None and value > target.max
-        ):
-            return False
-    return True
+    return all(target.contains(reaudit.number(name)) for name, target in config.targets.items())
 
 
-def uncertainty(config: CampaignConfig, values: dict) -> float:
-    """Sum of the ensemble spreads of the targeted properties after relaxation."""
-    return sum(values.get(f"reaudit_{name}_std", 0.0) for name in config.targets)
+def uncertainty(config: CampaignConfig, reaudit: StageRecord) -> float:
+    """Sum of the predicted σ of the targeted properties after relaxation."""
+    return sum(reaudit.number(f"{name}_std", 0.0) for name in config.targets)
 
 
 def rank_candidates(config: CampaignConfig, candidates: list[Candidate]) -> list[Outcome]:
     """A 1-based ``position`` for every candidate that passed the re-audit."""
 
+    def e_hull(candidate: Candidate) -> float:
+        value = candidate.stage("relax").number("e_above_hull_eV_atom")
+        return value if math.isfinite(value) else math.inf  # unconverged or failed: last
+
     def order(candidate: Candidate) -> tuple:
-        values = candidate.values
-        e_hull = values.get("relax_e_above_hull_eV_atom", math.nan)
-        e_hull = e_hull if math.isfinite(e_hull) else math.inf
+        reaudit = candidate.stage("reaudit")
         return (
-            not e_hull <= config.rank.e_hull_max,
-            not meets_targets(config, values),
-            e_hull,
-            -values.get("screen_acquisition", 0.0),
-            uncertainty(config, values),
+            not e_hull(candidate) <= config.rank.e_hull_max,
+            not meets_targets(config, reaudit),
+            e_hull(candidate),
+            -candidate.stage("screen").number("acquisition", 0.0),
+            uncertainty(config, reaudit),
             candidate.cid,
         )
 
-    outcomes = []
-    for position, candidate in enumerate(sorted(candidates, key=order), start=1):
-        values = candidate.values
-        e_hull = values.get("relax_e_above_hull_eV_atom", math.nan)
-        outcomes.append(
-            Outcome(
-                candidate.cid,
-                "passed",
-                values={
-                    "position": position,
-                    "stable": bool(e_hull <= config.rank.e_hull_max),
-                    "meets_targets": meets_targets(config, values),
-                },
-            )
+    return [
+        Outcome(
+            candidate.cid,
+            "passed",
+            values={
+                "position": position,
+                "stable": bool(e_hull(candidate) <= config.rank.e_hull_max),
+                "meets_targets": meets_targets(config, candidate.stage("reaudit")),
+            },
         )
-    return outcomes
+        for position, candidate in enumerate(sorted(candidates, key=order), start=1)
+    ]

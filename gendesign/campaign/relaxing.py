@@ -18,6 +18,7 @@ _KEPT = (
     "seconds",
     "e_form_eV_atom",
     "e_above_hull_eV_atom",
+    "e_above_hull_unconverged_eV_atom",
     "decomposition",
     "hull_status",
     "potential",

@@ -19,6 +19,7 @@ from pymatgen.core import Structure
 
 from gendesign.campaign import report_figures as figures
 from gendesign.campaign.config import STAGES, CampaignConfig
+from gendesign.campaign.records import column, predicted_properties
 from gendesign.campaign.store import CampaignStore
 from gendesign.campaign.yields import novelty_class_table, source_yield_table
 
@@ -101,22 +102,17 @@ def _training_values(config: CampaignConfig) -> pd.DataFrame | None:
 def _plots(out: Path, config: CampaignConfig, table: pd.DataFrame, funnel) -> dict[str, Path]:
     plots = {"funnel": figures.funnel_chart(funnel, out / "funnel.png")}
     training = _training_values(config)
-    properties = sorted(
-        c[len("screen_") : -len("_std")]
-        for c in table.columns
-        if c.startswith("screen_") and c.endswith("_std")
-    )
-    for name in properties:
+    for name in predicted_properties(table.columns, "screen"):
         series = {
-            "screened (predicted)": _values(table, f"screen_{name}"),
-            "relaxed (predicted)": _values(table, f"reaudit_{name}"),
+            "screened (predicted)": _values(table, column("screen", name)),
+            "relaxed (predicted)": _values(table, column("reaudit", name)),
         }
         if name == "formation_energy_per_atom":
             series["relaxed (potential)"] = _values(table, "relax_e_form_eV_atom")
         reference = (
             training[name].to_numpy(float) if training is not None and name in training else None
         )
-        target = config.targets[name].bounds if name in config.targets else None
+        target = config.targets.get(name)
         plots[name] = figures.property_distribution(
             name, series, reference, out / f"{name}.png", target
         )
@@ -167,14 +163,15 @@ def _sections(config, table, funnel, top, timing) -> dict[str, pd.DataFrame | li
     shown = pd.DataFrame({label: top[c] for c, label in columns.items() if c in top})
     if "rank" in shown:
         shown["rank"] = shown["rank"].astype(int)
-    for name in _predicted_names(top):
-        mean, std = top[f"reaudit_{name}"], top[f"reaudit_{name}_std"]
+    for name in predicted_properties(top.columns, "reaudit"):
+        mean, std = top[column("reaudit", name)], top[column("reaudit", f"{name}_std")]
         shown[f"{name} (pred.)"] = [f"{m:.3g} ± {s:.2g}" for m, s in zip(mean, std, strict=True)]
-    for column, label in (("relax_e_form_eV_atom", "E_form (eV/atom)"),
-                          ("relax_e_above_hull_eV_atom", "E_hull (eV/atom)")):  # fmt: skip
-        if column in top:
+    for key, label in (("e_form_eV_atom", "E_form (eV/atom)"),
+                       ("e_above_hull_eV_atom", "E_hull (eV/atom)")):  # fmt: skip
+        if column("relax", key) in top:
             shown[label] = [
-                f"{v:.3f}" if np.isfinite(v) else "–" for v in top[column].astype(float)
+                f"{v:.3f}" if np.isfinite(v) else "–"
+                for v in top[column("relax", key)].astype(float)
             ]
     if "relax_converged" in top:
         shown["converged"] = top["relax_converged"].map({True: "yes", False: "no"})
@@ -197,14 +194,6 @@ def _prescreen_line(config: CampaignConfig) -> str:
     return (
         f"Stability pre-screen: {how} with the relaxation potential; estimated E_hull above "
         f"{settings.e_hull_max:g} eV/atom drops"
-    )
-
-
-def _predicted_names(top: pd.DataFrame) -> list[str]:
-    return sorted(
-        c[len("reaudit_") : -len("_std")]
-        for c in top.columns
-        if c.startswith("reaudit_") and c.endswith("_std")
     )
 
 
@@ -260,8 +249,8 @@ def _html_table(frame: pd.DataFrame, table_id: str, cells: dict | None = None) -
     rows = []
     for k, row in enumerate(frame.itertuples(index=False)):
         tds = []
-        for column, value in zip(frame.columns, row, strict=True):
-            render = cells.get(column)
+        for name, value in zip(frame.columns, row, strict=True):
+            render = cells.get(name)
             tds.append(f"<td>{render(k, value) if render else html.escape(str(value))}</td>")
         rows.append("<tr>" + "".join(tds) + "</tr>")
     return f'<table id="{table_id}"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'

@@ -15,13 +15,15 @@ from ase.visualize.plot import plot_atoms  # noqa: E402
 from pymatgen.core import Structure  # noqa: E402
 from pymatgen.io.ase import AseAtomsAdaptor  # noqa: E402
 
+from gendesign.ranges import Range  # noqa: E402
+
 
 def property_distribution(
     label: str,
     series: dict[str, np.ndarray],
     training: np.ndarray | None,
     path: Path,
-    target: tuple[float | None, float | None] | None = None,
+    target: Range | None = None,
 ) -> Path:
     """Normalised histograms of each series (e.g. screened, relaxed) over the training
     set's, with the target range shaded."""
@@ -49,7 +51,7 @@ def property_distribution(
                 label=f"{name} ({values.size})",
             )
     if target is not None:
-        low, high = target
+        low, high = target.min, target.max
         ax.axvspan(
             bins[0] if low is None else low,
             bins[-1] if high is None else high,

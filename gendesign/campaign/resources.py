@@ -4,10 +4,10 @@ process: the coordinator, a local worker process or a Dask worker each keep thei
 from __future__ import annotations
 
 from functools import lru_cache
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from gendesign.campaign.config import CampaignConfig
     from gendesign.data.known_crystals import KnownCrystals
     from gendesign.model.constraints import Constraints
 
@@ -25,11 +25,7 @@ def predictor(spec: str | tuple[str, ...]):
     """A bundled predictor ensemble by name, or checkpoint paths."""
     from predictors.inference import Predictor
 
-    if isinstance(spec, tuple):
-        return Predictor.from_checkpoint(list(spec))
-    if spec.endswith(".pt") or Path(spec).is_file():
-        return Predictor.from_checkpoint(spec)
-    return Predictor.pretrained(spec)
+    return Predictor.load(list(spec) if isinstance(spec, tuple) else spec)
 
 
 @lru_cache(maxsize=2)
@@ -53,7 +49,7 @@ def stability_references(name: str, path: str | None, data_root: str | None):
 @lru_cache(maxsize=2)
 def known_crystals(dataset: str, data_root: str | None) -> KnownCrystals:
     """The training crystals of ``dataset`` with their descriptors (novelty, templates)."""
-    from gendesign.audit.reference import load_dataset_split
+    from gendesign.data.inputs import load_dataset_split
     from gendesign.data.known_crystals import known_crystals as describe
 
     crystals = load_dataset_split(dataset, "train", data_root)
@@ -74,3 +70,18 @@ def template_source(name: str, dataset: str, data_root: str | None, constraints:
         kind = {"substitution": IonExchange, "prototypes": PrototypeDecoration}[name]
         _template_sources[key] = kind(known_crystals(dataset, data_root), constraints)
     return _template_sources[key]
+
+
+def preload(config: CampaignConfig) -> None:
+    """Load the read-only data ``config``'s stages read (no models: nothing that runs torch)."""
+    from relax.hull import mp20_hull_reference
+
+    constraints = config.constraints()
+    sources = config.generate.sources or {"model": 1.0}
+    for name in ("substitution", "prototypes"):
+        if name in sources:
+            template_source(name, config.generate.templates, config.data_root, constraints)
+    if config.audit.novelty_reference:
+        known_crystals(config.audit.novelty_reference, config.data_root)
+    if config.prescreen.enabled or config.screen.top_k:
+        mp20_hull_reference(config.data_root)

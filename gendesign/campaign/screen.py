@@ -11,16 +11,14 @@ formation energy, optimistic by kappa·σ.
 from __future__ import annotations
 
 import math
-from statistics import NormalDist
 
 from pymatgen.core import Structure
 
 from gendesign.campaign import resources
 from gendesign.campaign.candidates import Candidate, Outcome
-from gendesign.campaign.config import CampaignConfig, TargetRange
+from gendesign.campaign.config import CampaignConfig
 
 FORMATION_ENERGY = "formation_energy_per_atom"
-_MIN_STD = 1e-6  # keeps the probability defined for a single-model predictor
 
 
 def _predictor(config: CampaignConfig):
@@ -48,20 +46,6 @@ def predicted_values(config: CampaignConfig, structures: list[Structure]) -> lis
     return rows
 
 
-def target_probability(mean: float, std: float, target: TargetRange) -> float:
-    """P(min ≤ y ≤ max) for y ~ N(mean, std²)."""
-    normal = NormalDist(mean, max(std, _MIN_STD))
-    low = normal.cdf(target.min) if target.min is not None else 0.0
-    high = normal.cdf(target.max) if target.max is not None else 1.0
-    return max(0.0, high - low)
-
-
-def reaches(mean: float, std: float, target: TargetRange, kappa: float) -> bool:
-    """Whether [mean - kappa·std, mean + kappa·std] touches the target range."""
-    low, high = mean - kappa * std, mean + kappa * std
-    return (target.max is None or low <= target.max) and (target.min is None or high >= target.min)
-
-
 def screen_batch(config: CampaignConfig, candidates: list[Candidate]) -> list[Outcome]:
     """Predicted properties, target checks and the acquisition of each candidate."""
     estimates = predicted_values(config, [c.structure for c in candidates])
@@ -75,9 +59,9 @@ def screen_batch(config: CampaignConfig, candidates: list[Candidate]) -> list[Ou
         probability, misses = 1.0, []
         for name, target in config.targets.items():
             mean, std = values[name], values[f"{name}_std"]
-            probability *= target_probability(mean, std, target)
-            values[f"meets_{name}"] = bool(reaches(mean, std, target, 0.0))
-            if not reaches(mean, std, target, config.screen.kappa):
+            probability *= target.probability(mean, std)
+            values[f"meets_{name}"] = target.touches(mean, std, 0.0)
+            if not target.touches(mean, std, config.screen.kappa):
                 misses.append(
                     f"predicted {name} {mean:.3g} ± {std:.2g} {units.get(name, '')} "
                     f"misses {target.describe()}"
@@ -97,9 +81,9 @@ def select_for_relaxation(config: CampaignConfig, candidates: list[Candidate]) -
     """The ``top_k`` screened candidates by acquisition stay; the rest are dropped."""
 
     def order(candidate: Candidate) -> tuple:
-        values = candidate.values
-        e_form = values.get("screen_e_form_optimistic", math.inf)
-        return (-values.get("screen_acquisition", 0.0), e_form, candidate.cid)
+        screen = candidate.stage("screen")
+        e_form = screen.number("e_form_optimistic", math.inf)
+        return (-screen.number("acquisition", 0.0), e_form, candidate.cid)
 
     ranked = sorted(candidates, key=order)
     outcomes = []

@@ -2,13 +2,17 @@
 
 One row per candidate. Its atoms are the latest structure (relaxed once relaxed);
 ``data`` keeps the structure of every stage that made one; key-value pairs hold
-``cid``, ``<stage>_status`` (passed, dropped, failed), ``<stage>_reason`` and the
-stage's values under the ``<stage>_`` prefix, so ``ase db campaign.db`` shows them.
-The database's metadata holds the resolved config, each stage's config
-fingerprint, the global steps that finished and the stage timings.
+``cid``, ``<stage>_status`` (pending, passed, dropped, failed), ``<stage>_reason``
+and the stage's values under the ``<stage>_`` prefix, so ``ase db campaign.db``
+shows them. The database's metadata holds the resolved config, each stage's
+config fingerprint, the global steps that finished and the stage timings.
 
 Every batch is written in one transaction: a killed run leaves whole batches or
-nothing, and a resumed run picks up exactly the candidates without a status.
+nothing, and a resumed run picks up exactly the candidates still ``pending``.
+Pending work is found by key-value queries on indexed columns (SQLite: the
+key-value tables indexed by (key, value) and by row; PostgreSQL: an expression
+index per status), so finding and writing a batch costs the same at 10⁵
+candidates as at 10³. Readers see "pending" as no status (None).
 """
 
 from __future__ import annotations
@@ -27,9 +31,21 @@ from pymatgen.io.ase import AseAtomsAdaptor
 
 from gendesign.campaign.candidates import Candidate, Outcome
 from gendesign.campaign.config import STAGES
+from gendesign.campaign.records import column
 from gendesign.errors import ConfigError
 
 STORE_FILE = "campaign.db"
+PENDING = "pending"
+# 2: every later stage's status is written as "pending" when a candidate is added.
+STORE_VERSION = 2
+_STATUS_KEYS = tuple(column(stage, "status") for stage in STAGES[1:])
+_SQLITE_INDEXES = (
+    "CREATE INDEX IF NOT EXISTS gendesign_text_kv ON text_key_values(key, value)",
+    "CREATE INDEX IF NOT EXISTS gendesign_text_kv_id ON text_key_values(id)",
+    "CREATE INDEX IF NOT EXISTS gendesign_number_kv_id ON number_key_values(id)",
+    "CREATE INDEX IF NOT EXISTS gendesign_keys_id ON keys(id)",
+    "CREATE INDEX IF NOT EXISTS gendesign_species_id ON species(id)",
+)
 
 
 def _storable(value: Any) -> Any:
@@ -57,10 +73,33 @@ class CampaignStore:
             self.db = ase.db.connect(url)
         except ModuleNotFoundError as err:  # ASE keeps its server backends in a separate package
             raise ConfigError(
-                f"store '{url}': this database needs `pip install ase-db-backends psycopg2-binary` "
+                f"store '{url}': this database needs `pip install -e \".[postgres]\"` (ase-db-backends, psycopg2-binary) "
                 f"({err})"
             ) from None
-        self._row_ids: dict[str, int] | None = None
+        self._known_ids: dict[str, int] = {}  # cid → row id
+        self._prepare()
+
+    def _prepare(self) -> None:
+        """Indexes for the queries below, and the pending markers of a version-1 store."""
+        with self.db.managed_connection() as connection:
+            cursor = connection.cursor()
+            if self.db.type == "postgresql":
+                for key in ("cid", *_STATUS_KEYS):
+                    cursor.execute(
+                        f"CREATE INDEX IF NOT EXISTS gendesign_{key} "
+                        f"ON systems ((key_value_pairs ->> '{key}'))"
+                    )
+            else:
+                for statement in _SQLITE_INDEXES:
+                    cursor.execute(statement)
+        if self.metadata.get("store_version") == STORE_VERSION:
+            return
+        with self.db:
+            for row in self.db.select(include_data=False):
+                missing = {k: PENDING for k in _STATUS_KEYS if k not in row.key_value_pairs}
+                if missing:
+                    self.db.update(row.id, **missing)
+            self.update_metadata(store_version=STORE_VERSION)
 
     # ----------------------------------------------------------------- metadata
     @property
@@ -79,21 +118,22 @@ class CampaignStore:
     # ----------------------------------------------------------------- writing
     def add(self, outcomes: Iterable[Outcome]) -> None:
         """New candidates from the generate stage, in one transaction."""
+        ids = self._known_ids
         with self.db:
             for outcome in outcomes:
-                keys = self._keys("generate", outcome)
+                keys = {**dict.fromkeys(_STATUS_KEYS, PENDING), **self._keys("generate", outcome)}
                 structure = outcome.structure  # None when the source could not make one
-                self.db.write(
+                ids[outcome.cid] = self.db.write(
                     AseAtomsAdaptor.get_atoms(structure) if structure else Atoms(),
                     key_value_pairs={"cid": outcome.cid, **keys},
                     data={"generate": structure.as_dict()} if structure else {},
                 )
-        self._row_ids = None
 
     def record(self, stage: str, outcomes: Iterable[Outcome], step: str | None = None) -> None:
         """Stage results for existing candidates, in one transaction; ``step`` names a
         global step that is marked done in the same transaction."""
-        ids = self._ids()
+        outcomes = list(outcomes)
+        ids = self._ids_of([outcome.cid for outcome in outcomes])
         with self.db:
             for outcome in outcomes:
                 structure = outcome.structure
@@ -123,15 +163,18 @@ class CampaignStore:
                         continue
                     structure = Structure.from_dict(row.data["generate"])
                     self.db.update(
-                        row.id, atoms=AseAtomsAdaptor.get_atoms(structure), delete_keys=stale
+                        row.id,
+                        atoms=AseAtomsAdaptor.get_atoms(structure),
+                        delete_keys=stale,
+                        **{column(stage, "status"): PENDING for stage in later},
                     )
             self.update_metadata(steps_done=steps)
-        self._row_ids = None
+        self._known_ids = {}
 
     # ----------------------------------------------------------------- reading
     def table(self) -> pd.DataFrame:
         """Every candidate's values, one row per candidate, sorted by id."""
-        rows = [row.key_value_pairs for row in self.db.select(include_data=False)]
+        rows = [_without_pending(row.key_value_pairs) for row in self.db.select(include_data=False)]
         if not rows:
             return pd.DataFrame({"cid": []})
         return pd.DataFrame(rows).sort_values("cid").reset_index(drop=True)
@@ -141,39 +184,55 @@ class CampaignStore:
     ) -> list[Candidate]:
         """Candidates (sorted by id) whose values match ``where`` (and whose id is in
         ``cids``, when given); a None value means "not recorded yet", e.g.
-        ``{"audit_status": "passed", "screen_status": None}``."""
-        where = where or {}
+        ``{"audit_status": "passed", "screen_status": None}``. Only the matching rows are
+        read (an indexed query per condition)."""
+        query = {
+            key: PENDING if wanted is None else wanted for key, wanted in (where or {}).items()
+        }
+        if cids is not None:
+            rows = [row for cid in sorted(cids) for row in self.db.select(cid=cid, **query)]
+        else:
+            rows = list(self.db.select(**query))
         found = []
-        for row in self.db.select():
-            values = row.key_value_pairs
-            if cids is not None and values["cid"] not in cids:
-                continue
-            if all(values.get(key) == wanted for key, wanted in where.items()):
-                structures = {
-                    stage: Structure.from_dict(row.data[stage])
-                    for stage in STAGES
-                    if stage in row.data
-                }
-                found.append(Candidate(values["cid"], structures, dict(values)))
+        for row in rows:
+            values = _without_pending(row.key_value_pairs)
+            # A stage's structure counts once its result is recorded (ASE keeps the data of
+            # a discarded stage until the stage runs again).
+            structures = {
+                stage: Structure.from_dict(row.data[stage])
+                for stage in STAGES
+                if stage in row.data and column(stage, "status") in values
+            }
+            found.append(Candidate(values["cid"], structures, values))
         return sorted(found, key=lambda c: c.cid)
 
-    def cids(self) -> set[str]:
-        return set(self._ids())
+    def count(self, **where: str) -> int:
+        """How many candidates have these values (e.g. ``relax_status="passed"``)."""
+        return self.db.count(**where)
 
-    def _ids(self) -> dict[str, int]:
-        if self._row_ids is None:
-            self._row_ids = {
-                row.key_value_pairs["cid"]: row.id for row in self.db.select(include_data=False)
-            }
-        return self._row_ids
+    def cids(self) -> set[str]:
+        """Every candidate's id (one pass over the rows, without their data)."""
+        return {row.key_value_pairs["cid"] for row in self.db.select(include_data=False)}
+
+    def _ids_of(self, cids: list[str]) -> dict[str, int]:
+        """Row ids of ``cids``, by indexed lookups (remembered for the next batch)."""
+        for cid in cids:
+            if cid not in self._known_ids:
+                self._known_ids[cid] = next(self.db.select(cid=cid, include_data=False)).id
+        return self._known_ids
 
     @staticmethod
     def _keys(stage: str, outcome: Outcome) -> dict[str, Any]:
-        keys = {f"{stage}_status": outcome.status}
+        keys = {column(stage, "status"): outcome.status}
         if outcome.reason:
-            keys[f"{stage}_reason"] = outcome.reason
+            keys[column(stage, "reason")] = outcome.reason
         for name, value in outcome.values.items():
             stored = _storable(value)
             if stored is not None:
-                keys[f"{stage}_{name}"] = stored
+                keys[column(stage, name)] = stored
         return keys
+
+
+def _without_pending(values: dict) -> dict:
+    """Key-value pairs with the "pending" statuses left out (not recorded yet)."""
+    return {key: value for key, value in values.items() if value != PENDING}

@@ -8,6 +8,7 @@ runs torch on one thread, so a batch gives the same numbers wherever it runs.
 from __future__ import annotations
 
 import multiprocessing
+import os
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures import as_completed as futures_completed
@@ -15,16 +16,17 @@ from typing import Any
 
 from gendesign.errors import ConfigError
 
+PRELOAD_ENV = "GENDESIGN_WORKER_PRELOAD"  # the campaign config (JSON) the fork server preloads
+
 
 def run_task(function: Callable, *args: Any) -> Any:
     """Call ``function`` with torch on one thread (the same arithmetic on every worker)."""
-    import warnings
-
     import torch
 
+    from gendesign.notices import quiet_third_party
+
     torch.set_num_threads(1)
-    # pymatgen's note on noble gases, once per element and worker, says nothing useful here
-    warnings.filterwarnings("ignore", message="No Pauling electronegativity")
+    quiet_third_party()
     return function(*args)
 
 
@@ -48,16 +50,30 @@ class InlineWorkers:
                 future.set_exception(err)
             yield future
 
-    def close(self) -> None:
+    def close(self, now: bool = False) -> None:
         pass
 
 
 class ProcessWorkers:
-    """A pool of local worker processes (spawned: torch does not survive a fork)."""
+    """A pool of local worker processes.
 
-    def __init__(self, workers: int):
+    Where the platform has a fork server (Linux, macOS), the workers are forked from
+    it after it imported the stage code and loaded the campaign's read-only data
+    (:mod:`gendesign.campaign.preload`; ``preload`` is the config as JSON), so they
+    share those pages instead of each holding a copy. Elsewhere they are spawned
+    and load what they need themselves. Never a plain fork of the coordinator:
+    torch does not survive one once it has run."""
+
+    def __init__(self, workers: int, preload: str | None = None):
+        method = (
+            "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+        )
+        context = multiprocessing.get_context(method)
+        if method == "forkserver":
+            os.environ[PRELOAD_ENV] = preload or ""  # read by the fork server when it starts
+            context.set_forkserver_preload(["gendesign.campaign.preload"])
         self.description = f"{workers} local worker processes"
-        self.pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+        self.pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_leave_ctrl_c)
 
     def submit(self, function: Callable, *args: Any) -> Future:
         return self.pool.submit(run_task, function, *args)
@@ -65,8 +81,12 @@ class ProcessWorkers:
     def completed(self, futures: Iterable[Future]) -> Iterator[Future]:
         yield from futures_completed(list(futures))
 
-    def close(self) -> None:
-        self.pool.shutdown(cancel_futures=True)
+    def close(self, now: bool = False) -> None:
+        """Shut the pool down; ``now`` (after Ctrl-C) ends running tasks instead of waiting."""
+        if now:  # the executor has no public way to stop a running task
+            for process in list(self.pool._processes.values()):
+                process.terminate()
+        self.pool.shutdown(wait=not now, cancel_futures=True)
 
 
 class DaskWorkers:
@@ -92,14 +112,22 @@ class DaskWorkers:
 
         yield from as_completed(list(futures))
 
-    def close(self) -> None:
+    def close(self, now: bool = False) -> None:
         self.client.close()
 
 
-def open_workers(workers: int, scheduler: str | None):
-    """Dask when a scheduler address is given; else ``workers`` processes (1: inline)."""
+def _leave_ctrl_c() -> None:
+    """Worker processes ignore Ctrl-C: the coordinator decides what is kept and stops them."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def open_workers(workers: int, scheduler: str | None, preload: str | None = None):
+    """Dask when a scheduler address is given; else ``workers`` processes (1: inline).
+    ``preload``: the campaign config as JSON, whose read-only data local workers share."""
     if scheduler:
         return DaskWorkers(scheduler)
     if workers <= 1:
         return InlineWorkers()
-    return ProcessWorkers(workers)
+    return ProcessWorkers(workers, preload)

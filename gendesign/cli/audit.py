@@ -13,7 +13,7 @@ from gendesign.audit.config import AuditConfig
 from gendesign.audit.report import headline_metrics
 from gendesign.audit.runner import audit
 from gendesign.cli.console import console, stage_progress
-from gendesign.config import load_config, write_resolved_config
+from gendesign.config import cli_overrides, load_config, write_resolved_config
 
 NO_REFERENCE = "none"
 
@@ -43,6 +43,12 @@ def audit_command(
     seed: int | None = typer.Option(None, help="Seed of that draw (default 0)."),
     workers: int | None = typer.Option(None, help="Processes (default: all cores)."),
     data_root: Path | None = typer.Option(None, help="Folder holding the datasets."),
+    coverage: bool | None = typer.Option(
+        None,
+        "--coverage/--no-coverage",
+        help="Coverage and distribution metrics against the reference (default: for sets of "
+        "at least 100 valid structures; its fingerprints take minutes the first time).",
+    ),
     predictor: list[Path] | None = typer.Option(
         None,
         help="Predictor checkpoint(s) (repeat for an ensemble): adds Wasserstein distances "
@@ -59,9 +65,10 @@ def audit_command(
         "n_samples": n_samples,
         "seed": seed,
         "workers": workers,
-        "data_root": str(data_root) if data_root else None,
+        "data_root": data_root,
+        "coverage": None if coverage is None else ("on" if coverage else "off"),
     }
-    options = load_config(AuditConfig, config, {k: v for k, v in flags.items() if v is not None})
+    options = load_config(AuditConfig, config, cli_overrides(fields=flags))
     if options.reference is not None and options.reference.lower() == NO_REFERENCE:
         options.reference = None
     out = out or Path("outputs") / f"audit-{time.strftime('%Y%m%d-%H%M%S')}"
@@ -70,7 +77,7 @@ def audit_command(
     if predictor:
         from predictors.inference import Predictor
 
-        property_function = Predictor.from_checkpoint(predictor).property_function()
+        property_function = Predictor.load(predictor).property_function()
     with stage_progress() as progress:
         result = audit(source, options, property_predictor=property_function, progress=progress)
     paths = result.write(out)
@@ -80,6 +87,8 @@ def audit_command(
     for name, value in headline_metrics(result.summary):
         table.add_row(name, value)
     console.print(table)
-    for note in result.summary["notes"]:
+    for note in result.summary.notes:
         console.print(f"[yellow]note:[/] {note}")
+    if result.summary.reference is not None:
+        console.print(f"coverage and distributions: {result.summary.reference.coverage}")
     console.print(f"Report: {paths['report']}  ·  per structure: {paths['structures']}")

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from gendesign.cli.console import console, stage_progress
 from gendesign.config import cli_overrides, load_config, write_resolved_config
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def train_command(
@@ -51,6 +55,13 @@ def train_command(
     else:
         path = train_model(load_config(TrainingConfig, config, overrides), resume=resume)
     console.print(f"Model: {path}")
+
+
+def judgements(table: pd.DataFrame) -> list[str]:
+    """The ``meets_*`` columns that decide whether a sample meets the constraints: the GNN
+    ensemble's for a property it estimates, else the latent head's."""
+    met = [c for c in table.columns if c.startswith("meets_") and not c.endswith("_gnn")]
+    return [f"{c}_gnn" if f"{c}_gnn" in table else c for c in met]
 
 
 def _is_flow_config(path: Path) -> bool:
@@ -101,9 +112,14 @@ def sample_command(
     ),
 ) -> None:
     """Generate crystals: CIFs, one extxyz, a table and the resolved settings."""
+    import numpy as np
+    import pandas as pd
+
     from gendesign.model.constraints import Constraints
     from gendesign.model.generator import Generator
     from gendesign.model.output import write_samples
+    from predictors.inference import BUNDLED as BUNDLED_PREDICTORS
+    from predictors.inference import Predictor
 
     generator = Generator.load(model, device)
     constraints = Constraints.parse(target, elements, exclude, atoms)
@@ -119,7 +135,7 @@ def sample_command(
 
         kind = "crystalflow" if generator.is_flow else "cdvae"
         raise ConfigError(f"{', '.join(given)}: not an option of {kind} models such as '{model}'")
-    sampling = generator.sampling_with({k: v for k, v in overrides.items() if v is not None})
+    sampling = generator.sampling_with(cli_overrides(fields=overrides))
     out = out or Path("outputs") / f"sample-{time.strftime('%Y%m%d-%H%M%S')}"
     console.print(
         f"Model: {model} ({generator.checkpoint.dataset}, {generator.device}); "
@@ -128,7 +144,18 @@ def sample_command(
     with stage_progress() as progress:
         advance = progress("sampling", n)
         structures, table = generator.sample_table(n, seed, constraints, sampling, progress=advance)
-    table = write_samples(out, structures, table, generator, constraints, drop_misses)
+    # The bundled predictor of the model's dataset judges the property targets, when there is one.
+    dataset = generator.checkpoint.dataset
+    if dataset in BUNDLED_PREDICTORS.names() and structures:
+        predictor = Predictor.pretrained(dataset, device="cpu")
+        estimates = predictor.estimate_columns(structures, constraints.targets)
+        table = pd.concat([table, estimates], axis=1)
+    judged = judgements(table)
+    if drop_misses:
+        met = table[judged].all(axis=1).to_numpy() if judged else np.ones(len(table), bool)
+        structures = [s for s, keep in zip(structures, met, strict=True) if keep]
+        table = table[met].reset_index(drop=True)
+    write_samples(out, structures, table)
     write_resolved_config(sampling, out, "sample_config.yaml")
     if drop_misses:
         console.print(f"{len(table)} of {n} samples meet every constraint; only they were written")
@@ -140,9 +167,18 @@ def sample_command(
             f"({unbalanced} kept unbalanced after every redraw); "
             f"symmetrised: {snapped}/{len(table)}"
         )
-    met = [c for c in table.columns if c.startswith("meets_")]
-    for column in met:
-        console.print(f"{column[6:]}: {int(table[column].sum())}/{len(table)} samples meet it")
+    for column in judged:
+        name, by_gnn = column.removeprefix("meets_").removesuffix("_gnn"), column.endswith("_gnn")
+        judge = (
+            "by the GNN ensemble"
+            if by_gnn
+            else "by the latent head"
+            if name in constraints.targets
+            else ""
+        )
+        console.print(
+            f"{name}: {int(table[column].sum())}/{len(table)} samples meet it {judge}".rstrip()
+        )
     console.print(
         f"Samples: {out / 'samples.csv'}  ·  CIFs: {out / 'cifs'}  ·  {out / 'structures.extxyz'}"
     )

@@ -15,7 +15,8 @@ from gendesign.cli.data import data_app
 from gendesign.cli.generate import sample_command, train_command
 from gendesign.cli.predictor import predict_command, predictor_app
 from gendesign.cli.relax import relax_command
-from gendesign.errors import GendesignError
+from gendesign.errors import GendesignError, Interrupted
+from gendesign.notices import quiet_third_party, set_verbose
 
 app = typer.Typer(
     name="gendesign",
@@ -40,6 +41,8 @@ error_console = Console(stderr=True)
 def _setup(
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Show debug logging."),
 ) -> None:
+    set_verbose(verbose)
+    quiet_third_party()
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(message)s",
@@ -51,6 +54,9 @@ def main() -> None:
     """Run the CLI; a GendesignError becomes one red sentence and exit code 2."""
     try:
         app(standalone_mode=False)
+    except Interrupted as err:
+        error_console.print(f"[bold yellow]interrupted:[/] {err}", soft_wrap=True)
+        sys.exit(err.exit_code)
     except GendesignError as err:
         error_console.print(f"[bold red]error:[/] {err}", soft_wrap=True)
         sys.exit(2)

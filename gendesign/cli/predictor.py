@@ -10,7 +10,7 @@ from rich import box
 from rich.table import Table
 
 from gendesign.cli.console import console
-from gendesign.config import load_config
+from gendesign.config import cli_overrides, load_config
 
 predictor_app = typer.Typer(
     help="Train and fine-tune GNN property predictors.", no_args_is_help=True
@@ -30,7 +30,7 @@ def train(
     """Train a predictor (early stopping on the holdout) and write its checkpoint."""
     from predictors.training import PredictorTrainingConfig, train_predictor
 
-    options = load_config(PredictorTrainingConfig, config, set_ or [])
+    options = load_config(PredictorTrainingConfig, config, cli_overrides(set_))
     report_checkpoint(train_predictor(options))
 
 
@@ -55,16 +55,14 @@ def finetune(
     from predictors.training import PredictorTrainingConfig, train_predictor
 
     flags = {
-        "finetune_from": str(from_),
+        "finetune_from": from_,
         "data.dataset": data,
         "targets": list(target),
         "freeze_message_passing": freeze,
         "max_train_crystals": max_train_crystals,
-        "out_dir": str(out),
+        "out_dir": out,
     }
-    # JSON values are valid YAML, so paths with ':' or lists survive the override parser.
-    overrides = [f"{k}={json.dumps(v)}" for k, v in flags.items() if v is not None]
-    overrides += set_ or []
+    overrides = cli_overrides(set_, flags)
     report_checkpoint(train_predictor(load_config(PredictorTrainingConfig, config, overrides)))
 
 
@@ -96,7 +94,7 @@ def evaluate_command(
     """Score a predictor on labelled crystals (MAE, RMSE, R², calibration of its spread).
 
     Writes metrics.json, predictions.csv and parity.png to --out."""
-    from gendesign.audit.inputs import load_audit_input
+    from gendesign.data.inputs import load_audit_input
     from predictors.evaluation import evaluate, plot_parity
 
     predictor = load_predictor(checkpoint, pretrained)
@@ -130,12 +128,12 @@ def load_predictor(
 ):
     """The predictor named on the command line (a bundled ensemble by default: mp20)."""
     from gendesign.errors import InputError
-    from predictors.inference import Predictor, pretrained_names
+    from predictors.inference import BUNDLED, Predictor
 
     if checkpoint and pretrained:
         raise InputError("give --checkpoint or --pretrained, not both")
     for path in checkpoint or []:
-        if not path.exists() and str(path) in pretrained_names():
+        if not path.exists() and str(path) in BUNDLED.names():
             raise InputError(
                 f"--checkpoint {path}: no such file, but '{path}' is a bundled predictor; "
                 f"pass it with --pretrained {path}"
@@ -146,12 +144,12 @@ def load_predictor(
 
 
 def report_checkpoint(path: Path) -> None:
-    from predictors.checkpoint import PredictorCheckpoint
+    from predictors.model import load_predictor_checkpoint
 
-    checkpoint = PredictorCheckpoint.load(path)
+    checkpoint = load_predictor_checkpoint(path)
     holdout = checkpoint.metrics["holdout"]
     table = Table("target", "holdout MAE", box=box.SIMPLE, title=f"Predictor {path}")
-    for target, unit in zip(checkpoint.targets, checkpoint.units, strict=True):
+    for target, unit in zip(checkpoint.model.targets, checkpoint.model.units, strict=True):
         table.add_row(target, f"{holdout.get(f'val_mae_{target}', float('nan')):.4f} {unit}")
     console.print(table)
 
@@ -174,7 +172,7 @@ def predict_command(
     data_root: Path | None = typer.Option(None, help="Folder holding the datasets."),
 ) -> None:
     """Predict properties (ensemble mean and spread) for a set of crystals."""
-    from gendesign.audit.inputs import load_audit_input
+    from gendesign.data.inputs import load_audit_input
 
     predictor = load_predictor(checkpoint, pretrained, device)
     with console.status("Reading crystals..."):

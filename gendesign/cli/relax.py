@@ -10,7 +10,7 @@ from rich import box
 from rich.table import Table
 
 from gendesign.cli.console import console, stage_progress
-from gendesign.config import load_config, write_resolved_config
+from gendesign.config import cli_overrides, load_config, write_resolved_config
 
 
 def relax_command(
@@ -52,7 +52,7 @@ def relax_command(
     flags = {"fmax": fmax, "max_steps": max_steps, "batch_atoms": batch_atoms}
     if sequential:
         flags["batched"] = False
-    settings = load_config(RelaxSettings, config, {k: v for k, v in flags.items() if v is not None})
+    settings = load_config(RelaxSettings, config, cli_overrides(fields=flags))
     out = out or Path("outputs") / f"relax-{time.strftime('%Y%m%d-%H%M%S')}"
     with console.status("Loading the potential..."):
         loaded = load_potential(potential, potential_path, device)
@@ -60,7 +60,7 @@ def relax_command(
         f"Potential: {loaded.info.name} ({loaded.info.package_version}) on {loaded.device}"
     )
     write_resolved_config(settings, out, "relax_config.yaml")
-    from gendesign.audit.inputs import load_audit_input
+    from gendesign.data.inputs import load_audit_input
 
     crystals = load_audit_input(source)
     with stage_progress() as progress:

@@ -284,3 +284,8 @@ def _keep_nearest(graph: NeighborGraph, max_neighbors: int) -> NeighborGraph:
         graph.vectors[keep],
         graph.distances[keep],
     )
+
+
+def has_neighbor_graph(batch) -> bool:
+    """True when ``batch`` already carries precomputed edges (``edge_index``, ``edge_distance``)."""
+    return "edge_index" in batch and "edge_distance" in batch

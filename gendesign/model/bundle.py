@@ -17,17 +17,16 @@ from pathlib import Path
 
 import pandas as pd
 
-from gendesign.model.checkpoint import CDVAECheckpoint
-from gendesign.model.generator import PRETRAINED_DIR
+from gendesign.model.generator import BUNDLED, load_generator_checkpoint
 from gendesign.model.training import MODEL_FILE
 
 
-def bundle(name: str, run: Path, destination: Path = PRETRAINED_DIR, note: str = "") -> Path:
+def bundle(name: str, run: Path, destination: Path = BUNDLED.folder, note: str = "") -> Path:
     folder = destination / name
     if folder.exists():
         shutil.rmtree(folder)
     folder.mkdir(parents=True)
-    checkpoint = CDVAECheckpoint.load(run / MODEL_FILE)
+    checkpoint = load_generator_checkpoint(run / MODEL_FILE)
     shutil.copyfile(run / MODEL_FILE, folder / MODEL_FILE)
     shutil.copyfile(run / "config.yaml", folder / "config.yaml")
     # a resumed run logs into a new version folder: join them in order

@@ -12,15 +12,21 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import torch
 from torch import nn
 from torch.nn import functional as F
 
 from gendesign.data.lattice import matrix_from_params
 from gendesign.model.config import ModelConfig
-from gendesign.model.decoder import ScoreNetwork, mlp
+from gendesign.model.decoder import ScoreNetwork
 from gendesign.model.noise import add_coordinate_noise, geometric_levels
-from predictors.model import CrystalGraphNetwork, CrystalGraphNetworkConfig
+from gendesign.nn.blocks import CrystalGraphNetwork, CrystalGraphNetworkConfig, mlp
+from gendesign.nn.checkpoint import upgrade_version_1
+
+# Buffers the constructor takes as arguments (the training split's standardisation).
+_SCALING_BUFFERS = ("lattice_mean", "lattice_std", "property_mean", "property_std")
 
 
 class CrystalEncoder(nn.Module):
@@ -108,6 +114,34 @@ class CDVAE(nn.Module):
         self.register_buffer("lattice_std", _usable_std(lattice_std))
         self.register_buffer("property_mean", property_mean.float())
         self.register_buffer("property_std", _usable_std(property_std))
+
+    # ----------------------------------------------------------------- checkpoint protocol
+    family: ClassVar[str] = "cdvae"
+
+    def checkpoint_fields(self) -> dict:
+        return {
+            "config": self.config.model_dump(),
+            "max_atoms": self.max_atoms,
+            "vocabulary": self.atomic_numbers.tolist(),
+            "property_names": self.property_names,
+        }
+
+    @classmethod
+    def from_checkpoint_fields(cls, fields: dict, state_dict: dict) -> CDVAE:
+        return cls(
+            ModelConfig.model_validate(fields["config"]),
+            fields["max_atoms"],
+            fields["vocabulary"],
+            fields["property_names"],
+            *(state_dict[name] for name in _SCALING_BUFFERS),
+        )
+
+    @classmethod
+    def upgrade_payload(cls, payload: dict) -> dict | None:
+        """Version 1 files (``format: gendesign-cdvae``): the vocabulary as ``atomic_numbers``."""
+        names = {"config": "model_config", "max_atoms": "max_atoms", "vocabulary": "atomic_numbers",
+                 "property_names": "property_names"}  # fmt: skip
+        return upgrade_version_1(payload, "gendesign-cdvae", cls.family, names)
 
     # ----------------------------------------------------------------- lattice scaling
 

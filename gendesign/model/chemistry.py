@@ -27,8 +27,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from gendesign.model.decoder import mlp
 from gendesign.model.flow_config import ChemistryConfig
+from gendesign.nn.blocks import mlp
 
 LABEL_BANK_SIZE = 8192
 

@@ -14,33 +14,7 @@ import torch
 from pymatgen.core import Element, Structure
 
 from gendesign.errors import ConfigError
-
-Range = tuple[float | None, float | None]  # (low, high); None: open end
-
-
-def parse_range(text: str, what: str) -> Range:
-    """``"1.5:2.5"``, ``":-1.0"``, ``"3:"`` or a single value ``"2"`` → (low, high)."""
-    parts = text.split(":")
-    if len(parts) == 1:
-        parts = [parts[0], parts[0]]
-    if len(parts) != 2:
-        raise ConfigError(f"{what}: '{text}' is not a range like 1.5:2.5, :-1.0 or 3:")
-    try:
-        low, high = (float(p) if p.strip() else None for p in parts)
-    except ValueError:
-        raise ConfigError(f"{what}: '{text}' is not a range like 1.5:2.5, :-1.0 or 3:") from None
-    if low is None and high is None:
-        raise ConfigError(f"{what}: '{text}' gives neither a lower nor an upper bound")
-    if low is not None and high is not None and low > high:
-        raise ConfigError(f"{what}: the range '{text}' is empty (lower bound above upper)")
-    return low, high
-
-
-def in_range(value: float, bounds: Range) -> bool:
-    low, high = bounds
-    return (
-        math.isfinite(value) and (low is None or value >= low) and (high is None or value <= high)
-    )
+from gendesign.ranges import OPEN, Range
 
 
 def parse_elements(text: str | list[str] | None, what: str) -> list[str]:
@@ -61,8 +35,13 @@ class Constraints:
 
     elements: list[str] = field(default_factory=list)
     exclude: list[str] = field(default_factory=list)
-    atoms: Range = (None, None)
+    atoms: Range = OPEN
     targets: dict[str, Range] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        # (low, high) tuples and "low:high" texts are ranges too
+        self.atoms = Range.model_validate(self.atoms)
+        self.targets = {name: Range.model_validate(r) for name, r in self.targets.items()}
 
     @classmethod
     def parse(
@@ -78,11 +57,11 @@ class Constraints:
             name, _, text = item.partition("=")
             if not name or not text:
                 raise ConfigError(f"--target: '{item}' is not of the form property=low:high")
-            parsed[name.strip()] = parse_range(text, f"--target {name.strip()}")
+            parsed[name.strip()] = Range.parse(text, f"--target {name.strip()}")
         return cls(
             elements=parse_elements(elements, "--elements"),
             exclude=parse_elements(exclude, "--exclude"),
-            atoms=parse_range(atoms, "--atoms") if atoms else (None, None),
+            atoms=Range.parse(atoms, "--atoms") if atoms else OPEN,
             targets=parsed,
         )
 
@@ -99,7 +78,7 @@ class Constraints:
             )
         if not self.allowed_symbols(known):
             raise ConfigError("--elements/--exclude: no element is left to build crystals from")
-        low, high = self.atoms
+        low, high = self.atoms.min, self.atoms.max
         if (low is not None and low > max_atoms) or (high is not None and high < 1):
             raise ConfigError(f"--atoms: this model makes cells of 1 to {max_atoms} atoms")
         for name in self.targets:
@@ -125,7 +104,7 @@ class Constraints:
     def atoms_mask(self, max_atoms: int, device=None) -> torch.Tensor:
         """(max_atoms + 1,) True for allowed atom counts (never 0)."""
         counts = torch.arange(max_atoms + 1, device=device)
-        low, high = self.atoms
+        low, high = self.atoms.min, self.atoms.max
         mask = counts >= max(1, math.ceil(low) if low is not None else 1)
         if high is not None:
             mask &= counts <= high
@@ -139,8 +118,8 @@ class Constraints:
         if self.elements or self.exclude:
             inside = not self.elements or symbols <= set(self.elements)
             row["meets_elements"] = inside and not symbols & set(self.exclude)
-        if self.atoms != (None, None):
-            row["meets_atoms"] = in_range(len(structure), self.atoms)
+        if not self.atoms.is_open:
+            row["meets_atoms"] = self.atoms.contains(len(structure))
         for name, bounds in self.targets.items():
-            row[f"meets_{name}"] = in_range(properties.get(name, math.nan), bounds)
+            row[f"meets_{name}"] = bounds.contains(properties.get(name, math.nan))
         return row

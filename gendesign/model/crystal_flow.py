@@ -1,30 +1,23 @@
-"""The second-generation generator (``crystalflow``) and its checkpoint.
+"""The second-generation generator (``crystalflow``).
 
 :class:`CrystalFlow` holds the two stages: the chemistry VAE (z → stoichiometry →
 lattice, trained on every crystal with a composition) and the periodic coordinate
-flow (trained on the crystals with positions). The checkpoint is a plain
-``torch.save`` dict, loadable without Lightning: both stages' configs and
-weights, the shared element vocabulary, the dataset, protocol and training
-summaries of each stage.
+flow (trained on the crystals with positions). Its checkpoint (family
+``crystalflow`` of :mod:`gendesign.nn.checkpoint`) holds both stages' configs and
+weights, the shared element vocabulary, and the training summary of each stage.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from pathlib import Path
+from typing import ClassVar
 
 import torch
 from torch import nn
 
-from gendesign.errors import InputError
-from gendesign.model.checkpoint import GeneratorRecord
 from gendesign.model.chemistry import ChemistryVAE
 from gendesign.model.flow_config import FlowModelConfig
 from gendesign.model.torus_flow import CoordinateFlow
-from gendesign.torch_files import load_payload
-
-FORMAT = "gendesign-crystalflow"
-FORMAT_VERSION = 1
+from gendesign.nn.checkpoint import upgrade_version_1
 
 
 class CrystalFlow(nn.Module):
@@ -65,45 +58,25 @@ class CrystalFlow(nn.Module):
     def property_values(self, z: torch.Tensor) -> torch.Tensor:
         return self.chemistry.property_values(z)
 
+    # ----------------------------------------------------------------- checkpoint protocol
+    family: ClassVar[str] = "crystalflow"
 
-@dataclass
-class CrystalFlowCheckpoint(GeneratorRecord):
-    """``training_config`` holds ``chemistry``, ``coordinates`` (each stage's training
-    config) and ``sampling`` (the sampler's defaults); ``metrics`` one entry per stage."""
-
-    model: CrystalFlow | None = None
-
-    def save(self, path: str | Path) -> Path:
-        model = self.model
-        return self.write(
-            path,
-            FORMAT,
-            FORMAT_VERSION,
-            {
-                "model_config": model.config.model_dump(),
-                "vocabulary": model.atomic_numbers.tolist(),
-                "max_atoms": model.max_atoms,
-                "property_names": model.property_names,
-                "state_dict": {k: v.cpu() for k, v in model.state_dict().items()},
-            },
-        )
+    def checkpoint_fields(self) -> dict:
+        return {
+            "config": self.config.model_dump(),
+            "vocabulary": self.atomic_numbers.tolist(),
+            "max_atoms": self.max_atoms,
+            "property_names": self.property_names,
+        }
 
     @classmethod
-    def load(cls, path: str | Path, device: str = "cpu") -> CrystalFlowCheckpoint:
-        payload = load_payload(path, "generative model checkpoint")
-        return cls.from_payload(payload, path, device)
+    def from_checkpoint_fields(cls, fields: dict, state_dict: dict) -> CrystalFlow:
+        config = FlowModelConfig.model_validate(fields["config"])
+        return cls(config, fields["vocabulary"], fields["max_atoms"], fields["property_names"])
 
     @classmethod
-    def from_payload(cls, payload: dict, path, device: str = "cpu") -> CrystalFlowCheckpoint:
-        cls.check(payload, path, FORMAT, FORMAT_VERSION, "gendesign crystalflow checkpoint")
-        try:
-            model = CrystalFlow(
-                FlowModelConfig.model_validate(payload["model_config"]),
-                payload["vocabulary"],
-                payload["max_atoms"],
-                payload["property_names"],
-            )
-            model.load_state_dict(payload["state_dict"])
-        except Exception as err:
-            raise InputError(f"{path}: checkpoint does not match this model code ({err})") from None
-        return cls(model=model.to(device).eval(), **cls.fields(payload))
+    def upgrade_payload(cls, payload: dict) -> dict | None:
+        """Version 1 files (``format: gendesign-crystalflow``)."""
+        names = {"config": "model_config", "max_atoms": "max_atoms", "vocabulary": "vocabulary",
+                 "property_names": "property_names"}  # fmt: skip
+        return upgrade_version_1(payload, "gendesign-crystalflow", cls.family, names)

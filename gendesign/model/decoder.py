@@ -16,18 +16,7 @@ from torch_geometric.utils import scatter
 from gendesign.graphs.neighbors import periodic_radius_graph
 from gendesign.model.config import DecoderConfig
 from gendesign.model.noise import to_cartesian
-from predictors.model import GaussianDistanceExpansion
-
-
-def mlp(inputs: int, hidden: int, outputs: int, layers: int = 2) -> nn.Sequential:
-    """``layers`` linear maps with SiLU between them."""
-    sizes = [inputs] + [hidden] * (layers - 1) + [outputs]
-    modules: list[nn.Module] = []
-    for k in range(len(sizes) - 1):
-        modules.append(nn.Linear(sizes[k], sizes[k + 1]))
-        if k < len(sizes) - 2:
-            modules.append(nn.SiLU())
-    return nn.Sequential(*modules)
+from gendesign.nn.blocks import GaussianDistanceExpansion, mlp
 
 
 class InteractionLayer(nn.Module):

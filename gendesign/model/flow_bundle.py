@@ -20,10 +20,11 @@ import pandas as pd
 from gendesign.data.datasets import get_dataset_spec
 from gendesign.errors import InputError
 from gendesign.model.bundle import join_resumed_logs, loss_curve
-from gendesign.model.crystal_flow import CrystalFlow, CrystalFlowCheckpoint
+from gendesign.model.crystal_flow import CrystalFlow
 from gendesign.model.flow_config import FlowModelConfig, FlowSamplingConfig
 from gendesign.model.flow_training import STAGE_FILE
-from gendesign.model.generator import PRETRAINED_DIR
+from gendesign.model.generator import BUNDLED
+from gendesign.nn.checkpoint import Checkpoint
 from gendesign.torch_files import load_payload
 
 
@@ -34,7 +35,7 @@ def load_stage(run: Path, stage: str) -> dict:
     return payload
 
 
-def assemble(chemistry: dict, coordinates: dict) -> CrystalFlowCheckpoint:
+def assemble(chemistry: dict, coordinates: dict) -> Checkpoint[CrystalFlow]:
     """One checkpoint from the two stage payloads (they must share a vocabulary)."""
     if chemistry["vocabulary"] != coordinates["vocabulary"]:
         raise InputError("the two stages were trained with different element vocabularies")
@@ -48,7 +49,7 @@ def assemble(chemistry: dict, coordinates: dict) -> CrystalFlowCheckpoint:
     model.chemistry.load_state_dict(chemistry["state_dict"])
     model.coordinates.load_state_dict(coordinates["state_dict"])
     spec = get_dataset_spec(chemistry["dataset"])
-    return CrystalFlowCheckpoint(
+    return Checkpoint(
         model=model.eval(),
         dataset=spec.name,
         protocol=spec.protocol
@@ -66,7 +67,7 @@ def assemble(chemistry: dict, coordinates: dict) -> CrystalFlowCheckpoint:
 
 
 def bundle(name: str, chemistry_run: Path, coordinates_run: Path,
-           destination: Path = PRETRAINED_DIR, note: str = "") -> Path:  # fmt: skip
+           destination: Path = BUNDLED.folder, note: str = "") -> Path:  # fmt: skip
     stages = {"chemistry": chemistry_run, "coordinates": coordinates_run}
     payloads = {stage: load_stage(run, stage) for stage, run in stages.items()}
     checkpoint = assemble(payloads["chemistry"], payloads["coordinates"])

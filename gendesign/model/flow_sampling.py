@@ -39,11 +39,12 @@ from gendesign.audit.composition import charge_balanced
 from gendesign.data.lattice import matrix_from_params
 from gendesign.model.cdvae import cell_angles
 from gendesign.model.chemistry import ChemistryVAE, CompositionBatch
-from gendesign.model.constraints import Constraints, Range, in_range
+from gendesign.model.constraints import Constraints
 from gendesign.model.crystal_flow import CrystalFlow
 from gendesign.model.flow_config import FlowSamplingConfig
 from gendesign.model.symmetrise import symmetrise
 from gendesign.model.torus_flow import integrate, lattice_invariants
+from gendesign.ranges import Range
 
 MIN_DISTANCE = 0.5  # Å, CDVAE's structural validity threshold
 
@@ -70,7 +71,7 @@ def conditions_for(
     meets = torch.isfinite(bank[:, columns]).all(1)
     for column, bounds in zip(columns, targets.values(), strict=True):
         meets &= torch.tensor(
-            [in_range(float(v), bounds) for v in bank[:, column]], device=bank.device
+            [bounds.contains(float(v)) for v in bank[:, column]], device=bank.device
         )
     values = torch.full((size, len(chemistry.property_names)), math.nan, device=bank.device)
     if meets.any():
@@ -78,10 +79,10 @@ def conditions_for(
         pick = rows[torch.randint(len(rows), (size,), generator=generator, device=bank.device)]
         values[:, columns] = bank[pick][:, columns]
     else:  # no training crystal meets every range: draw inside it, clipped to the data
-        for column, (low, high) in zip(columns, targets.values(), strict=True):
+        for column, bounds in zip(columns, targets.values(), strict=True):
             finite = bank[:, column][torch.isfinite(bank[:, column])]
-            lo = float(finite.min()) if low is None else low
-            hi = float(finite.max()) if high is None else high
+            lo = float(finite.min()) if bounds.min is None else bounds.min
+            hi = float(finite.max()) if bounds.max is None else bounds.max
             u = torch.rand(size, generator=generator, device=bank.device)
             values[:, column] = lo + u * (max(hi, lo) - lo)
     return chemistry.standardise(values)
@@ -255,7 +256,7 @@ def decode(
     size, device = len(z), z.device
     generator = generator or torch.Generator(device=device).manual_seed(0)
     element_mask = constraints.element_mask(chemistry.atomic_numbers)
-    low, high = constraints.atoms
+    low, high = constraints.atoms.min, constraints.atoms.max
     atoms = (max(1, math.ceil(low) if low is not None else 1),
              min(model.max_atoms, math.floor(high) if high is not None else model.max_atoms))  # fmt: skip
     condition = conditions_for(chemistry, constraints.targets, size, generator)

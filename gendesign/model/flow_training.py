@@ -30,17 +30,18 @@ from gendesign.data.chemistry import (
 )
 from gendesign.data.datasets import get_dataset_spec, load_dataset
 from gendesign.data.lattice import params_from_matrix
-from gendesign.errors import InputError
-from gendesign.lightning_runs import (
-    LIGHTNING_FOLDER,
-    fit_resumable,
-    last_checkpoint,
-    log_losses,
-    with_fixed_noise,
-)
+from gendesign.data.scalers import StandardScaler
 from gendesign.model.chemistry import LABEL_BANK_SIZE, ChemistryVAE, CompositionBatch
 from gendesign.model.flow_config import FlowTrainingConfig
 from gendesign.model.torus_flow import CoordinateFlow, flow_matching_loss, lattice_invariants
+from gendesign.nn.runs import (
+    fit_resumable,
+    last_checkpoint,
+    log_losses,
+    recovered_progress,
+    saved_checkpoint,
+    with_fixed_noise,
+)
 
 STAGE_FILE = "stage.pt"
 
@@ -221,31 +222,20 @@ def recover_flow_stage(run_dir: str | Path, use_last: bool = False) -> Path:
     from gendesign.config import load_config
 
     run_dir = Path(run_dir)
-    folder = run_dir / LIGHTNING_FOLDER
-    saved = sorted(folder.glob("last.ckpt" if use_last else "epoch=*.ckpt")) or sorted(
-        folder.glob("last.ckpt")
-    )
-    if not (run_dir / "config.yaml").is_file() or not saved:
-        raise InputError(f"{run_dir}: not a training run with a saved checkpoint")
+    saved = saved_checkpoint(run_dir, use_last)
     config = load_config(FlowTrainingConfig, run_dir / "config.yaml", {"out_dir": str(run_dir)})
     spec = get_dataset_spec(config.data.dataset)
     names = list(config.properties if config.properties is not None else spec.targets)
     chemistry = load_chemistry_data(
         spec.name, names, config.data.data_root, config.include_positionless
     )
-    state = torch.load(saved[-1], map_location="cpu", weights_only=False)
-    module = FlowStageModule.load_from_checkpoint(saved[-1], map_location="cpu")
-    timer = state.get("callbacks", {}).get("Timer", {}).get("time_elapsed", {})
-    metrics = {
-        "weights_epoch": state["epoch"],
-        "steps": state["global_step"],
-        "train_seconds": round(timer.get("train", 0.0), 1),
-        "recovered_from": saved[-1].name,
-        "train_crystals": len(chemistry.train)
+    module = FlowStageModule.load_from_checkpoint(saved, map_location="cpu")
+    train_crystals = (
+        len(chemistry.train)
         if config.stage == "chemistry"
-        else len(load_dataset(config.data).splits["train"]),
-        **_data_note(config, chemistry),
-    }
+        else len(load_dataset(config.data).splits["train"])
+    )
+    metrics = {**recovered_progress(saved, train_crystals), **_data_note(config, chemistry)}
     return export_stage(module, config, chemistry.dataset_hash, metrics)
 
 
@@ -300,16 +290,13 @@ def _fit_standardisation(network: ChemistryVAE, train: ChemistryTable, seed: int
     lengths = torch.from_numpy(train.lengths)
     scale = torch.from_numpy(train.num_atoms).double().pow(1 / 3)[:, None]
     raw = torch.cat([torch.log(lengths / scale), torch.from_numpy(train.angles)], 1)
-    network.lattice_mean.copy_(raw.mean(0).float())
-    network.lattice_std.copy_(raw.std(0, unbiased=False).clamp(min=1e-6).float())
+    lattice = StandardScaler.fit(raw)
+    network.lattice_mean.copy_(lattice.mean.float())
+    network.lattice_std.copy_(lattice.std.float())
     values = torch.from_numpy(train.properties)
     if values.shape[1]:
-        finite = torch.isfinite(values)
-        filled = torch.where(finite, values, 0.0)
-        count = finite.sum(0).clamp(min=1)
-        mean = filled.sum(0) / count
-        std = ((torch.where(finite, values - mean, 0.0) ** 2).sum(0) / count).sqrt()
-        network.property_mean.copy_(mean.float())
-        network.property_std.copy_(std.clamp(min=1e-6).float())
+        properties = StandardScaler.fit(values)
+        network.property_mean.copy_(properties.mean.float())
+        network.property_std.copy_(properties.std.float())
         rows = np.sort(np.random.default_rng(seed).permutation(len(train))[:LABEL_BANK_SIZE])
         network.label_bank[: len(rows)] = values[rows].float()

@@ -22,53 +22,46 @@ import pandas as pd
 import torch
 from pymatgen.core import Structure
 
-from gendesign.errors import InputError
-from gendesign.model.checkpoint import CDVAECheckpoint
+from gendesign.model.cdvae import CDVAE
 from gendesign.model.config import SamplingConfig
 from gendesign.model.constraints import Constraints
-from gendesign.model.crystal_flow import FORMAT as FLOW_FORMAT
-from gendesign.model.crystal_flow import CrystalFlowCheckpoint
+from gendesign.model.crystal_flow import CrystalFlow
 from gendesign.model.flow_config import FlowSamplingConfig
 from gendesign.model.steering import steer_latents
-from gendesign.torch_files import load_payload
+from gendesign.nn.checkpoint import Checkpoint
+from gendesign.nn.pretrained import BundledModels
 
-PRETRAINED_DIR = Path(__file__).parent / "pretrained"
+BUNDLED = BundledModels(Path(__file__).parent / "pretrained", "model.pt", "generative model")
+FAMILIES = (CrystalFlow, CDVAE)
+GeneratorCheckpoint = Checkpoint[CrystalFlow | CDVAE]
 
 
-def pretrained_names() -> list[str]:
-    """Names accepted by :meth:`Generator.from_pretrained`."""
-    return sorted(p.parent.name for p in PRETRAINED_DIR.glob("*/model.pt"))
+def load_generator_checkpoint(path: str | Path, device: str = "cpu") -> GeneratorCheckpoint:
+    """A generative checkpoint of either family; a missing or foreign file gets one sentence."""
+    return Checkpoint.load(path, FAMILIES, "generative model checkpoint", device)
 
 
 class Generator:
-    def __init__(
-        self, checkpoint: CDVAECheckpoint | CrystalFlowCheckpoint, device: str | None = None
-    ):
+    def __init__(self, checkpoint: GeneratorCheckpoint, device: str | None = None):
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         self.checkpoint = checkpoint
         self.model = checkpoint.model.to(self.device).eval()
-        self.is_flow = isinstance(checkpoint, CrystalFlowCheckpoint)
+        self.is_flow = isinstance(self.model, CrystalFlow)
 
     @classmethod
     def from_checkpoint(cls, path: str | Path, device: str | None = None) -> Generator:
-        payload = load_payload(path, "generative model checkpoint")
-        kind = CrystalFlowCheckpoint if payload.get("format") == FLOW_FORMAT else CDVAECheckpoint
-        return cls(kind.from_payload(payload, path), device)  # the file is read once
+        return cls(load_generator_checkpoint(path), device)
 
     @classmethod
     def load(cls, model: str | Path, device: str | None = None) -> Generator:
-        """A bundled model by name or a ``model.pt`` path."""
-        if str(model).endswith(".pt") or Path(model).is_file():
-            return cls.from_checkpoint(model, device)
-        return cls.from_pretrained(str(model), device)
+        """A bundled model by name (see ``BUNDLED.names()``) or a ``model.pt`` path."""
+        name = BUNDLED.name_of(model)
+        return cls.from_pretrained(name, device) if name else cls.from_checkpoint(model, device)
 
     @classmethod
     def from_pretrained(cls, name: str = "mp20", device: str | None = None) -> Generator:
-        """A bundled model by name (see :func:`pretrained_names`)."""
-        path = PRETRAINED_DIR / name / "model.pt"
-        if not path.is_file():
-            known = ", ".join(pretrained_names()) or "none installed"
-            raise InputError(f"no bundled generative model named '{name}' (bundled: {known})")
+        """A bundled model by name (see ``BUNDLED.names()``)."""
+        (path,) = BUNDLED.files(name)
         return cls.from_checkpoint(path, device)
 
     @property

@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytorch_lightning as pl
 import torch
 
-from gendesign.lightning_runs import log_losses, with_fixed_noise
 from gendesign.model.cdvae import CDVAE
 from gendesign.model.config import ModelConfig, TrainingConfig
+from gendesign.nn.runs import log_losses, with_fixed_noise
 
 
 class CDVAEModule(pl.LightningModule):

@@ -13,7 +13,7 @@ from typing import Protocol
 
 import torch
 
-from gendesign.model.constraints import Range
+from gendesign.ranges import Range
 
 
 class LatentPropertyModel(Protocol):
@@ -27,11 +27,11 @@ class LatentPropertyModel(Protocol):
 def range_penalty(values: torch.Tensor, bounds: list[Range]) -> torch.Tensor:
     """(B,) summed distance of each column of ``values`` (B, P) outside its range."""
     penalty = values.new_zeros(len(values))
-    for k, (low, high) in enumerate(bounds):
-        if low is not None:
-            penalty = penalty + torch.relu(low - values[:, k])
-        if high is not None:
-            penalty = penalty + torch.relu(values[:, k] - high)
+    for k, bound in enumerate(bounds):
+        if bound.min is not None:
+            penalty = penalty + torch.relu(bound.min - values[:, k])
+        if bound.max is not None:
+            penalty = penalty + torch.relu(values[:, k] - bound.max)
     return penalty
 
 
@@ -50,11 +50,7 @@ def steer_latents(
     columns = [model.property_names.index(name) for name in targets]
     mean, std = model.property_mean[columns], model.property_std[columns]
     bounds = [
-        (
-            None if low is None else float((low - mean[k]) / std[k]),
-            None if high is None else float((high - mean[k]) / std[k]),
-        )
-        for k, (low, high) in enumerate(targets.values())
+        target.scaled(float(mean[k]), float(std[k])) for k, target in enumerate(targets.values())
     ]
     z = z.detach().clone().requires_grad_(True)
     optimizer = torch.optim.Adam([z], lr=learning_rate)

@@ -24,8 +24,8 @@ from torch import nn
 from torch_geometric.utils import scatter
 
 from gendesign.model.chemistry import sinusoidal
-from gendesign.model.decoder import mlp
 from gendesign.model.flow_config import CoordinateFlowConfig
+from gendesign.nn.blocks import mlp
 
 
 def wrap(delta: torch.Tensor) -> torch.Tensor:

@@ -18,11 +18,11 @@ from torch_geometric.loader import DataLoader
 from gendesign.config import load_config, write_resolved_config
 from gendesign.data.arrays import CrystalArrays
 from gendesign.data.datasets import PreparedDataset, load_dataset
-from gendesign.errors import InputError
-from gendesign.lightning_runs import LIGHTNING_FOLDER, fit_resumable, last_checkpoint
-from gendesign.model.checkpoint import CDVAECheckpoint
+from gendesign.data.scalers import StandardScaler
 from gendesign.model.config import TrainingConfig
 from gendesign.model.lightning_module import CDVAEModule
+from gendesign.nn.checkpoint import Checkpoint
+from gendesign.nn.runs import fit_resumable, last_checkpoint, recovered_progress, saved_checkpoint
 
 MODEL_FILE = "model.pt"
 
@@ -62,34 +62,19 @@ def recover_model(run_dir: str | Path, use_last: bool = False) -> Path:
     epoch's (default; for a run that was killed before it could write ``model.pt``) or,
     with ``use_last``, the last epoch's."""
     run_dir = Path(run_dir)
-    folder = run_dir / LIGHTNING_FOLDER
-    saved = sorted(folder.glob("last.ckpt" if use_last else "epoch=*.ckpt"))
-    if not saved and not use_last:
-        saved = sorted(folder.glob("last.ckpt"))
-    if not (run_dir / "config.yaml").is_file() or not saved:
-        raise InputError(
-            f"{run_dir}: not a training run with a saved checkpoint (config.yaml, lightning/*.ckpt)"
-        )
+    saved = saved_checkpoint(run_dir, use_last)
     config = load_config(TrainingConfig, run_dir / "config.yaml", {"out_dir": str(run_dir)})
     data = load_dataset(config.data)
-    state = torch.load(saved[-1], map_location="cpu", weights_only=False)
-    module = CDVAEModule.load_from_checkpoint(saved[-1], map_location="cpu")
-    timer = state.get("callbacks", {}).get("Timer", {}).get("time_elapsed", {})
-    metrics = {
-        "weights_epoch": state["epoch"],  # 0-based epoch the weights are from
-        "steps": state["global_step"],
-        "train_seconds": round(timer.get("train", 0.0), 1),
-        "train_crystals": len(data.training_subset(config.max_train_crystals, config.seed)),
-        "recovered_from": saved[-1].name,
-    }
-    return export_model(module, config, data, metrics)
+    module = CDVAEModule.load_from_checkpoint(saved, map_location="cpu")
+    train_crystals = len(data.training_subset(config.max_train_crystals, config.seed))
+    return export_model(module, config, data, recovered_progress(saved, train_crystals))
 
 
 def export_model(
     module: CDVAEModule, config: TrainingConfig, data: PreparedDataset, metrics: dict
 ) -> Path:
     """Save ``module``'s model as the run's self-contained ``model.pt``."""
-    checkpoint = CDVAECheckpoint(
+    checkpoint = Checkpoint(
         model=module.model.cpu().eval(),
         dataset=data.name,
         protocol=data.spec.protocol,
@@ -113,10 +98,8 @@ def build_module(
     scaled = torch.cat(
         [train.lengths / train.num_atoms[:, None].double().pow(1 / 3), train.angles], 1
     )
-    values = train.properties[:, columns]
-    finite = torch.isfinite(values)
-    property_mean = [float(values[finite[:, k], k].mean()) for k in range(len(names))]
-    property_std = [float(values[finite[:, k], k].std()) for k in range(len(names))]
+    lattice = StandardScaler.fit(scaled)
+    properties = StandardScaler.fit(train.properties[:, columns])
     max_atoms = data.config.max_atoms or data.spec.max_atoms or int(train.num_atoms.max())
     return CDVAEModule(
         model_config=config.model.model_dump(mode="json"),
@@ -129,8 +112,8 @@ def build_module(
         ),
         property_names=names,
         property_columns=columns,
-        lattice_mean=scaled.mean(0).tolist(),
-        lattice_std=scaled.std(0).tolist(),
-        property_mean=property_mean,
-        property_std=property_std,
+        lattice_mean=lattice.mean.tolist(),
+        lattice_std=lattice.std.tolist(),
+        property_mean=properties.mean.tolist(),
+        property_std=properties.std.tolist(),
     )

@@ -17,7 +17,7 @@ from pymatgen.core import Species, Structure
 
 from gendesign.audit.composition import charge_balanced
 from gendesign.data.known_crystals import KnownCrystals
-from gendesign.model.constraints import Constraints, in_range
+from gendesign.model.constraints import Constraints
 
 Ion = tuple[str, int]  # (element symbol, oxidation state)
 
@@ -39,7 +39,7 @@ def template_indices(known: KnownCrystals, constraints: Constraints) -> list[int
         k
         for k, descriptor in enumerate(known.descriptors)
         if descriptor.oxidation_states
-        and in_range(float(len(known.structures[k])), constraints.atoms)
+        and constraints.atoms.contains(float(len(known.structures[k])))
     ]
 
 

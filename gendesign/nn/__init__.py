@@ -1,0 +1,2 @@
+"""What every model family shares: network blocks, the checkpoint protocol, bundled
+models by name, and the Lightning training run."""

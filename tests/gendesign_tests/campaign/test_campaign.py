@@ -1,0 +1,317 @@
+"""Campaigns end to end on the bundled mp20 models (small sizes, real models and data):
+stages and store, resume after SIGKILL and Ctrl-C, Dask, config changes, bad configs, the report."""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import ase.db
+import pandas as pd
+import pytest
+import yaml
+from helpers import REPO
+
+from gendesign.campaign.config import CampaignConfig
+from gendesign.campaign.pipeline import run_campaign
+from gendesign.config import load_config
+from gendesign.errors import ConfigError
+
+pytestmark = pytest.mark.needs_data  # campaigns read the MP-20 crystals and hull
+
+# Values that measure time, not results: they differ between otherwise identical runs.
+TIMING_COLUMNS = {"relax_seconds"}
+
+
+def small_campaign(folder: Path, **changes) -> dict:
+    """24 candidates from all three sources (model 12, substitution 6, prototypes 6:
+    4 batches), a short schedule, a loose pre-screen, the best 3 relaxed briefly."""
+    config = {
+        "name": "small",
+        "seed": 3,
+        "out_dir": str(folder),
+        "batch_size": 8,
+        "targets": {"band_gap": {"min": 0.5, "max": 3.0}},
+        "atoms": "2:12",
+        "generate": {
+            "n": 24,
+            "sources": {"model": 0.5, "substitution": 0.25, "prototypes": 0.25},
+            "sampling": {"coordinate_steps": 20},
+            "steering_steps": 50,
+        },
+        "prescreen": {"e_hull_max": 1.0},
+        "screen": {"top_k": 3},
+        "relax": {"settings": {"max_steps": 40}},
+        "report": {"top_n": 3},
+    }
+    for key, value in changes.items():
+        section, _, field = key.partition(".")
+        if field:
+            config.setdefault(section, {})[field] = value
+        else:
+            config[key] = value
+    return config
+
+
+def write_config(path: Path, config: dict) -> Path:
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def comparable(table: pd.DataFrame) -> pd.DataFrame:
+    columns = sorted(c for c in table.columns if c not in TIMING_COLUMNS)
+    return table[columns].sort_values("cid").reset_index(drop=True)
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    """A small campaign run to the end on two local worker processes."""
+    folder = tmp_path_factory.mktemp("campaign-local")
+    config = CampaignConfig.model_validate(small_campaign(folder))
+    run = run_campaign(config, workers=2)
+    return config, run
+
+
+def test_every_stage_runs_and_the_store_records_it(finished):
+    config, run = finished
+    table = run.store.table()
+    assert len(table) == 24 and (table["generate_status"] == "passed").all()
+    audited = table[table["audit_status"] == "passed"]
+    assert len(audited) > 0
+    # Dropped and failed candidates carry a reason; passed ones went on to the next stage.
+    for stage in ("audit", "prescreen", "screen", "relax", "reaudit"):
+        out = table[table[f"{stage}_status"].isin(["dropped", "failed"])]
+        if len(out):
+            assert out[f"{stage}_reason"].str.len().gt(0).all(), stage
+    selected = table[table["screen_status"] == "passed"]
+    assert 0 < len(selected) <= 3
+    assert set(selected["cid"]) == set(table.loc[table["relax_status"].notna(), "cid"])
+    relaxed = table[table["relax_status"] == "passed"]
+    assert relaxed["relax_e_above_hull_eV_atom"].map(math.isfinite).all()
+    assert (relaxed["relax_potential"] == "chgnet-0.3.0").all()
+    ranked = table[table["rank_status"] == "passed"].sort_values("rank_position")
+    assert list(ranked["rank_position"]) == list(range(1, len(ranked) + 1))
+    # Every generated structure stayed within the atom limit the config set, and each
+    # source made its share, in id order; template candidates name their parent.
+    assert table["generate_n_atoms"].between(2, 12).all()
+    assert (
+        list(table["generate_source"]) == ["model"] * 12 + ["substitution"] * 6 + ["prototypes"] * 6
+    )
+    templated = table[table["generate_source"] != "model"]
+    assert templated["generate_parent"].str.startswith("mp-").all()
+    assert templated["generate_charge_balanced"].all()
+    # Every audited candidate got a pre-screen estimate from the relaxation potential.
+    screened = table[table["prescreen_status"].notna()]
+    assert set(screened["cid"]) == set(audited["cid"])
+    assert screened["prescreen_e_above_hull_eV_atom"].map(math.isfinite).all()
+    dropped = screened[screened["prescreen_status"] == "dropped"]
+    assert (dropped["prescreen_e_above_hull_eV_atom"] > 1.0).all()
+    assert (
+        table["audit_novelty_class"]
+        .dropna()
+        .isin(["duplicate", "substitution-derived", "novel-framework"])
+        .all()
+    )
+    # The relaxed structure is the row's atoms, the generated one stays in its data.
+    db = ase.db.connect(config.store_url)
+    row = db.get(cid=relaxed["cid"].iloc[0])
+    assert set(row.data) >= {"generate", "relax"}
+    assert (run.folder / "report.html").is_file() and (run.folder / "campaign.log").is_file()
+    # The counts the run reports (and logs) are the funnel's: candidates that entered each stage.
+    for stage in ("generate", "audit", "prescreen", "screen", "relax", "reaudit", "rank"):
+        assert run.computed[stage] == table[f"{stage}_status"].notna().sum(), stage
+
+
+def test_rerunning_a_finished_campaign_is_a_no_op(finished):
+    config, run = finished
+    before = comparable(run.store.table())
+    again = run_campaign(config, resume=True, workers=1)
+    assert not again.did_work
+    pd.testing.assert_frame_equal(before, comparable(again.store.table()))
+
+
+def test_without_resume_an_existing_campaign_is_refused(finished):
+    config, _ = finished
+    with pytest.raises(ConfigError, match="--resume"):
+        run_campaign(config, workers=1)
+
+
+def test_a_changed_config_is_refused_unless_forced(finished, tmp_path):
+    config, run = finished
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(run.folder, copy)
+    changed = CampaignConfig.model_validate(small_campaign(copy, **{"screen.top_k": 2}))
+    with pytest.raises(ConfigError, match=r"'screen\.top_k' \(3 → 2\).*--force"):
+        run_campaign(changed, resume=True, workers=1)
+    forced = run_campaign(changed, resume=True, force=True, workers=1)
+    assert forced.computed["generate"] == 0 and forced.computed["audit"] == 0
+    assert forced.computed["screen"] > 0
+    table = forced.store.table()
+    assert (table["screen_status"] == "passed").sum() <= 2
+    assert table["relax_status"].notna().sum() == (table["screen_status"] == "passed").sum()
+
+
+def test_dask_cluster_gives_the_same_results_as_local_processes(finished, tmp_path):
+    from distributed import LocalCluster
+
+    _, local = finished
+    config = CampaignConfig.model_validate(small_campaign(tmp_path / "dask"))
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True) as cluster:
+        run = run_campaign(config, scheduler=cluster.scheduler_address)
+    pd.testing.assert_frame_equal(comparable(local.store.table()), comparable(run.store.table()))
+
+
+def _wait_for(store: str, condition, process: subprocess.Popen, timeout: float = 300) -> bool:
+    """Poll the store until ``condition(rows)`` holds; False if the process ended first."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            return False
+        if "://" in store or Path(store).exists():
+            try:
+                rows = [r.key_value_pairs for r in ase.db.connect(store).select(include_data=False)]
+            except Exception:  # the writer holds the lock; look again
+                rows = []
+            if condition(rows):
+                return True
+        time.sleep(0.05)
+    raise AssertionError("the campaign did not reach the expected point in time")
+
+
+def _recorded(values: dict, stage: str) -> bool:
+    return values.get(f"{stage}_status", "pending") != "pending"
+
+
+def _start(config_path: Path, *extra: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "gendesign", "campaign", str(config_path), "--workers", "1", *extra],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
+
+
+def _generated_record(row) -> tuple:
+    """What the generate stage wrote into a row: its creation time, values and structure
+    (later stages replace the row's atoms, and with them ASE's unique_id)."""
+    values = {k: v for k, v in row.key_value_pairs.items() if k.startswith("generate_")}
+    return row.ctime, sorted(values.items()), str(row.data["generate"])
+
+
+def test_sigkill_or_ctrl_c_then_resume_loses_nothing_and_recomputes_nothing(
+    finished, tmp_path, store_url
+):
+    """On SQLite and on PostgreSQL (``store_url``)."""
+    _, local = finished
+    folder = tmp_path / "killed"
+    config_path = write_config(tmp_path / "small.yaml", small_campaign(folder, store=store_url))
+    db_path = store_url
+
+    # Kill 1: during generation, once the first batch is committed.
+    process = _start(config_path)
+    assert _wait_for(db_path, lambda rows: 0 < len(rows) < 24, process), "finished too early"
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    committed = {r.cid: _generated_record(r) for r in ase.db.connect(db_path).select()}
+    assert 0 < len(committed) < 24
+
+    # Ctrl-C: resumed, then interrupted once audit results are committed; it keeps them
+    # and says how to go on.
+    process = _start(config_path, "--resume")
+    audited = _wait_for(db_path, lambda rows: any(_recorded(r, "audit") for r in rows), process)
+    assert audited, "finished before it could be interrupted"
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stderr.decode()
+    assert "--resume" in stderr.decode() and "kept" in stderr.decode()
+    kept = [r.key_value_pairs for r in ase.db.connect(db_path).select(include_data=False)]
+    assert len(kept) == 24 and any(_recorded(r, "audit") for r in kept)
+
+    config = load_config(CampaignConfig, config_path)
+    run = run_campaign(config, resume=True, workers=1)
+    rows = {r.cid: _generated_record(r) for r in ase.db.connect(db_path).select()}
+    # What was committed before the kill is still the same record, not a recomputed one.
+    assert all(rows[cid] == record for cid, record in committed.items())
+    assert run.computed["generate"] == 0
+    pd.testing.assert_frame_equal(comparable(local.store.table()), comparable(run.store.table()))
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"generate.nn": 5}, r"unknown field 'generate\.nn' \(did you mean 'n'\?\)"),
+        ({"targets": {"band_gap": {"min": 3, "max": 1}}}, r"targets\.band_gap.*range is empty"),
+        ({"elements": ["Li", "Xx"]}, r"elements.*'Xx' is not a chemical element"),
+        ({"generate.model": "missing/model.pt"}, r"field 'generate\.model'.*missing/model\.pt"),
+        ({"generate.model": "mp99"}, r"field 'generate\.model'.*no bundled generative model"),
+        ({"targets": {"bulk_modulus": {"min": 100}}}, r"bulk_modulus"),
+        ({"relax.potential_path": "nowhere.model"}, r"field 'relax\.potential_path'"),
+        ({"audit.novelty_reference": "mp30"}, r"field 'audit\.novelty_reference'"),
+        ({"generate.sources": {"gan": 1.0}}, r"generate\.sources.*unknown source\(s\) gan"),
+        ({"generate.sources": {"model": 0}}, r"generate\.sources.*share above 0"),
+        ({"generate.templates": "mp30"}, r"field 'generate\.templates'.*unknown dataset"),
+        (
+            {"generate.sources": {"substitution": 1.0}, "elements": ["He", "Ne"]},
+            r"generate\.sources\.substitution'.*no mp20 training crystal",
+        ),
+    ],
+)
+def test_bad_configs_fail_before_any_work(tmp_path, change, message):
+    folder = tmp_path / "never"
+    config_path = write_config(tmp_path / "bad.yaml", small_campaign(folder, **change))
+    with pytest.raises(ConfigError) as failure:
+        run_campaign(load_config(CampaignConfig, config_path), workers=1, source=str(config_path))
+    error = str(failure.value)
+    assert "bad.yaml" in error and re.search(message, error), error
+    assert "\n" not in error
+    assert not folder.exists()
+
+
+def test_a_bad_config_is_one_red_sentence_on_the_command_line(tmp_path, gendesign_cli):
+    config = small_campaign(tmp_path / "never", **{"screen.top_k": 0})
+    result = gendesign_cli("campaign", str(write_config(tmp_path / "bad.yaml", config)))
+    assert result.returncode == 2
+    error = " ".join(result.stderr.split())
+    assert re.search(r"error: .*bad\.yaml: field 'screen\.top_k'", error), error
+    assert "Traceback" not in result.stderr
+
+
+def test_report_opens_in_headless_chromium_with_the_top_candidates(finished):
+    from helpers.browser import open_in_chromium
+
+    _, run = finished
+    page = open_in_chromium(run.folder / "report.html")
+    assert page.errors == []
+    assert page.top_candidate_rows >= 1
+    assert page.broken_images == 0
+    # The regenerated report is the same page.
+    regenerated = subprocess.run(
+        [sys.executable, "-m", "gendesign", "report", str(run.folder)],
+        capture_output=True,
+        text=True,
+    )
+    assert regenerated.returncode == 0, regenerated.stderr
+    assert (
+        open_in_chromium(run.folder / "report.html").top_candidate_rows == page.top_candidate_rows
+    )
+
+
+@pytest.mark.parametrize(
+    "path",
+    sorted((REPO / "configs" / "campaign").glob("*.yaml")),
+    ids=lambda p: p.name,
+)
+def test_bundled_campaign_configs_pass_the_preflight_checks(path):
+    from gendesign.campaign.preflight import check_campaign
+
+    config = load_config(CampaignConfig, path)
+    check_campaign(config, str(path))
+    assert config.targets and config.generate.n >= 200

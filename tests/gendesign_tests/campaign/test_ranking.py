@@ -1,0 +1,83 @@
+"""Ranking, selection for relaxation and the stage fingerprints, on hand-made records."""
+
+from __future__ import annotations
+
+import math
+
+from gendesign.campaign.candidates import Candidate
+from gendesign.campaign.config import STAGES, CampaignConfig
+from gendesign.campaign.ranking import rank_candidates
+from gendesign.campaign.screen import select_for_relaxation
+
+
+def config(**changes) -> CampaignConfig:
+    return CampaignConfig.model_validate(
+        {"name": "unit", "targets": {"band_gap": {"min": 1.0, "max": 2.0}}, **changes}
+    )
+
+
+def candidate(cid: str, **values) -> Candidate:
+    return Candidate(cid, {}, values)
+
+
+def test_stable_and_on_target_first_then_by_hull_distance():
+    ranked = rank_candidates(
+        config(),
+        [
+            candidate("off-target", relax_e_above_hull_eV_atom=0.0, reaudit_band_gap=4.0),
+            candidate("unstable", relax_e_above_hull_eV_atom=0.5, reaudit_band_gap=1.5),
+            candidate("best", relax_e_above_hull_eV_atom=-0.02, reaudit_band_gap=1.2),
+            candidate("good", relax_e_above_hull_eV_atom=0.05, reaudit_band_gap=1.9),
+            candidate("unconverged", reaudit_band_gap=1.5),  # no E_hull: last
+        ],
+    )
+    order = [o.cid for o in sorted(ranked, key=lambda o: o.values["position"])]
+    assert order == ["best", "good", "off-target", "unstable", "unconverged"]
+    by_id = {o.cid: o.values for o in ranked}
+    assert by_id["good"]["stable"] and by_id["good"]["meets_targets"]
+    assert by_id["off-target"]["stable"] and not by_id["off-target"]["meets_targets"]
+    assert not by_id["unconverged"]["stable"]
+
+
+def test_ties_on_the_hull_go_to_the_higher_acquisition():
+    ranked = rank_candidates(
+        config(),
+        [
+            candidate(
+                f"c{k}", relax_e_above_hull_eV_atom=0.0, reaudit_band_gap=1.5, screen_acquisition=p
+            )  # fmt: skip
+            for k, p in enumerate([0.2, 0.9, 0.5])
+        ],
+    )
+    assert [o.cid for o in sorted(ranked, key=lambda o: o.values["position"])] == ["c1", "c2", "c0"]
+
+
+def test_a_stage_record_reads_its_own_values():
+    record = candidate(
+        "c0", relax_status="passed", relax_reason="", relax_e_above_hull_eV_atom=0.02,
+        screen_band_gap=1.1,
+    ).stage("relax")  # fmt: skip
+    assert record.passed and record.values == {"e_above_hull_eV_atom": 0.02}
+    assert record.number("e_above_hull_eV_atom") == 0.02 and math.isnan(record.number("x"))
+    assert candidate("c1").stage("rank").status is None
+
+
+def test_the_top_k_by_acquisition_are_selected():
+    chosen = select_for_relaxation(
+        config(screen={"top_k": 2}),
+        [candidate(f"c{k}", screen_acquisition=p) for k, p in enumerate([0.1, 0.7, 0.4, 0.7])],
+    )
+    passed = sorted(o.cid for o in chosen if o.status == "passed")
+    assert passed == ["c1", "c3"]  # equal acquisition: both, by id
+    dropped = [o for o in chosen if o.status == "dropped"]
+    assert all("below the top 2" in o.reason for o in dropped)
+
+
+def test_a_change_invalidates_its_stage_and_every_later_one_only():
+    base = config().stage_fingerprints()
+    changed = config(screen={"top_k": 7}).stage_fingerprints()
+    first = STAGES.index("screen")
+    assert all(base[s] == changed[s] for s in STAGES[:first])
+    assert all(base[s] != changed[s] for s in STAGES[first:])
+    assert config(report={"top_n": 3}).stage_fingerprints() == base  # the report never counts
+    assert math.isfinite(len(base)) and set(base) == set(STAGES)

@@ -1,0 +1,59 @@
+"""The bundled generative models load offline and make valid crystals."""
+
+from __future__ import annotations
+
+import pytest
+
+from gendesign.audit.runner import audit
+from gendesign.model.config import SamplingConfig
+from gendesign.model.constraints import Constraints
+from gendesign.model.generator import BUNDLED, Generator
+
+SHORT = SamplingConfig(levels=10, steps_per_level=20, batch_size=32)
+FLOW = ("mp20", "perov5")  # the defaults: crystalflow
+FIRST_GENERATION = ("mp20-cdvae", "perov5-cdvae")  # kept for side-by-side comparison
+
+
+def test_every_bundle_is_there_with_its_records():
+    assert set(FLOW + FIRST_GENERATION) <= set(BUNDLED.names())
+    for name in FLOW + FIRST_GENERATION:
+        generator = Generator.from_pretrained(name, device="cpu")
+        assert generator.is_flow == (name in FLOW)
+        assert generator.checkpoint.dataset == name.split("-")[0]
+        assert generator.checkpoint.dataset_hash
+        folder = BUNDLED.folder / name
+        records = (
+            {"chemistry_config.yaml", "coordinates_config.yaml", "training_summary.md"}
+            if name in FLOW
+            else {"config.yaml", "training_summary.md", "log.csv.gz"}
+        )
+        assert records <= {p.name for p in folder.iterdir()}
+        assert (folder / "model.pt").stat().st_size < 20e6
+
+
+@pytest.mark.parametrize(("name", "minimum_valid"), [("perov5", 0.85), ("mp20", 0.85)])
+def test_bundled_flow_models_make_valid_crystals(name, minimum_valid):
+    """A 64-sample smoke check at the default schedule; the measured figures on 10,000
+    samples are in BENCHMARKS.md."""
+    structures = Generator.from_pretrained(name, device="cpu").sample(64, seed=0)
+    summary = audit(structures, reference=None, workers=1).summary
+    assert summary.validity.structural >= minimum_valid
+    assert summary.validity.compositional >= minimum_valid
+
+
+@pytest.mark.parametrize(("name", "minimum_valid"), [("perov5-cdvae", 0.85), ("mp20-cdvae", 0.85)])
+def test_first_generation_models_still_make_valid_crystals(name, minimum_valid):
+    structures = Generator.from_pretrained(name, device="cpu").sample(32, seed=0, sampling=SHORT)
+    summary = audit(structures, reference=None, workers=1).summary
+    assert summary.validity.structural >= minimum_valid
+
+
+def test_mp20_honours_a_chemical_system_with_charge_neutral_formulas():
+    generator = Generator.from_pretrained("mp20", device="cpu")
+    constraints = Constraints.parse(elements="Li,Fe,P,O", atoms="4:12")
+    structures, table = generator.sample_table(32, seed=0, constraints=constraints)
+    assert table["meets_elements"].all() and table["meets_atoms"].all()
+    assert all(
+        {el.symbol for el in s.composition.elements} <= {"Li", "Fe", "P", "O"} for s in structures
+    )
+    assert table["charge_balanced"].mean() >= 0.9
