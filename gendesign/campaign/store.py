@@ -2,7 +2,8 @@
 
 One row per candidate. Its atoms are the latest structure (relaxed once relaxed);
 ``data`` keeps the structure of every stage that made one; key-value pairs hold
-``cid``, ``<stage>_status`` (pending, passed, dropped, failed), ``<stage>_reason``
+``cid``, ``<stage>_status`` (pending, passed, dropped, failed, or skipped when an
+earlier stage dropped it), ``<stage>_reason``
 and the stage's values under the ``<stage>_`` prefix, so ``ase db campaign.db``
 shows them. The database's metadata holds the resolved config, each stage's
 config fingerprint, the global steps that finished and the stage timings.
@@ -10,9 +11,9 @@ config fingerprint, the global steps that finished and the stage timings.
 Every batch is written in one transaction: a killed run leaves whole batches or
 nothing, and a resumed run picks up exactly the candidates still ``pending``.
 Pending work is found by key-value queries on indexed columns (SQLite: the
-key-value tables indexed by (key, value) and by row; PostgreSQL: an expression
-index per status), so finding and writing a batch costs the same at 10⁵
-candidates as at 10³. Readers see "pending" as no status (None).
+key-value table indexed by (key, value); PostgreSQL: an expression index per
+status) and ASE's side tables are indexed by row, so finding and writing a batch
+costs the same at 10⁵ candidates as at 10³. Readers see "pending" as no status (None).
 """
 
 from __future__ import annotations
@@ -36,16 +37,20 @@ from gendesign.errors import ConfigError
 
 STORE_FILE = "campaign.db"
 PENDING = "pending"
+SKIPPED = "skipped"  # an earlier stage dropped it: this stage never runs for it
 # 2: every later stage's status is written as "pending" when a candidate is added.
 STORE_VERSION = 2
 _STATUS_KEYS = tuple(column(stage, "status") for stage in STAGES[1:])
-_SQLITE_INDEXES = (
-    "CREATE INDEX IF NOT EXISTS gendesign_text_kv ON text_key_values(key, value)",
+# ASE rewrites a row's side tables on every update (delete by row id, insert): without
+# these, each delete scans the whole table (both backends keep the side tables).
+_ROW_INDEXES = (
     "CREATE INDEX IF NOT EXISTS gendesign_text_kv_id ON text_key_values(id)",
     "CREATE INDEX IF NOT EXISTS gendesign_number_kv_id ON number_key_values(id)",
     "CREATE INDEX IF NOT EXISTS gendesign_keys_id ON keys(id)",
     "CREATE INDEX IF NOT EXISTS gendesign_species_id ON species(id)",
 )
+# SQLite queries key-value pairs in text_key_values; PostgreSQL in the JSONB column.
+_SQLITE_QUERY_INDEX = "CREATE INDEX IF NOT EXISTS gendesign_text_kv ON text_key_values(key, value)"
 
 
 def _storable(value: Any) -> Any:
@@ -83,6 +88,8 @@ class CampaignStore:
         """Indexes for the queries below, and the pending markers of a version-1 store."""
         with self.db.managed_connection() as connection:
             cursor = connection.cursor()
+            for statement in _ROW_INDEXES:
+                cursor.execute(statement)
             if self.db.type == "postgresql":
                 for key in ("cid", *_STATUS_KEYS):
                     cursor.execute(
@@ -90,8 +97,7 @@ class CampaignStore:
                         f"ON systems ((key_value_pairs ->> '{key}'))"
                     )
             else:
-                for statement in _SQLITE_INDEXES:
-                    cursor.execute(statement)
+                cursor.execute(_SQLITE_QUERY_INDEX)
         if self.metadata.get("store_version") == STORE_VERSION:
             return
         with self.db:
@@ -184,15 +190,22 @@ class CampaignStore:
     ) -> list[Candidate]:
         """Candidates (sorted by id) whose values match ``where`` (and whose id is in
         ``cids``, when given); a None value means "not recorded yet", e.g.
-        ``{"audit_status": "passed", "screen_status": None}``. Only the matching rows are
-        read (an indexed query per condition)."""
-        query = {
-            key: PENDING if wanted is None else wanted for key, wanted in (where or {}).items()
-        }
+        ``{"audit_status": "passed", "screen_status": None}``.
+
+        With a "not recorded yet" condition, only the rows still pending for that stage
+        are read (an indexed query), and the others are checked here; a row that can no
+        longer reach the stage (an earlier stage dropped it) is marked ``skipped`` for
+        it, so it is never read again and the pending work stays as small as the
+        work itself."""
+        where = dict(where or {})
+        waiting = [key for key, wanted in where.items() if wanted is None]
+        query = {waiting[0]: PENDING} if waiting else where
         if cids is not None:
             rows = [row for cid in sorted(cids) for row in self.db.select(cid=cid, **query)]
         else:
             rows = list(self.db.select(**query))
+        if waiting:
+            rows = self._reachable(rows, where, waiting[0])
         found = []
         for row in rows:
             values = _without_pending(row.key_value_pairs)
@@ -205,6 +218,24 @@ class CampaignStore:
             }
             found.append(Candidate(values["cid"], structures, values))
         return sorted(found, key=lambda c: c.cid)
+
+    def _reachable(self, rows: list, where: dict, waiting: str) -> list:
+        """The ``rows`` (pending for ``waiting``) that match ``where``; those whose earlier
+        stages ended otherwise are marked skipped for ``waiting``."""
+        kept, unreachable = [], []
+        for row in rows:
+            values = row.key_value_pairs
+            matches = [values.get(key, PENDING) == (PENDING if want is None else want)
+                       for key, want in where.items()]  # fmt: skip
+            if all(matches):
+                kept.append(row)
+            elif all(values.get(key, PENDING) != PENDING for key in where if key != waiting):
+                unreachable.append(row.id)  # decided otherwise upstream: it never comes here
+        if unreachable:
+            with self.db:
+                for row_id in unreachable:
+                    self.db.update(row_id, **{waiting: SKIPPED})
+        return kept
 
     def count(self, **where: str) -> int:
         """How many candidates have these values (e.g. ``relax_status="passed"``)."""
@@ -234,5 +265,5 @@ class CampaignStore:
 
 
 def _without_pending(values: dict) -> dict:
-    """Key-value pairs with the "pending" statuses left out (not recorded yet)."""
-    return {key: value for key, value in values.items() if value != PENDING}
+    """Key-value pairs without the "pending" and "skipped" markers (no result)."""
+    return {key: value for key, value in values.items() if value not in (PENDING, SKIPPED)}
