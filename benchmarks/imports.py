@@ -10,7 +10,6 @@ and the BENCHMARKS.md section.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import io
 import json
@@ -24,7 +23,7 @@ from pathlib import Path
 import grimp
 from importlinter.cli import lint_imports
 
-from benchmarks.reporting import ROOT, markdown_table, publish, update_section
+from benchmarks.reporting import ROOT, markdown_table, publish, side_by_side, update_section
 
 PACKAGES = ("gendesign", "predictors", "relax")
 # This checkout (its tests and layers contract), also when measuring another one's code.
@@ -64,7 +63,10 @@ def measure_checkout(checkout: Path) -> dict:
     """:func:`measure` run on another checkout: a fresh interpreter whose import path
     starts with that checkout, loading this file by its path."""
     code = (
-        f"import sys, json, importlib.util; sys.path[:0] = [{str(checkout)!r}, {str(ROOT)!r}]; "
+        # this checkout's benchmark helpers first, then the other checkout's packages
+        f"import sys, json, importlib.util; sys.path.insert(0, {str(ROOT)!r}); "
+        f"import benchmarks.reporting; sys.path.remove({str(ROOT)!r}); "
+        f"sys.path.insert(0, {str(checkout)!r}); "
         f"spec = importlib.util.spec_from_file_location('imports_benchmark', {__file__!r}); "
         "module = importlib.util.module_from_spec(spec); spec.loader.exec_module(module); "
         "print(json.dumps(module.measure()))"
@@ -95,14 +97,7 @@ def write_tables(results: dict) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--before", type=Path, help="a checkout of an earlier commit")
-    parser.add_argument("--before-label", default="before")
-    args = parser.parse_args()
-    code = {}
-    if args.before:
-        code[args.before_label] = measure_checkout(args.before.resolve())
-    code["now"] = measure()
+    code = side_by_side(__doc__.splitlines()[0], measure, measure_checkout)
     with contextlib.redirect_stdout(io.StringIO()):
         kept = lint_imports(no_cache=True) == 0
     publish("imports", {"code": code, "layers_contract_kept": kept}, write_tables)

@@ -14,7 +14,6 @@ benchmarks/results/memory.json and the BENCHMARKS.md section.
 
 from __future__ import annotations
 
-import argparse
 import os
 import re
 import subprocess
@@ -25,7 +24,14 @@ from pathlib import Path
 
 import psutil
 
-from benchmarks.reporting import ROOT, markdown_table, previous_results, publish, update_section
+from benchmarks.reporting import (
+    ROOT,
+    markdown_table,
+    previous_results,
+    publish,
+    side_by_side,
+    update_section,
+)
 
 DEMO = "configs/campaign/demo.yaml"
 # What third-party libraries print: Python warnings, mace's and CHGNet's load messages.
@@ -139,16 +145,7 @@ def write_tables(results: dict) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--before", type=Path, help="a checkout of an earlier commit")
-    parser.add_argument("--before-label", default="before")
-    args = parser.parse_args()
-    runs = {}
-    if args.before:
-        runs[args.before_label] = run_demo(args.before.resolve())
-        print(args.before_label, runs[args.before_label], flush=True)
-    runs["now"] = run_demo(ROOT)
-    print("now", runs["now"], flush=True)
+    runs = side_by_side(__doc__.splitlines()[0], lambda: run_demo(ROOT), run_demo)
     results = {**previous_results("memory"), "runs": runs}
     publish("memory", results, write_tables)
 

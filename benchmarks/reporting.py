@@ -99,3 +99,21 @@ def _git(*args: str) -> str:
         ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
+
+
+def side_by_side(description: str, measure_now, measure_checkout) -> dict:
+    """``{"<label>": measure_checkout(PATH), "now": measure_now()}`` from the command line
+    ``[--before PATH] [--before-label LABEL]``: this code beside an earlier checkout, in one run."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--before", type=Path, help="a checkout of an earlier commit")
+    parser.add_argument("--before-label", default="before")
+    args = parser.parse_args()
+    figures = {}
+    if args.before:
+        figures[args.before_label] = measure_checkout(args.before.resolve())
+        print(args.before_label, figures[args.before_label], flush=True)
+    figures["now"] = measure_now()
+    print("now", figures["now"], flush=True)
+    return figures
