@@ -12,10 +12,10 @@ time and holdout errors, plus each run's per-epoch CSV log compressed beside it.
 from __future__ import annotations
 
 import argparse
-import gzip
 import shutil
 from pathlib import Path
 
+from gendesign.nn.bundle import new_bundle_folder, run_history, write_history
 from predictors.inference import PRETRAINED_DIR
 from predictors.model import load_predictor_checkpoint
 from predictors.training import CHECKPOINT_NAME
@@ -32,21 +32,12 @@ def bundle(
 
     ``config``: the training config to ship (default: the last run's); ``note``: a
     paragraph for the summary (e.g. how a member's run ended)."""
-    folder = destination / name
-    if folder.exists():
-        shutil.rmtree(folder)
-    folder.mkdir(parents=True)
+    folder = new_bundle_folder(destination, name)
     rows = []
     for k, run in enumerate(runs):
         checkpoint = load_predictor_checkpoint(run / CHECKPOINT_NAME)
         shutil.copyfile(run / CHECKPOINT_NAME, folder / f"member{k}.pt")
-        logs = sorted((run / "log").rglob("metrics.csv"))
-        if logs:
-            with (
-                open(logs[-1], "rb") as source,
-                gzip.open(folder / f"member{k}_log.csv.gz", "wb") as out,
-            ):
-                shutil.copyfileobj(source, out)
+        write_history(run_history(run), folder / f"member{k}_log.csv.gz")
         metrics = checkpoint.metrics
         holdout = ", ".join(
             f"{t} {metrics['holdout'].get(f'val_mae_{t}', float('nan')):.4f} {u}"

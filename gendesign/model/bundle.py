@@ -11,34 +11,24 @@ compressed, and ``training_summary.md``.
 from __future__ import annotations
 
 import argparse
-import gzip
 import shutil
 from pathlib import Path
 
-import pandas as pd
-
 from gendesign.model.generator import BUNDLED, load_generator_checkpoint
 from gendesign.model.training import MODEL_FILE
+from gendesign.nn.bundle import loss_curve, new_bundle_folder, run_history, write_history
 
 
 def bundle(name: str, run: Path, destination: Path = BUNDLED.folder, note: str = "") -> Path:
-    folder = destination / name
-    if folder.exists():
-        shutil.rmtree(folder)
-    folder.mkdir(parents=True)
+    folder = new_bundle_folder(destination, name)
     checkpoint = load_generator_checkpoint(run / MODEL_FILE)
     shutil.copyfile(run / MODEL_FILE, folder / MODEL_FILE)
     shutil.copyfile(run / "config.yaml", folder / "config.yaml")
-    # a resumed run logs into a new version folder: join them in order
-    logs = sorted((run / "log").glob("version_*/metrics.csv"), key=lambda p: int(p.parent.name[8:]))
-    curve, history = "", pd.DataFrame()
-    if logs:
-        history = join_resumed_logs([pd.read_csv(path) for path in logs])
-        with gzip.open(folder / "log.csv.gz", "wt") as out:
-            history.to_csv(out, index=False)
-        curve = loss_curve(history)
+    history = run_history(run)
+    logged = write_history(history, folder / "log.csv.gz")
+    curve = loss_curve(history) if logged else ""
     metrics = checkpoint.metrics
-    epochs = metrics.get("epochs") or (int(history["epoch"].max()) + 1 if logs else "?")
+    epochs = metrics.get("epochs") or (int(history["epoch"].max()) + 1 if logged else "?")
     best = metrics.get("best_val_loss")
     parameters = sum(p.numel() for p in checkpoint.model.parameters())
     if best is not None:
@@ -59,35 +49,6 @@ def bundle(name: str, run: Path, destination: Path = BUNDLED.folder, note: str =
         f"Per-epoch losses: `log.csv.gz`.\n\n{curve}\n" + (f"\n{note}\n" if note else "")
     )
     return folder
-
-
-def join_resumed_logs(parts: list[pd.DataFrame]) -> pd.DataFrame:
-    """One history from the logs of a run and its resumptions: where a resumption
-    restarted at an earlier epoch, its rows replace the ones it re-ran."""
-    history = pd.DataFrame()
-    for part in parts:
-        if part.empty or "epoch" not in part:
-            continue
-        if not history.empty:
-            history = history[history["epoch"] < part["epoch"].min()]
-        history = pd.concat([history, part], ignore_index=True)
-    return history
-
-
-def loss_curve(log: pd.DataFrame, rows: int = 12) -> str:
-    """A Markdown table of the per-epoch losses at ``rows`` evenly spaced epochs."""
-    columns = [
-        c for c in ("train_loss", "val_loss", "val_coord", "val_type", "val_lattice") if c in log
-    ]
-    per_epoch = log.groupby("epoch")[columns].mean().dropna(how="all")
-    if per_epoch.empty:
-        return ""
-    picks = sorted(set(per_epoch.index[:: max(1, len(per_epoch) // rows)]) | {per_epoch.index[-1]})
-    header = "| epoch | " + " | ".join(columns) + " |\n|" + "---|" * (len(columns) + 1) + "\n"
-    return header + "\n".join(
-        f"| {epoch} | " + " | ".join(f"{per_epoch.loc[epoch, c]:.4f}" for c in columns) + " |"
-        for epoch in picks
-    )
 
 
 def main() -> None:

@@ -11,19 +11,16 @@ Each run folder is a ``gendesign train`` output of one stage (``stage.pt``,
 from __future__ import annotations
 
 import argparse
-import gzip
 import shutil
 from pathlib import Path
 
-import pandas as pd
-
 from gendesign.data.datasets import get_dataset_spec
 from gendesign.errors import InputError
-from gendesign.model.bundle import join_resumed_logs, loss_curve
 from gendesign.model.crystal_flow import CrystalFlow
 from gendesign.model.flow_config import FlowModelConfig, FlowSamplingConfig
 from gendesign.model.flow_training import STAGE_FILE
 from gendesign.model.generator import BUNDLED
+from gendesign.nn.bundle import loss_curve, new_bundle_folder, run_history, write_history
 from gendesign.nn.checkpoint import Checkpoint
 from gendesign.torch_files import load_payload
 
@@ -71,10 +68,7 @@ def bundle(name: str, chemistry_run: Path, coordinates_run: Path,
     stages = {"chemistry": chemistry_run, "coordinates": coordinates_run}
     payloads = {stage: load_stage(run, stage) for stage, run in stages.items()}
     checkpoint = assemble(payloads["chemistry"], payloads["coordinates"])
-    folder = destination / name
-    if folder.exists():
-        shutil.rmtree(folder)
-    folder.mkdir(parents=True)
+    folder = new_bundle_folder(destination, name)
     checkpoint.save(folder / "model.pt")
     lines = [f"# Bundled generative model `{name}` (crystalflow)\n"]
     parameters = {
@@ -87,13 +81,8 @@ def bundle(name: str, chemistry_run: Path, coordinates_run: Path,
     )
     for stage, run in stages.items():
         shutil.copyfile(run / "config.yaml", folder / f"{stage}_config.yaml")
-        logs = sorted(
-            (run / "log").glob("version_*/metrics.csv"), key=lambda p: int(p.parent.name[8:])
-        )
-        history = join_resumed_logs([pd.read_csv(p) for p in logs]) if logs else pd.DataFrame()
-        if not history.empty:
-            with gzip.open(folder / f"{stage}_log.csv.gz", "wt") as out:
-                history.to_csv(out, index=False)
+        history = run_history(run)
+        write_history(history, folder / f"{stage}_log.csv.gz")
         m = checkpoint.metrics[stage]
         crystals = m.get("train_crystals")
         lines.append(

@@ -173,3 +173,20 @@ def test_an_interrupted_run_keeps_its_best_weights(perov5, tmp_path, monkeypatch
         assert torch.equal(value, recovered.model.network.state_dict()[key])
     with pytest.raises(InputError, match="not a training run with a saved checkpoint"):
         recover_predictor(tmp_path / "elsewhere")
+
+
+def test_trained_runs_bundle_into_an_ensemble_that_loads(ensemble_paths, tmp_path):
+    import gzip
+
+    from predictors.bundle import bundle
+
+    folder = bundle("tiny", [path.parent for path in ensemble_paths], destination=tmp_path)
+    members = sorted(folder.glob("member*.pt"))
+    assert [m.name for m in members] == ["member0.pt", "member1.pt"]
+    assert (folder / "config.yaml").is_file()
+    with gzip.open(folder / "member0_log.csv.gz", "rt") as log:
+        assert "epoch" in log.readline()  # the per-epoch history travels with the member
+    summary = (folder / "training_summary.md").read_text()
+    assert "Bundled predictor `tiny`" in summary and "| 1 | 1 |" in summary  # member 1, seed 1
+    ensemble = Predictor.from_checkpoint(members)
+    assert ensemble.targets == ["heat_ref"] and len(ensemble.members) == 2
