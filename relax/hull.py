@@ -16,7 +16,6 @@ with eight or ten elements took minutes each that way.
 from __future__ import annotations
 
 import itertools
-import warnings
 from collections import defaultdict
 from dataclasses import dataclass
 from functools import lru_cache
@@ -28,6 +27,7 @@ from pymatgen.core import Composition
 from scipy.optimize import linprog
 
 from gendesign.data.readers import read_mattergen_compositions
+from gendesign.notices import quiet_third_party
 from gendesign.paths import resolve_data_root
 
 MP20_SPLITS = ("train", "val", "test")
@@ -110,7 +110,7 @@ def mp20_hull_reference(data_root: str | Path | None = None) -> HullReference:
     """The MP-20 reference hull (all three splits) under the resolved data root."""
     root = resolve_data_root(data_root)
     entries = []
-    warnings.filterwarnings("ignore", message="No Pauling electronegativity")
+    quiet_third_party()  # noble gases in the compositions
     for split in MP20_SPLITS:
         _, compositions, table = read_mattergen_compositions(
             root / MP20_CACHE / split, ["formation_energy_per_atom"]

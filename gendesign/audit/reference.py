@@ -3,7 +3,6 @@ the training set (novelty), from a named dataset or any readable path."""
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -14,6 +13,7 @@ from gendesign.data.datasets import DATASETS, load_dataset
 from gendesign.data.inputs import dataset_split, parse_dataset_spec
 from gendesign.data.readers import read_mattergen_compositions, read_structures
 from gendesign.errors import DataRootError, InputError
+from gendesign.notices import quiet_third_party
 from gendesign.paths import resolve_data_root
 
 # Structure / composition fingerprint distance cutoffs for COV-R and COV-P (CDVAE).
@@ -85,7 +85,7 @@ def resolve_reference(
 @cache
 def mp20_train_formulas(data_root: Path) -> frozenset[str]:
     """Reduced formulas of the 27,136 MP-20 training materials (from the MatterGen cache)."""
-    warnings.filterwarnings("ignore", message="No Pauling electronegativity")
+    quiet_third_party()  # noble gases in the compositions
     _, compositions, _ = read_mattergen_compositions(data_root / MP20_TRAIN_CACHE)
     formulas = {composition.reduced_formula for composition in compositions}
     return frozenset(formulas)

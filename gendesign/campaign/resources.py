@@ -83,5 +83,4 @@ def preload(config: CampaignConfig) -> None:
             template_source(name, config.generate.templates, config.data_root, constraints)
     if config.audit.novelty_reference:
         known_crystals(config.audit.novelty_reference, config.data_root)
-    if config.prescreen.enabled or config.screen.top_k:
-        mp20_hull_reference(config.data_root)
+    mp20_hull_reference(config.data_root)  # the pre-screen's and the relaxation's judge
