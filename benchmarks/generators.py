@@ -11,8 +11,9 @@ Protocol (CDVAE / DiffCSP, as published): ``n`` samples from the prior at each
 model's default schedule; validity over all of them (SMACT-2014 oxidation states
 as CDVAE computed it, ICSD-24 beside it as the stricter check); COV-R / COV-P
 over all generated crystals against the test split; Wasserstein distances of
-density and element count on 1,000 valid samples. Crystalflow figures come raw
-(as the coordinate flow left them) and symmetrised (the default output).
+density and element count on 1,000 valid samples. Crystalflow figures come as
+decoded inside space-group templates (raw), after the spglib snap (the default
+output), and decoded without templates (the previous decoder).
 Symmetry: spglib space group at symprec 0.1 Å, P1 share and crystal-system
 histogram against the test split. Results: ``benchmarks/results/generators.json``
 and the "Generative models side by side" section of BENCHMARKS.md.
@@ -102,8 +103,10 @@ def reference_symmetry(dataset: str) -> dict:
 
 def generation(models: list[str], sizes: list[int], raw_sizes: list[int], cdvae: str) -> dict:
     """Each model's samples at its default schedule (``cdvae``, e.g. "10x20", for the
-    first-generation models, whose default 50×100 takes hours on a CPU); crystalflow's
-    raw output is audited at ``raw_sizes``, its symmetrised (default) output at ``sizes``."""
+    first-generation models, whose default 50×100 takes hours on a CPU). Crystalflow
+    rows: ``templates + snap`` (the default output) at ``sizes``; at ``raw_sizes`` the
+    same samples before the snap (``templates, raw``) and, from the same model, samples
+    decoded without templates (``free, raw``: the previous decoder)."""
     out: dict = {}
     for name in models:
         generator = Generator.from_pretrained(name, "cpu")
@@ -118,8 +121,13 @@ def generation(models: list[str], sizes: list[int], raw_sizes: list[int], cdvae:
         entry = {"dataset": dataset, "kind": "crystalflow" if generator.is_flow else "cdvae",
                  "schedule": generator.schedule_text(sampling),
                  "samples_per_s": len(structures) / seconds, "rows": []}  # fmt: skip
-        variants = {"raw": (structures, raw_sizes if generator.is_flow else sizes)}
-        if generator.is_flow:
+        if not generator.is_flow:
+            variants = {"raw": (structures, sizes)}
+        else:
+            free, free_seconds = _sample(
+                generator, max(raw_sizes), symmetrise=False, space_group_templates=False
+            )
+            entry["free_samples_per_s"] = len(free) / free_seconds
             atoms = (1, generator.model.max_atoms)
             symprec = generator.sampling_defaults.symprec
             start = time.perf_counter()
@@ -127,7 +135,9 @@ def generation(models: list[str], sizes: list[int], raw_sizes: list[int], cdvae:
                 symmetrise(s, symprec=symprec, atoms=atoms) or s for s in structures[: max(sizes)]
             ]
             entry["symmetrise_seconds_per_sample"] = (time.perf_counter() - start) / len(snapped)
-            variants["symmetrised"] = (snapped, sizes)
+            variants = {"templates + snap": (snapped, sizes),
+                        "templates, raw": (structures, raw_sizes),
+                        "free, raw": (free, raw_sizes)}  # fmt: skip
         for label, (crystals, counts) in variants.items():
             for n in counts:
                 entry["rows"].append({"variant": label, **audit_figures(crystals[:n], dataset)})

@@ -37,9 +37,11 @@ def set_verbose(on: bool) -> None:
 
 
 def quiet_third_party() -> None:
-    """Ignore :data:`THIRD_PARTY_WARNINGS` in this process (unless verbose)."""
+    """Ignore :data:`THIRD_PARTY_WARNINGS` in this process (unless verbose), and keep
+    spglib's C library from printing the searches it gives up on to stderr."""
     if verbose():
         return
+    os.environ.setdefault("SPGLIB_WARNING", "OFF")
     for message in THIRD_PARTY_WARNINGS:
         warnings.filterwarnings("ignore", message=message)
 

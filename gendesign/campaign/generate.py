@@ -16,8 +16,11 @@ from gendesign.campaign.candidates import Outcome, batch_seed
 from gendesign.campaign.config import CampaignConfig
 
 # what the model reports per sample: latent-head estimates, constraint checks and, for
-# crystalflow models, charge balance and symmetrisation
-_DECODER_COLUMNS = {"charge_balanced", "composition_attempts", "symmetrised"}
+# crystalflow models, charge balance, the imposed space group and symmetrisation
+_DECODER_COLUMNS = {
+    "charge_balanced", "composition_attempts", "symmetrised", "template_space_group",
+    "placements",
+}  # fmt: skip
 
 
 @dataclass(frozen=True)

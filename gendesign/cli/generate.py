@@ -100,6 +100,12 @@ def sample_command(
         "--symmetrise/--raw",
         help="crystalflow models: snap each crystal to its space group at 0.2 Å (default) or keep it raw.",
     ),
+    templates: bool | None = typer.Option(
+        None,
+        "--templates/--free",
+        help="crystalflow models: decode each crystal inside the space group of a training "
+        "crystal its composition fits (default), or place every atom freely.",
+    ),
     steps_per_level: int | None = typer.Option(
         None, help="cdvae models: Langevin steps per noise level."
     ),
@@ -124,11 +130,13 @@ def sample_command(
     generator = Generator.load(model, device)
     constraints = Constraints.parse(target, elements, exclude, atoms)
     if generator.is_flow:
-        overrides = {"coordinate_steps": steps, "guidance": guidance, "symmetrise": symmetrise}
+        overrides = {"coordinate_steps": steps, "guidance": guidance, "symmetrise": symmetrise,
+                     "space_group_templates": templates}  # fmt: skip
         wrong = {"--steps-per-level": steps_per_level, "--levels": levels}
     else:
         overrides = {"steps_per_level": steps_per_level, "levels": levels}
-        wrong = {"--steps": steps, "--guidance": guidance, "--symmetrise/--raw": symmetrise}
+        wrong = {"--steps": steps, "--guidance": guidance, "--symmetrise/--raw": symmetrise,
+                 "--templates/--free": templates}  # fmt: skip
     given = [flag for flag, value in wrong.items() if value is not None]
     if given:
         from gendesign.errors import ConfigError
@@ -162,10 +170,12 @@ def sample_command(
     if "charge_balanced" in table:
         unbalanced = int((~table["charge_balanced"].astype(bool)).sum())
         snapped = int(table["symmetrised"].astype(bool).sum())
+        imposed = table["template_space_group"].astype(int)
         console.print(
             f"charge-neutral by SMACT: {len(table) - unbalanced}/{len(table)} "
             f"({unbalanced} kept unbalanced after every redraw); "
-            f"symmetrised: {snapped}/{len(table)}"
+            f"space group imposed while decoding: {int((imposed > 1).sum())}/{len(table)}; "
+            f"snapped by spglib at {sampling.symprec:g} Å: {snapped}/{len(table)}"
         )
     for column in judged:
         name, by_gnn = column.removeprefix("meets_").removesuffix("_gnn"), column.endswith("_gnn")

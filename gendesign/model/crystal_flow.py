@@ -2,9 +2,12 @@
 
 :class:`CrystalFlow` holds the two stages: the chemistry VAE (z → stoichiometry →
 lattice, trained on every crystal with a composition) and the periodic coordinate
-flow (trained on the crystals with positions). Its checkpoint (family
+flow (trained on the crystals with positions), and the space-group templates of
+the coordinate stage's training crystals (:mod:`gendesign.model.templates`). Its checkpoint (family
 ``crystalflow`` of :mod:`gendesign.nn.checkpoint`) holds both stages' configs and
-weights, the shared element vocabulary, and the training summary of each stage.
+weights, the shared element vocabulary, the template library, and the training
+summary of each stage. A checkpoint without templates still loads and samples
+every cell free.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from torch import nn
 
 from gendesign.model.chemistry import ChemistryVAE
 from gendesign.model.flow_config import FlowModelConfig
+from gendesign.model.templates import TemplateLibrary
 from gendesign.model.torus_flow import CoordinateFlow
 from gendesign.nn.checkpoint import upgrade_version_1
 
@@ -27,8 +31,10 @@ class CrystalFlow(nn.Module):
         vocabulary: list[int],
         max_atoms: int,
         property_names: list[str],
+        templates: TemplateLibrary | None = None,
     ):
         super().__init__()
+        self.templates = templates
         self.config = config
         self.max_atoms = max_atoms
         self.chemistry = ChemistryVAE(config.chemistry, vocabulary, max_atoms, property_names)
@@ -67,12 +73,17 @@ class CrystalFlow(nn.Module):
             "vocabulary": self.atomic_numbers.tolist(),
             "max_atoms": self.max_atoms,
             "property_names": self.property_names,
+            "templates": self.templates.to_tensors() if self.templates else None,
         }
 
     @classmethod
     def from_checkpoint_fields(cls, fields: dict, state_dict: dict) -> CrystalFlow:
         config = FlowModelConfig.model_validate(fields["config"])
-        return cls(config, fields["vocabulary"], fields["max_atoms"], fields["property_names"])
+        templates = fields.get("templates")
+        return cls(
+            config, fields["vocabulary"], fields["max_atoms"], fields["property_names"],
+            TemplateLibrary.from_tensors(templates) if templates else None,
+        )  # fmt: skip
 
     @classmethod
     def upgrade_payload(cls, payload: dict) -> dict | None:

@@ -20,6 +20,7 @@ from gendesign.model.crystal_flow import CrystalFlow
 from gendesign.model.flow_config import FlowModelConfig, FlowSamplingConfig
 from gendesign.model.flow_training import STAGE_FILE
 from gendesign.model.generator import BUNDLED
+from gendesign.model.templates import library_of_training, summary_section, template_note
 from gendesign.nn.bundle import loss_curve, new_bundle_folder, run_history, write_history
 from gendesign.nn.checkpoint import Checkpoint
 from gendesign.torch_files import load_payload
@@ -45,6 +46,7 @@ def assemble(chemistry: dict, coordinates: dict) -> Checkpoint[CrystalFlow]:
     )
     model.chemistry.load_state_dict(chemistry["state_dict"])
     model.coordinates.load_state_dict(coordinates["state_dict"])
+    model.templates, without = library_of_training(coordinates["training_config"])
     spec = get_dataset_spec(chemistry["dataset"])
     return Checkpoint(
         model=model.eval(),
@@ -59,7 +61,11 @@ def assemble(chemistry: dict, coordinates: dict) -> Checkpoint[CrystalFlow]:
             # the sampler's defaults of this code (tuned after training; see BENCHMARKS.md)
             "sampling": FlowSamplingConfig().model_dump(),
         },
-        metrics={"chemistry": chemistry["metrics"], "coordinates": coordinates["metrics"]},
+        metrics={
+            "chemistry": chemistry["metrics"],
+            "coordinates": coordinates["metrics"],
+            "templates": template_note(model.templates, without),
+        },  # fmt: skip
     )
 
 
@@ -107,6 +113,7 @@ def bundle(name: str, chemistry_run: Path, coordinates_run: Path,
             + (" (interrupted; best weights kept)" if m.get("interrupted") else "")
             + f".\n\n{loss_curve(history) if not history.empty else ''}\n"
         )
+    lines.append(f"\n{summary_section(checkpoint.metrics['templates'])}")
     if note:
         lines.append(f"\n{note}\n")
     (folder / "training_summary.md").write_text("".join(lines))

@@ -65,6 +65,12 @@ class FlowSamplingConfig(StrictConfig):
     # --elements / --atoms choice needs more than an open one
     composition_tries: int = Field(50, gt=0)
     snap_lattice: bool = True  # near-equal lengths / angles and near-60/90/120° made exact
+    # decode each composition inside the symmetry of a training crystal it fits (when the
+    # model has a template library); off: every atom moves freely
+    space_group_templates: bool = True
+    # placements of a cell whose atoms clash (< 0.5 Å); each costs coordinate_steps more
+    # network evaluations for that cell only
+    coordinate_tries: int = Field(3, gt=0)
     symmetrise: bool = True  # snap to the space group found at symprec (raw kept when it clashes)
     symprec: float = Field(0.2, gt=0)  # Å; 0.2 snaps about 10 % more samples than 0.1
     batch_size: int = Field(256, gt=0)

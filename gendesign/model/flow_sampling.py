@@ -18,8 +18,16 @@ Per batch of latents z:
    ``snap_lattice``, lengths within 3 % and angles within 3° of each other (or of
    60°, 90°, 120°) are made exact, so the coordinates are placed in a cell that
    can carry the symmetry the flow aimed at.
-4. **Coordinates.** ``coordinate_steps`` Euler steps of the torus flow.
-5. **Symmetrisation** (optional): the structure snapped to the space group
+4. **Space group.** With the model's template library (``space_group_templates``),
+   each composition takes the symmetry of a training crystal whose cell its counts
+   fit (:mod:`gendesign.model.templates`): the lattice is projected onto the cells
+   that symmetry keeps, and the atoms are ordered onto its Wyckoff orbits. A
+   composition no template fits stays free (``template_space_group`` 0).
+5. **Coordinates.** ``coordinate_steps`` Euler steps of the torus flow, each followed
+   by the template's constraint, so the crystal ends exactly symmetric. A cell whose
+   atoms end closer than 0.5 Å is placed again (new template draw, new noise) up
+   to ``coordinate_tries`` times; ``placements`` counts the tries.
+6. **Symmetrisation** (optional): the structure snapped to the space group
    spglib finds at ``symprec``, kept only when no two atoms come closer than
    0.5 Å and the atom count still meets the constraints; the raw structure is
    returned beside it.
@@ -32,6 +40,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from pymatgen.core import Element, Lattice, Structure
 
@@ -43,6 +52,13 @@ from gendesign.model.constraints import Constraints
 from gendesign.model.crystal_flow import CrystalFlow
 from gendesign.model.flow_config import FlowSamplingConfig
 from gendesign.model.symmetrise import symmetrise
+from gendesign.model.templates import (
+    Assignment,
+    BatchSymmetry,
+    TemplateLibrary,
+    constrain,
+    project_lattice,
+)
 from gendesign.model.torus_flow import integrate, lattice_invariants
 from gendesign.ranges import Range
 
@@ -58,6 +74,8 @@ class DecodedCrystals:
     charge_balanced: list[bool]
     composition_attempts: list[int]
     symmetrised: list[bool]
+    template_space_group: list[int]  # the space group imposed while decoding; 0 = none
+    placements: list[int]  # coordinate placements tried (a clash < 0.5 Å is placed again)
 
 
 def conditions_for(
@@ -292,27 +310,7 @@ def decode(
     if settings.snap_lattice:
         lengths, angles = snap_lattice(lengths, angles, 0.03, 3.0)
 
-    num_atoms = composition.num_atoms
-    present = composition.present
-    atom_species = torch.repeat_interleave(species[present], counts[present])
-    frac = integrate(
-        model.coordinates,
-        atom_species,
-        lattice_invariants(lengths, angles, num_atoms),
-        num_atoms,
-        settings.coordinate_steps,
-        settings.anneal_slope,
-        generator,
-    )
-    matrices = matrix_from_params(lengths, angles).cpu().numpy()
-    numbers = chemistry.atomic_numbers[atom_species].cpu().tolist()
-    frac = frac.double().cpu().numpy()
-    raw, start = [], 0
-    for b, n in enumerate(num_atoms.tolist()):
-        raw.append(
-            Structure(Lattice(matrices[b]), numbers[start : start + n], frac[start : start + n])
-        )
-        start += n
+    raw, imposed, placements = place_atoms(model, settings, composition, lengths, angles, generator)
     structures, snapped = [], []
     for structure in raw:
         final = (
@@ -322,7 +320,118 @@ def decode(
         )
         structures.append(final or structure)
         snapped.append(final is not None)
-    return DecodedCrystals(structures, raw, balanced.cpu().tolist(), attempts.tolist(), snapped)
+    return DecodedCrystals(
+        structures, raw, balanced.cpu().tolist(), attempts.tolist(), snapped, imposed, placements
+    )
+
+
+def place_atoms(
+    model: CrystalFlow,
+    settings: FlowSamplingConfig,
+    composition: CompositionBatch,
+    lengths: torch.Tensor,
+    angles: torch.Tensor,
+    generator: torch.Generator,
+) -> tuple[list[Structure], list[int], list[int]]:
+    """Each cell's structure, the space group imposed on it (0 = none) and how many
+    placements it took. A placement whose atoms come closer than 0.5 Å (two atoms of an
+    orbit meeting on a special position, say) is tried again with a fresh template
+    draw and fresh noise, up to ``coordinate_tries`` times; the last one is kept."""
+    size = len(composition.counts)
+    library = model.templates if settings.space_group_templates else None
+    structures: list[Structure | None] = [None] * size
+    imposed, placements = [0] * size, [0] * size
+    todo = list(range(size))
+    for _ in range(settings.coordinate_tries):
+        subset = CompositionBatch(composition.species[todo], composition.counts[todo])
+        assignments = assign_templates(library, subset, generator)
+        cells = _integrate_cells(
+            model, settings, subset, lengths[todo], angles[todo], assignments, generator
+        )
+        still = []
+        for b, structure, assignment in zip(todo, cells, assignments, strict=True):
+            structures[b], placements[b] = structure, placements[b] + 1
+            imposed[b] = assignment.template.space_group if assignment else 0
+            if _closest_pair(structure) < MIN_DISTANCE:
+                still.append(b)
+        todo = still
+        if not todo:
+            break
+    return structures, imposed, placements
+
+
+def _integrate_cells(model, settings, composition, lengths, angles, assignments, generator):
+    """The coordinate flow for one batch of cells, each under its template (if any)."""
+    atom_species, lengths, angles = place_on_templates(assignments, composition, lengths, angles)
+    num_atoms = composition.num_atoms
+    symmetry = BatchSymmetry.of(
+        [a.template if a else None for a in assignments], num_atoms.tolist(), lengths.device
+    )
+    frac = integrate(
+        model.coordinates,
+        atom_species,
+        lattice_invariants(lengths, angles, num_atoms),
+        num_atoms,
+        settings.coordinate_steps,
+        settings.anneal_slope,
+        generator,
+        constrain=lambda f: constrain(f, symmetry),
+    )
+    matrices = matrix_from_params(lengths, angles).cpu().numpy()
+    numbers = model.chemistry.atomic_numbers[atom_species].cpu().tolist()
+    frac = frac.double().cpu().numpy()
+    cells, start = [], 0
+    for b, n in enumerate(num_atoms.tolist()):
+        cells.append(
+            Structure(Lattice(matrices[b]), numbers[start : start + n], frac[start : start + n])
+        )
+        start += n
+    return cells
+
+
+def _closest_pair(structure: Structure) -> float:
+    """Shortest interatomic distance (Å, periodic images included)."""
+    if len(structure) == 1:
+        return math.inf
+    return float(structure.distance_matrix[np.triu_indices(len(structure), 1)].min())
+
+
+def assign_templates(
+    library: TemplateLibrary | None, composition: CompositionBatch, generator: torch.Generator
+) -> list[Assignment | None]:
+    """A template for each composition (None: no library, or none fits its counts)."""
+    if library is None:
+        return [None] * len(composition.counts)
+    chosen = []
+    for counts, present in zip(composition.counts.cpu(), composition.present.cpu(), strict=True):
+        chosen.append(library.choose(counts[present].tolist(), generator))
+    return chosen
+
+
+def place_on_templates(
+    assignments: list[Assignment | None],
+    composition: CompositionBatch,
+    lengths: torch.Tensor,
+    angles: torch.Tensor,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Each atom's vocabulary index (flat, cell by cell: in its template's atom order, or
+    element by element in a free cell) and the lattices (Å, degrees) projected onto
+    the cells their templates keep."""
+    lengths, angles = lengths.clone(), angles.clone()
+    atom_species = []
+    for b, assignment in enumerate(assignments):
+        present = composition.present[b]
+        elements = composition.species[b][present]
+        if assignment is None:
+            atom_species.append(torch.repeat_interleave(elements, composition.counts[b][present]))
+            continue
+        atom_species.append(elements[torch.from_numpy(assignment.slots).to(elements.device)])
+        new_lengths, new_angles = project_lattice(
+            lengths[b].cpu().numpy(), angles[b].cpu().numpy(), assignment.template
+        )
+        lengths[b] = torch.from_numpy(new_lengths).to(lengths)
+        angles[b] = torch.from_numpy(new_angles).to(angles)
+    return torch.cat(atom_species), lengths, angles
 
 
 @torch.inference_mode()

@@ -197,8 +197,10 @@ def train_flow_stage(config: FlowTrainingConfig, resume: bool = False) -> Path:
         sizes = (len(train), len(holdout))
     else:
         data = load_dataset(config.data)
-        train_arrays, holdout_arrays = data.splits["train"], data.splits["holdout"]
-        train_arrays = train_arrays.subset(_subset(np.arange(len(train_arrays)), config).tolist())
+        train_arrays, holdout_arrays = (
+            coordinate_training_crystals(config, data),
+            data.splits["holdout"],
+        )
         train_collate = CoordinateBatches(train_arrays, lookup)
         holdout_collate = CoordinateBatches(holdout_arrays, lookup)
         sizes = (len(train_arrays), len(holdout_arrays))
@@ -268,6 +270,13 @@ def _data_note(config: FlowTrainingConfig, chemistry: ChemistryData) -> dict:
     return {
         "positionless_crystals": int(min(chemistry.positionless_crystals, len(chemistry.train)))
     }
+
+
+def coordinate_training_crystals(config: FlowTrainingConfig, data=None) -> CrystalArrays:
+    """The crystals a coordinates run learns from: its seeded subset of the train split."""
+    data = data or load_dataset(config.data)
+    train = data.splits["train"]
+    return train.subset(_subset(np.arange(len(train)), config).tolist())
 
 
 def _subset(index: np.ndarray, config: FlowTrainingConfig) -> np.ndarray:

@@ -146,6 +146,8 @@ class Generator:
                 "charge_balanced": decoded.charge_balanced,
                 "composition_attempts": decoded.composition_attempts,
                 "symmetrised": decoded.symmetrised,
+                "template_space_group": decoded.template_space_group,
+                "placements": decoded.placements,
             }
         from gendesign.model.sampling import decode
 

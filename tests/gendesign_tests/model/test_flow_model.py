@@ -295,9 +295,13 @@ def test_cli_sample_reports_charge_balance_and_refuses_foreign_options(tmp_path,
         str(tmp_path / "s"),
     )
     assert result.returncode == 0, result.stderr
-    assert "charge-neutral by SMACT:" in result.stdout and "symmetrised:" in result.stdout
+    assert "charge-neutral by SMACT:" in result.stdout
+    assert "space group imposed while decoding:" in result.stdout
     table = pd.read_csv(tmp_path / "s" / "samples.csv")
-    assert len(table) == 8 and {"charge_balanced", "band_gap_gnn"} <= set(table.columns)
+    assert len(table) == 8
+    assert {"charge_balanced", "template_space_group", "placements", "band_gap_gnn"} <= set(
+        table.columns
+    )
     refused = gendesign_cli("sample", "--model", "mp20", "--n", "2", "--levels", "10")
     assert refused.returncode != 0 and "--levels: not an option of crystalflow models" in (
         refused.stdout + refused.stderr
