@@ -300,7 +300,8 @@ def write_tables(results: dict) -> None:
                 _pct(r["compositional_validity"]), _pct(r["compositional_validity_icsd24"]), _pct(r["cov_r"]),
                 _pct(r["cov_p"]), f"{r['wdist_density']:.3f}", f"{r['wdist_n_elements']:.3f}", _pct(r["p1_share"]),
             ])  # fmt: skip
-            if r["samples"] == max(x["samples"] for x in entry["rows"]):
+            largest = max(x["samples"] for x in entry["rows"] if x["variant"] == r["variant"])
+            if r["samples"] == largest:  # one histogram row per output variant
                 histogram_rows.append([f"`{name}` {r['variant']}", *(_pct(v) for v in r["crystal_systems"].values()),
                                        *(_pct(r["n_elements"].get(str(k), 0.0)) for k in range(1, 7))])  # fmt: skip
     for dataset, figures in reference.items():

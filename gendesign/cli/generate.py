@@ -93,7 +93,7 @@ def sample_command(
         None, help="crystalflow models: coordinate flow steps (default 50)."
     ),
     guidance: float | None = typer.Option(
-        None, help="crystalflow models: guidance weight toward --target (default 1)."
+        None, help="crystalflow models: guidance weight toward --target (default 2)."
     ),
     symmetrise: bool | None = typer.Option(
         None,

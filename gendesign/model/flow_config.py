@@ -59,7 +59,9 @@ class FlowSamplingConfig(StrictConfig):
     # velocity × (1 + slope·t): sharper late steps; 3 cut the raw P1 share from 86 % to 62 %
     # on 200 mp20 samples (0 and 6 were worse), for 3 points of structural validity
     anneal_slope: float = Field(3.0, ge=0)
-    guidance: float = Field(1.0, ge=0)  # classifier-free guidance weight toward targets
+    # classifier-free guidance weight toward targets; on band gap 1.5-2.5 eV (300 mp20
+    # samples, GNN-judged) 2 put 38.7 % in range, 1 put 29.4 % and 3 put 36.7 %
+    guidance: float = Field(2.0, ge=0)
     temperature: float = Field(1.0, gt=0)  # of the composition logits
     # redraws of a charge-imbalanced composition; cheap (a few GRU steps), and a narrow
     # --elements / --atoms choice needs more than an open one
