@@ -98,9 +98,10 @@ def test_every_stage_runs_and_the_store_records_it(finished):
     converged = relaxed["relax_converged"].astype(bool)
     assert relaxed.loc[converged, "relax_e_above_hull_eV_atom"].map(math.isfinite).all()
     unconverged = relaxed[~converged]
-    assert unconverged["relax_e_above_hull_eV_atom"].isna().all()
-    assert unconverged["relax_e_above_hull_unconverged_eV_atom"].map(math.isfinite).all()
-    assert unconverged["relax_hull_status"].str.startswith("not converged").all()
+    if len(unconverged):  # whether any hits the step limit depends on the candidates drawn
+        assert unconverged["relax_e_above_hull_eV_atom"].isna().all()
+        assert unconverged["relax_e_above_hull_unconverged_eV_atom"].map(math.isfinite).all()
+        assert unconverged["relax_hull_status"].str.startswith("not converged").all()
     assert (relaxed["relax_potential"] == "chgnet-0.3.0").all()
     ranked = table[table["rank_status"] == "passed"].sort_values("rank_position")
     assert list(ranked["rank_position"]) == list(range(1, len(ranked) + 1))
