@@ -40,7 +40,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 from pymatgen.core import Element, Lattice, Structure
 
@@ -51,7 +50,7 @@ from gendesign.model.chemistry import ChemistryVAE, CompositionBatch
 from gendesign.model.constraints import Constraints
 from gendesign.model.crystal_flow import CrystalFlow
 from gendesign.model.flow_config import FlowSamplingConfig
-from gendesign.model.symmetrise import symmetrise
+from gendesign.model.symmetrise import closest_pair, symmetrise
 from gendesign.model.templates import (
     Assignment,
     BatchSymmetry,
@@ -352,7 +351,7 @@ def place_atoms(
         for b, structure, assignment in zip(todo, cells, assignments, strict=True):
             structures[b], placements[b] = structure, placements[b] + 1
             imposed[b] = assignment.template.space_group if assignment else 0
-            if _closest_pair(structure) < MIN_DISTANCE:
+            if closest_pair(structure) < MIN_DISTANCE:
                 still.append(b)
         todo = still
         if not todo:
@@ -387,13 +386,6 @@ def _integrate_cells(model, settings, composition, lengths, angles, assignments,
         )
         start += n
     return cells
-
-
-def _closest_pair(structure: Structure) -> float:
-    """Shortest interatomic distance (Å, periodic images included)."""
-    if len(structure) == 1:
-        return math.inf
-    return float(structure.distance_matrix[np.triu_indices(len(structure), 1)].min())
 
 
 def assign_templates(

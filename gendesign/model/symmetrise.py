@@ -34,9 +34,14 @@ def symmetrise(
         if candidate is None or not atoms[0] <= len(candidate) <= atoms[1]:
             continue
         candidate = candidate.get_reduced_structure()
-        if len(candidate) > 1:
-            distances = candidate.distance_matrix[np.triu_indices(len(candidate), 1)]
-            if distances.min() < min_distance:
-                continue
+        if closest_pair(candidate) < min_distance:
+            continue
         return Structure(candidate.lattice, candidate.species, candidate.frac_coords % 1.0)
     return None
+
+
+def closest_pair(structure: Structure) -> float:
+    """Shortest interatomic distance (Å, periodic images included; inf for one atom)."""
+    if len(structure) < 2:
+        return float("inf")
+    return float(structure.distance_matrix[np.triu_indices(len(structure), 1)].min())
