@@ -1,26 +1,30 @@
 """Joining a chemistry run and a coordinates run into one bundled ``crystalflow`` model.
 
 python -m gendesign.model.flow_bundle NAME CHEMISTRY_RUN COORDINATES_RUN [--note TEXT]
+python -m gendesign.model.flow_bundle --rebuild-templates MODEL_PT
 
 Each run folder is a ``gendesign train`` output of one stage (``stage.pt``,
 ``config.yaml``, ``log/``). The bundle ``gendesign/model/pretrained/NAME/`` gets
 ``model.pt``, both stage configs, both per-epoch logs compressed and
-``training_summary.md``.
+``training_summary.md``. The bundle's space-group templates
+(:mod:`gendesign.model.templates`) come from the coordinate stage's training
+crystals; ``--rebuild-templates`` rebuilds them in place in an existing bundle.
 """
 
 from __future__ import annotations
 
 import argparse
 import shutil
+from collections import Counter
 from pathlib import Path
 
 from gendesign.data.datasets import get_dataset_spec
 from gendesign.errors import InputError
 from gendesign.model.crystal_flow import CrystalFlow
-from gendesign.model.flow_config import FlowModelConfig, FlowSamplingConfig
-from gendesign.model.flow_training import STAGE_FILE
+from gendesign.model.flow_config import FlowModelConfig, FlowSamplingConfig, FlowTrainingConfig
+from gendesign.model.flow_training import STAGE_FILE, coordinate_training_crystals
 from gendesign.model.generator import BUNDLED
-from gendesign.model.templates import library_of_training, summary_section, template_note
+from gendesign.model.templates import TemplateLibrary
 from gendesign.nn.bundle import loss_curve, new_bundle_folder, run_history, write_history
 from gendesign.nn.checkpoint import Checkpoint
 from gendesign.torch_files import load_payload
@@ -120,14 +124,74 @@ def bundle(name: str, chemistry_run: Path, coordinates_run: Path,
     return folder
 
 
+# ---------------------------------------------------------------------- space-group templates
+SUMMARY_HEADING = "## Space-group templates"
+
+
+def library_of_training(coordinates_config: dict) -> tuple[TemplateLibrary, int]:
+    """The templates of the crystals a coordinates run learned from (its training
+    config as saved), and how many of them gave none."""
+    config = FlowTrainingConfig.model_validate(coordinates_config)
+    crystals = coordinate_training_crystals(config).to_crystal_set()
+    return TemplateLibrary.from_structures(crystals)
+
+
+def rebuild_templates(model_file: Path) -> str:
+    """Rebuild a crystalflow checkpoint's template library from its coordinate
+    stage's training crystals, in place (and its bundle summary's paragraph)."""
+    checkpoint = Checkpoint.load(model_file, [CrystalFlow], "crystalflow checkpoint")
+    library, without = library_of_training(checkpoint.training_config["coordinates"])
+    checkpoint.model.templates = library
+    checkpoint.metrics["templates"] = template_note(library, without)
+    checkpoint.save(model_file)
+    summary = model_file.parent / "training_summary.md"
+    if summary.is_file():  # replace the heading and its paragraph, keep what follows
+        before, _, after = summary.read_text().partition(SUMMARY_HEADING)
+        rest = after.split("\n\n", 2)[2:] if after else []
+        section = summary_section(checkpoint.metrics["templates"])
+        summary.write_text("\n\n".join([before.rstrip(), section.rstrip(), *rest]).rstrip() + "\n")
+    return f"{model_file}: {describe_templates(checkpoint.metrics['templates'])}"
+
+
+def template_note(library: TemplateLibrary, without: int) -> dict:
+    """What a checkpoint records of its template library."""
+    groups: Counter[int] = Counter()
+    for template, weight in zip(library.templates, library.weights.tolist(), strict=True):
+        groups[template.space_group] += int(weight)
+    return {"templates": len(library), "crystals": library.crystals,
+            "crystals_without": without, "p1_share": groups[1] / max(1, library.crystals)}  # fmt: skip
+
+
+def describe_templates(note: dict) -> str:
+    return (
+        f"{note['templates']:,} space-group templates from {note['crystals']:,} training "
+        f"crystals ({note['p1_share']:.1%} P1; {note['crystals_without']} gave none)"
+    )
+
+
+def summary_section(note: dict) -> str:
+    """The bundle summary's paragraph on the template library."""
+    return (
+        f"{SUMMARY_HEADING}\n\n{describe_templates(note)}, from the coordinate stage's "
+        "training crystals (`python -m gendesign.model.flow_bundle --rebuild-templates`).\n"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("name")
-    parser.add_argument("chemistry", type=Path)
-    parser.add_argument("coordinates", type=Path)
+    parser.add_argument("name", nargs="?")
+    parser.add_argument("chemistry", type=Path, nargs="?")
+    parser.add_argument("coordinates", type=Path, nargs="?")
     parser.add_argument("--note", default="", help="a paragraph for the training summary")
+    parser.add_argument("--rebuild-templates", type=Path, metavar="MODEL_PT",
+                        help="rebuild an existing bundle's template library in place")  # fmt: skip
     args = parser.parse_args()
-    print(bundle(args.name, args.chemistry, args.coordinates, note=args.note))
+    if args.rebuild_templates:
+        print(rebuild_templates(args.rebuild_templates))
+    elif args.coordinates is None:
+        parser.error("give NAME CHEMISTRY_RUN COORDINATES_RUN, or --rebuild-templates MODEL_PT")
+    else:
+        print(bundle(args.name, args.chemistry, args.coordinates, note=args.note))
 
 
 if __name__ == "__main__":

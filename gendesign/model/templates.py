@@ -33,13 +33,11 @@ into the sample's counts; with none, the sample stays free (no template).
 
 from __future__ import annotations
 
-import argparse
 import math
 from collections import Counter, defaultdict
 from dataclasses import dataclass, replace
 from functools import cached_property
 from itertools import permutations as axis_orders
-from pathlib import Path
 
 import numpy as np
 import spglib
@@ -443,67 +441,3 @@ def _metric(lengths: np.ndarray, angles: np.ndarray) -> np.ndarray:
          [a * b * cos[2], b * b, b * c * cos[0]],
          [a * c * cos[1], b * c * cos[0], c * c]]
     )  # fmt: skip
-
-
-# ---------------------------------------------------------------------- building a library
-def library_of_training(coordinates_config: dict) -> tuple[TemplateLibrary, int]:
-    """The templates of the crystals a coordinates run learned from (its training
-    config as saved), and how many of them gave none."""
-    from gendesign.model.flow_config import FlowTrainingConfig
-    from gendesign.model.flow_training import coordinate_training_crystals
-
-    config = FlowTrainingConfig.model_validate(coordinates_config)
-    crystals = coordinate_training_crystals(config).to_crystal_set()
-    return TemplateLibrary.from_structures(crystals)
-
-
-def main() -> None:
-    """python -m gendesign.model.templates MODEL_PT: (re)build the template library of a
-    crystalflow checkpoint from its coordinate stage's training crystals, in place."""
-    from gendesign.model.crystal_flow import CrystalFlow
-    from gendesign.nn.checkpoint import Checkpoint
-
-    parser = argparse.ArgumentParser(description=main.__doc__.splitlines()[0])
-    parser.add_argument("checkpoint")
-    args = parser.parse_args()
-    checkpoint = Checkpoint.load(args.checkpoint, [CrystalFlow], "crystalflow checkpoint")
-    library, without = library_of_training(checkpoint.training_config["coordinates"])
-    checkpoint.model.templates = library
-    checkpoint.metrics["templates"] = template_note(library, without)
-    checkpoint.save(args.checkpoint)
-    summary = Path(args.checkpoint).parent / "training_summary.md"
-    if summary.is_file():  # a bundle: its summary says what the library is
-        text = summary.read_text().split(SUMMARY_HEADING)[0].rstrip()
-        summary.write_text(f"{text}\n\n{summary_section(checkpoint.metrics['templates'])}")
-    print(f"{args.checkpoint}: {describe(checkpoint.metrics['templates'])}")
-
-
-SUMMARY_HEADING = "## Space-group templates"
-
-
-def summary_section(note: dict) -> str:
-    """The bundle summary's paragraph on the template library."""
-    return (
-        f"{SUMMARY_HEADING}\n\n{describe(note)}, from the coordinate stage's training "
-        "crystals (`python -m gendesign.model.templates`).\n"
-    )
-
-
-def template_note(library: TemplateLibrary, without: int) -> dict:
-    """What a checkpoint records of its template library."""
-    groups = Counter()
-    for template, weight in zip(library.templates, library.weights.tolist(), strict=True):
-        groups[template.space_group] += int(weight)
-    return {"templates": len(library), "crystals": library.crystals,
-            "crystals_without": without, "p1_share": groups[1] / max(1, library.crystals)}  # fmt: skip
-
-
-def describe(note: dict) -> str:
-    return (
-        f"{note['templates']:,} space-group templates from {note['crystals']:,} training "
-        f"crystals ({note['p1_share']:.1%} P1; {note['crystals_without']} gave none)"
-    )
-
-
-if __name__ == "__main__":
-    main()

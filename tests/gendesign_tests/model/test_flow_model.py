@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import glob
 import math
+import shutil
 
 import numpy as np
 import pandas as pd
@@ -17,7 +18,7 @@ from gendesign.data.chemistry import canonical_elements, load_chemistry_data
 from gendesign.data.lattice import params_from_matrix
 from gendesign.errors import ConfigError, InputError
 from gendesign.model.constraints import Constraints
-from gendesign.model.flow_bundle import bundle
+from gendesign.model.flow_bundle import SUMMARY_HEADING, bundle, rebuild_templates
 from gendesign.model.flow_config import FlowTrainingConfig
 from gendesign.model.flow_sampling import conditions_for
 from gendesign.model.generator import Generator, load_generator_checkpoint
@@ -90,6 +91,26 @@ def test_checkpoint_round_trip_gives_identical_samples(tiny_flow, tmp_path):
     again = Generator.from_checkpoint(path, device="cpu")
     a, b = generator.sample(8, seed=3), again.sample(8, seed=3)
     assert all(x == y for x, y in zip(a, b, strict=True))
+
+
+def test_rebuilding_templates_in_place_keeps_the_library_and_the_rest_of_the_summary(
+    tiny_flow, tmp_path
+):
+    _, folder = tiny_flow
+    for name in ("model.pt", "training_summary.md"):
+        shutil.copyfile(folder / name, tmp_path / name)
+    summary = tmp_path / "training_summary.md"
+    summary.write_text(summary.read_text() + "\nA closing paragraph.\n")
+    before = load_generator_checkpoint(tmp_path / "model.pt")
+    before.model.templates = None
+    before.save(tmp_path / "model.pt")
+    assert "templates" in rebuild_templates(tmp_path / "model.pt")
+    rebuilt = load_generator_checkpoint(tmp_path / "model.pt")
+    original = load_generator_checkpoint(folder / "model.pt")
+    assert rebuilt.model.templates.crystals == original.model.templates.crystals > 0
+    assert rebuilt.metrics["templates"] == original.metrics["templates"]
+    text = summary.read_text()
+    assert text.count(SUMMARY_HEADING) == 1 and text.endswith("A closing paragraph.\n")
 
 
 def test_bad_checkpoints_and_mismatched_stages_fail_in_one_sentence(tiny_flow, tmp_path):
