@@ -33,6 +33,7 @@ from gendesign.audit.runner import audit
 from gendesign.model.constraints import Constraints
 from gendesign.model.generator import Generator
 from gendesign.model.symmetrise import symmetrise
+from gendesign.notices import quiet_third_party
 
 NAME = "generators"
 # CDVAE (Xie et al. 2022, Table 2; 10,000 samples of models trained on the full train splits):
@@ -399,6 +400,7 @@ def main() -> None:
     parser.add_argument("--target", default="band_gap=1.5:2.5")
     parser.add_argument("--steps", nargs="*", type=int, default=[20, 50, 100])
     args = parser.parse_args()
+    quiet_third_party()
     results = previous_results(NAME)
     part = args.part
     if part == "generation":
