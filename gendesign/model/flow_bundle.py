@@ -50,7 +50,7 @@ def assemble(chemistry: dict, coordinates: dict) -> Checkpoint[CrystalFlow]:
     )
     model.chemistry.load_state_dict(chemistry["state_dict"])
     model.coordinates.load_state_dict(coordinates["state_dict"])
-    model.templates, without = library_of_training(coordinates["training_config"])
+    model.templates, templates_note = library_of_training(coordinates["training_config"])
     spec = get_dataset_spec(chemistry["dataset"])
     return Checkpoint(
         model=model.eval(),
@@ -68,7 +68,7 @@ def assemble(chemistry: dict, coordinates: dict) -> Checkpoint[CrystalFlow]:
         metrics={
             "chemistry": chemistry["metrics"],
             "coordinates": coordinates["metrics"],
-            "templates": template_note(model.templates, without),
+            "templates": templates_note,
         },  # fmt: skip
     )
 
@@ -128,21 +128,22 @@ def bundle(name: str, chemistry_run: Path, coordinates_run: Path,
 SUMMARY_HEADING = "## Space-group templates"
 
 
-def library_of_training(coordinates_config: dict) -> tuple[TemplateLibrary, int]:
+def library_of_training(coordinates_config: dict) -> tuple[TemplateLibrary, dict]:
     """The templates of the crystals a coordinates run learned from (its training
-    config as saved), and how many of them gave none."""
+    config as saved), and the checkpoint's record of them (:func:`template_note`)."""
     config = FlowTrainingConfig.model_validate(coordinates_config)
     crystals = coordinate_training_crystals(config).to_crystal_set()
-    return TemplateLibrary.from_structures(crystals)
+    library, without = TemplateLibrary.from_structures(crystals)
+    return library, template_note(library, without)
 
 
 def rebuild_templates(model_file: Path) -> str:
     """Rebuild a crystalflow checkpoint's template library from its coordinate
     stage's training crystals, in place (and its bundle summary's paragraph)."""
     checkpoint = Checkpoint.load(model_file, [CrystalFlow], "crystalflow checkpoint")
-    library, without = library_of_training(checkpoint.training_config["coordinates"])
-    checkpoint.model.templates = library
-    checkpoint.metrics["templates"] = template_note(library, without)
+    checkpoint.model.templates, checkpoint.metrics["templates"] = library_of_training(
+        checkpoint.training_config["coordinates"]
+    )
     checkpoint.save(model_file)
     summary = model_file.parent / "training_summary.md"
     if summary.is_file():  # replace the heading and its paragraph, keep what follows
