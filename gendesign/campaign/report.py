@@ -25,7 +25,9 @@ from gendesign.campaign.yields import novelty_class_table, source_yield_table
 
 FIGURES = "report_files"
 CIFS = "cifs"
-_NUMBER = re.compile(r"-?\d+(?:\.\d+)?(?:e-?\d+)?")
+# A measured number or a candidate id, folded so that like reasons count together; digits
+# inside names (chgnet-0.3.0, mp20) are not numbers.
+_NUMBER = re.compile(r"(?<![\w.-])-?\d+(?:\.\d+)?(?:e-?\d+)?(?![\w.])|(?<=\bc)\d+\b")
 
 
 def write_campaign_report(folder: str | Path, store: CampaignStore) -> dict[str, Path]:
@@ -51,7 +53,7 @@ def funnel_table(table: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for stage in STAGES:
         column = f"{stage}_status"
-        status = table[column] if column in table else pd.Series(dtype=str)
+        status = table[column] if column in table else pd.Series(None, table.index, object)
         reasons = table.get(f"{stage}_reason", pd.Series("", index=table.index)).fillna("")
         out = status.isin(["dropped", "failed"])
         folded = reasons[out].map(lambda r: _NUMBER.sub("…", r) if r else "(no reason)")

@@ -64,3 +64,19 @@ def test_novelty_class_shares_are_of_the_valid_unique_candidates():
     assert shares.loc["model", "novel-framework"] == 50.0
     assert shares.loc["substitution", "substitution-derived"] == round(200 / 3, 1)
     assert shares.loc["substitution", "duplicate"] == round(100 / 3, 1)
+
+
+def test_funnel_reasons_fold_measured_numbers_and_ids_but_not_names():
+    from gendesign.campaign.report import funnel_table
+
+    reasons = ["pre-screen E_hull 0.499 eV/atom above 0.3 (chgnet-0.3.0, single point)",
+               "pre-screen E_hull -1.2e-3 eV/atom above 0.3 (chgnet-0.3.0, single point)",
+               "duplicate of c000077", "duplicate of c000012", None]  # fmt: skip
+    table = pd.DataFrame(
+        {"prescreen_status": ["dropped"] * 4 + ["passed"], "prescreen_reason": reasons}
+    )
+    row = funnel_table(table).set_index("stage").loc["prescreen"]
+    assert row["dropped"] == 4 and row["passed"] == 1
+    assert row["reasons"] == (
+        "pre-screen E_hull … eV/atom above … (chgnet-0.3.0, single point) (2); duplicate of c… (2)"
+    )
