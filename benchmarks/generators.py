@@ -376,7 +376,7 @@ def write_tables(results: dict) -> None:
         table = [[r["coordinate_steps"], f"{r['samples_per_s']:.1f}", _pct(r["structural_validity"]),
                   _pct(r["compositional_validity"]), _pct(r["cov_r"]), _pct(r["cov_p"]),
                   f"{r['wdist_density']:.3f}", _pct(r["p1_share"])] for r in rows]  # fmt: skip
-        parts.append(f"Speed and quality of `{name}` by schedule (1,000 samples each, 2 CPU cores):\n\n"
+        parts.append(f"Speed and quality of `{name}` by schedule ({rows[0]['samples']:,} samples each, 2 CPU cores):\n\n"
                      + markdown_table(["coordinate steps", "samples/s", "struct. %", "comp. %", "COV-R %",
                                        "COV-P %", "wdist ρ", "P1 %"], table))  # fmt: skip
     if results.get("notes"):

@@ -24,7 +24,8 @@ Per batch of latents z:
    that symmetry keeps, and the atoms are ordered onto its Wyckoff orbits. A
    composition no template fits stays free (``template_space_group`` 0).
 5. **Coordinates.** ``coordinate_steps`` Euler steps of the torus flow, each followed
-   by the template's constraint, so the crystal ends exactly symmetric. A cell whose
+   by the template's constraint, so the crystal ends exactly symmetric (cells without
+   a template take the ``anneal_slope`` schedule instead). A cell whose
    atoms end closer than 0.5 Å is placed again (new template draw, new noise) up
    to ``coordinate_tries`` times; ``placements`` counts the tries.
 6. **Symmetrisation** (optional): the structure snapped to the space group
@@ -372,7 +373,11 @@ def _integrate_cells(model, settings, composition, lengths, angles, assignments,
         lattice_invariants(lengths, angles, num_atoms),
         num_atoms,
         settings.coordinate_steps,
-        settings.anneal_slope,
+        # the anneal pulls free atoms onto near-symmetric sites; a template's cell has its
+        # symmetry already, and there the sharper late steps only overshoot
+        torch.tensor(
+            [0.0 if a else settings.anneal_slope for a in assignments], device=lengths.device
+        ),
         generator,
         constrain=lambda f: constrain(f, symmetry),
     )

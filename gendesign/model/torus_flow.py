@@ -140,22 +140,25 @@ def integrate(
     lattice: torch.Tensor,
     num_atoms: torch.Tensor,
     steps: int,
-    anneal_slope: float = 0.0,
+    anneal_slope: float | torch.Tensor = 0.0,
     generator: torch.Generator | None = None,
     constrain: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> torch.Tensor:
     """Fractional coordinates (N, 3) in [0, 1) after ``steps`` Euler steps from uniform
-    noise; ``anneal_slope`` s scales the velocity by 1 + s·t (sharper late steps).
+    noise; ``anneal_slope`` s, one for all cells or (B,) one per cell, scales the
+    velocity by 1 + s·t (sharper late steps).
     ``constrain`` (e.g. a space-group template's) is applied to the noise and after
     every step, so the path stays on the configurations it allows."""
     constrain = constrain or (lambda frac: frac)
     device = lattice.device
     atoms = torch.repeat_interleave(torch.arange(len(num_atoms), device=device), num_atoms)
     pairs = cell_pairs(num_atoms)
+    slope = torch.as_tensor(anneal_slope, dtype=lattice.dtype, device=device)
+    slope = slope[atoms, None] if slope.dim() else slope
     frac = constrain(torch.rand((len(species), 3), generator=generator, device=device))
     dt = 1.0 / steps
     for k in range(steps):
         t = torch.full((len(num_atoms),), k * dt, device=device)
         velocity = model(frac, t, species, lattice, num_atoms, atoms, pairs)
-        frac = constrain((frac + dt * (1 + anneal_slope * k * dt) * velocity) % 1.0)
+        frac = constrain((frac + dt * (1 + slope * k * dt) * velocity) % 1.0)
     return frac

@@ -19,11 +19,11 @@ from gendesign.data.lattice import params_from_matrix
 from gendesign.errors import ConfigError, InputError
 from gendesign.model.constraints import Constraints
 from gendesign.model.flow_bundle import SUMMARY_HEADING, bundle, rebuild_templates
-from gendesign.model.flow_config import FlowTrainingConfig
+from gendesign.model.flow_config import CoordinateFlowConfig, FlowTrainingConfig
 from gendesign.model.flow_sampling import conditions_for
 from gendesign.model.generator import Generator, load_generator_checkpoint
 from gendesign.model.symmetrise import symmetrise
-from gendesign.model.torus_flow import CoordinateFlow, cell_pairs, lattice_invariants
+from gendesign.model.torus_flow import CoordinateFlow, cell_pairs, integrate, lattice_invariants
 from gendesign.ranges import Range
 
 
@@ -206,8 +206,6 @@ def test_conditioning_moves_the_predicted_band_gap_toward_the_target(mp20_flow):
 @pytest.fixture(scope="module")
 def velocity_field():
     torch.manual_seed(0)
-    from gendesign.model.flow_config import CoordinateFlowConfig
-
     network = CoordinateFlow(CoordinateFlowConfig(hidden=32, num_layers=2), num_elements=5).eval()
     num_atoms = torch.tensor([4, 3])
     species = torch.tensor([0, 1, 1, 2, 3, 4, 0])
@@ -263,6 +261,26 @@ def test_velocity_has_no_common_shift(velocity_field):
     velocity = evaluate(frac, lattice)
     assert torch.allclose(velocity[:4].mean(0), torch.zeros(3), atol=1e-6)
     assert torch.allclose(velocity[4:].mean(0), torch.zeros(3), atol=1e-6)
+
+
+def test_each_cell_integrates_under_its_own_anneal_slope():
+    """A batch with slopes (0, 3) gives the first cell as an unannealed run and the
+    second as an annealed one (templated and free cells share a batch so)."""
+    network = CoordinateFlow(CoordinateFlowConfig(hidden=32, num_layers=2), num_elements=5)
+    num_atoms = torch.tensor([4, 3])
+    species = torch.tensor([0, 1, 1, 2, 3, 4, 0])
+    lattice = lattice_invariants(
+        torch.tensor([[4.0, 5, 6], [3, 3, 5]]), torch.tensor([[80.0, 95, 100], [90, 90, 120]]),
+        num_atoms,
+    )  # fmt: skip
+
+    def run(slope):
+        generator = torch.Generator().manual_seed(3)
+        return integrate(network.eval(), species, lattice, num_atoms, 8, slope, generator)
+
+    plain, annealed, mixed = run(0.0), run(3.0), run(torch.tensor([0.0, 3.0]))
+    assert not torch.allclose(plain, annealed)
+    assert torch.allclose(mixed[:4], plain[:4]) and torch.allclose(mixed[4:], annealed[4:])
 
 
 # ----------------------------------------------------------------- symmetrisation
