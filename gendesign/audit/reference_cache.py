@@ -23,7 +23,7 @@ from gendesign.data.cache import write_atomically
 from gendesign.paths import resolve_cache_dir
 
 # Bump when what is stored, or how it is computed, changes.
-PROFILE_FORMAT_VERSION = 1
+PROFILE_FORMAT_VERSION = 2  # 2: structure fingerprints per symmetry orbit
 
 
 @dataclass

@@ -7,6 +7,7 @@ import os
 # spglib prints C-level warnings to stderr for cells it cannot symmetrise; we report those as
 # "no space group" instead.
 os.environ.setdefault("SPGLIB_WARNING", "OFF")
+import numpy as np  # noqa: E402
 import spglib  # noqa: E402
 from pymatgen.core import Structure  # noqa: E402
 
@@ -33,17 +34,35 @@ def crystal_system(space_group_number: int) -> str:
     raise ValueError(f"space group number {space_group_number} is outside 1-230")
 
 
-def space_group(structure: Structure, symprec: float) -> tuple[int, str] | None:
-    """(number, Hermann–Mauguin symbol) at ``symprec`` Å, or None when spglib finds none."""
+def _symmetry_dataset(structure: Structure, symprec: float) -> spglib.SpglibDataset | None:
     cell = (
         structure.lattice.matrix,
         structure.frac_coords,
         [site.specie.Z for site in structure],
     )
-    dataset = spglib.get_symmetry_dataset(cell, symprec=symprec)
+    return spglib.get_symmetry_dataset(cell, symprec=symprec)
+
+
+def space_group(structure: Structure, symprec: float) -> tuple[int, str] | None:
+    """(number, Hermann–Mauguin symbol) at ``symprec`` Å, or None when spglib finds none."""
+    dataset = _symmetry_dataset(structure, symprec)
     if dataset is None:
         return None
     return int(dataset.number), str(dataset.international)
+
+
+def equivalent_atoms(structure: Structure, symprec: float) -> np.ndarray:
+    """For each site, the index of a symmetry-equivalent representative site, shape (n,).
+
+    Sites map to themselves when spglib finds no symmetry (every site its own orbit).
+    """
+    try:
+        dataset = _symmetry_dataset(structure, symprec)
+    except Exception:  # spglib rejects some degenerate cells outright
+        dataset = None
+    if dataset is None:
+        return np.arange(len(structure))
+    return np.asarray(dataset.equivalent_atoms, dtype=np.int64)
 
 
 def symmetry_columns(structure: Structure) -> dict[str, object]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 
 import numpy as np
 import pytest
@@ -14,10 +15,12 @@ from scipy.stats import wasserstein_distance
 
 from gendesign.audit import audit, audit_structure
 from gendesign.audit.composition import smact_validity, structure_smact_validity
+from gendesign.audit.fingerprints import ORBIT_SYMPREC, _site_featurizer, structure_fingerprint
 from gendesign.audit.matching import duplicate_of, novelty_classes
 from gendesign.audit.reference import resolve_reference
 from gendesign.audit.reference_cache import profile_cache_path
 from gendesign.audit.set_metrics import CompositionStandardizer, coverage
+from gendesign.audit.symmetry import equivalent_atoms
 from gendesign.data.geometry import lattice_problem, min_periodic_distance
 from gendesign.data.inputs import GENERATED_STRUCTURES_FILE
 from gendesign.data.known_crystals import KnownCrystals, describe
@@ -159,6 +162,27 @@ def test_matching_groups_duplicates_and_judges_novelty():
     known = KnownCrystals("one rock salt", ["rs"], [rock_salt(5.6)], [describe(rock_salt(5.6))])
     found = [m.novelty_class for m in novelty_classes([salt, other], known)]
     assert found == ["duplicate", "novel-framework"]
+
+
+def test_structure_fingerprint_per_orbit_equals_the_mean_over_every_site(mp20_slice):
+    """One CrystalNN evaluation per symmetry orbit gives the per-site mean CDVAE defined."""
+    _, crystals = mp20_slice
+    featurizer = _site_featurizer()
+    orbits = sites = 0
+    for structure in crystals.structures[:12]:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            every_site = np.mean(
+                [featurizer.featurize(structure, i) for i in range(len(structure))], axis=0
+            )
+        assert np.linalg.norm(structure_fingerprint(structure) - every_site) < 0.005
+        orbits += len(set(equivalent_atoms(structure, ORBIT_SYMPREC)))
+        sites += len(structure)
+    assert orbits < 0.8 * sites  # the shortcut does skip work on real crystals
+    # No symmetry to use: every site is its own orbit.
+    jittered = next(s for s in crystals.structures if len(s) > 4).copy()
+    jittered.perturb(0.05, min_distance=0.01)
+    assert len(set(equivalent_atoms(jittered, ORBIT_SYMPREC))) == len(jittered)
 
 
 def test_coverage_counts_nearest_fingerprints_within_both_cutoffs():
