@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import signal
 import sys
 
 import typer
@@ -50,13 +51,29 @@ def _setup(
     )
 
 
+def _stop_as_on_ctrl_c(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main() -> None:
-    """Run the CLI; a GendesignError becomes one red sentence and exit code 2."""
+    """Run the CLI; a GendesignError becomes one red sentence and exit code 2.
+
+    SIGTERM (``kill``, a batch scheduler, ``timeout``) stops a command as Ctrl-C does:
+    a campaign keeps its finished batches, and worker pools are shut down instead of
+    being left running without their parent.
+    """
+    signal.signal(signal.SIGTERM, _stop_as_on_ctrl_c)
     try:
-        app(standalone_mode=False)
+        # standalone_mode=False: typer returns the exit code (130 after an unhandled
+        # Ctrl-C) instead of exiting, so errors and interrupts are reported here
+        code = app(standalone_mode=False)
     except Interrupted as err:
         error_console.print(f"[bold yellow]interrupted:[/] {err}", soft_wrap=True)
         sys.exit(err.exit_code)
     except GendesignError as err:
         error_console.print(f"[bold red]error:[/] {err}", soft_wrap=True)
         sys.exit(2)
+    if code == Interrupted.exit_code:
+        error_console.print("[bold yellow]interrupted:[/] stopped before it finished.")
+    if isinstance(code, int) and code:
+        sys.exit(code)

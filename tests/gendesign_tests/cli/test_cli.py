@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
+import time
 
+import psutil
 from conftest import run_gendesign as gendesign
 
 
@@ -53,3 +58,26 @@ def test_missing_data_root_is_reported(tmp_path):
     result = gendesign("data", "info", "mp20", "--data-root", str(tmp_path / "absent"))
     assert result.returncode == 2
     assert "No data root found" in " ".join(result.stderr.split())
+
+
+def test_sigterm_stops_an_audit_like_ctrl_c_and_takes_its_workers_along(pilot_csv, tmp_path):
+    """A scheduler's SIGTERM: exit code 130, one sentence, no worker left computing."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gendesign", "audit", str(pilot_csv), "--reference", "none",
+         "--out", str(tmp_path / "audit")],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    parent = psutil.Process(process.pid)
+    deadline = time.monotonic() + 120
+    while len(parent.children(recursive=True)) < 2 and process.poll() is None:
+        assert time.monotonic() < deadline, "the audit started no worker processes"
+        time.sleep(0.2)
+    workers = parent.children(recursive=True)
+    time.sleep(1.0)  # let the workers take their first chunks
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr.decode()
+    assert "interrupted" in stderr.decode() and "Traceback" not in stderr.decode()
+    _, alive = psutil.wait_procs(workers, timeout=10)
+    assert not alive, f"worker processes still running: {[p.cmdline()[-1] for p in alive]}"
+    assert not (tmp_path / "audit" / "summary.json").exists()
