@@ -38,6 +38,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, replace
 from functools import cached_property
 from itertools import permutations as axis_orders
+from itertools import product
 
 import numpy as np
 import spglib
@@ -113,6 +114,15 @@ def template_of(structure: Structure, symprec: float = SYMPREC) -> SymmetryTempl
     """The template of ``structure``'s primitive cell: spglib's idealised primitive cell
     at ``symprec`` Å, Niggli-reduced (the cell the lattice stage samples), and its
     operations there. None when spglib fails or the operations do not permute the atoms."""
+    found = template_and_cell(structure, symprec)
+    return found[0] if found else None
+
+
+def template_and_cell(
+    structure: Structure, symprec: float = SYMPREC
+) -> tuple[SymmetryTemplate, Structure] | None:
+    """:func:`template_of` and the idealised, Niggli-reduced primitive cell it describes
+    (atoms in template order), or None."""
     cell = (structure.lattice.matrix, structure.frac_coords % 1.0, structure.atomic_numbers)
     ideal = spglib.standardize_cell(cell, to_primitive=True, no_idealize=False, symprec=symprec)
     if ideal is None:
@@ -141,7 +151,8 @@ def template_of(structure: Structure, symprec: float = SYMPREC) -> SymmetryTempl
         projectors=np.zeros((0, 3, 3)),
     )
     anchors, projectors = _wyckoff_positions(template, frac)
-    return replace(template, anchors=anchors, projectors=projectors)
+    cell = Structure(reduced.lattice, numbers.tolist(), frac)
+    return replace(template, anchors=anchors, projectors=projectors), cell
 
 
 def _wyckoff_positions(template: SymmetryTemplate, frac: np.ndarray):
@@ -395,18 +406,38 @@ class BatchSymmetry:
             **{name: tensors[name].double() for name in ("shift", "anchor", "projector")},
         )
 
+    def to(self, device) -> BatchSymmetry:
+        return BatchSymmetry(**{k: v.to(device) for k, v in vars(self).items()})
+
+
+# Lattice vectors n tried when looking for the image offset + n nearest to a Wyckoff
+# position's free directions: an oblique direction, such as (x, 0, 2x) in a reduced
+# monoclinic cell, can need one that wrapping each axis into [-1/2, 1/2) does not give.
+_SHIFTS = torch.tensor(list(product((-2, -1, 0, 1, 2), repeat=3)), dtype=torch.float64)
+
+
+def along_free_directions(offset: torch.Tensor, projector: torch.Tensor) -> torch.Tensor:
+    """(N, 3) the part along the free directions (``projector`` P, (N, 3, 3)) of the
+    lattice image ``offset`` + n that lies nearest to them; among equally near images,
+    the shortest such part (on the torus the shortest way along a Wyckoff position)."""
+    candidates = wrap(offset.double())[:, None, :] + _SHIFTS.to(offset.device)[None]  # (N, S, 3)
+    along = torch.einsum("nij,nsj->nsi", projector, candidates)
+    off = (candidates - along).norm(dim=2)
+    nearest = off <= off.min(1, keepdim=True).values + 1e-9
+    best = along.norm(dim=2).masked_fill(~nearest, torch.inf).argmin(1)
+    return along[torch.arange(len(offset), device=offset.device), best]
+
 
 def constrain(frac: torch.Tensor, symmetry: BatchSymmetry) -> torch.Tensor:
     """``frac`` (N, 3) made exactly symmetric: each representative moves to the mean of
-    the estimates its orbit gives of it (R_j⁻¹(x_j − t_j)), onto its Wyckoff position,
-    and every atom is set to its image."""
+    the estimates its orbit gives of it (R_j⁻¹(x_j − t_j)), onto the nearest point of
+    its Wyckoff position, and every atom is set to its image."""
     x = frac.double()
     rep = symmetry.representative
     estimates = torch.einsum("nij,nj->ni", symmetry.inverse_rotation, x - symmetry.shift)
     offsets = wrap(estimates - x[rep])
     centre = x + scatter(offsets, rep, dim=0, dim_size=len(x), reduce="mean")
-    free = wrap(centre - symmetry.anchor)
-    on_site = symmetry.anchor + torch.einsum("nij,nj->ni", symmetry.projector, free)
+    on_site = symmetry.anchor + along_free_directions(centre - symmetry.anchor, symmetry.projector)
     images = torch.einsum("nij,nj->ni", symmetry.rotation, on_site[rep]) + symmetry.shift
     return (images % 1.0).to(frac.dtype)
 

@@ -110,6 +110,27 @@ def test_special_positions_stay_special_and_free_ones_move():
     assert _space_group(rutile) == 136
 
 
+def test_real_crystals_are_fixed_points_of_their_own_constraint(mp20):
+    """In its template's cell a crystal already has the symmetry, so the constraint
+    leaves it where it is, and a small nudge moves it only a little: no jump to another
+    point of a Wyckoff position (an oblique free direction such as (x, 0, 2x) in a
+    reduced monoclinic cell once sent a fifth of MP-20's cells elsewhere)."""
+    from gendesign.model.templates import template_and_cell
+    from gendesign.model.torus_flow import wrap
+
+    found = [template_and_cell(s) for s in mp20.crystal_set("test").structures[:200]]
+    templates, cells = zip(*[f for f in found if f is not None], strict=True)
+    assert len(cells) >= 195
+    symmetry = BatchSymmetry.of(list(templates), [len(c) for c in cells])
+    frac = torch.from_numpy(np.concatenate([c.frac_coords for c in cells]))
+    assert wrap(constrain(frac, symmetry) - frac).abs().max() < 1e-6
+    nudge = 1e-3 * (2 * torch.rand(frac.shape, generator=torch.Generator().manual_seed(0)) - 1)
+    assert wrap(constrain(frac + nudge, symmetry) - frac).abs().max() < 4e-3
+    oblique = [t for t in templates if any(np.abs(p - np.diag(np.diag(p))).max() > 1e-6
+                                           for p in t.projectors)]  # fmt: skip
+    assert oblique, "the slice has no oblique Wyckoff direction to test"
+
+
 def test_the_library_matches_formula_types_first_and_honours_every_count():
     library, without = TemplateLibrary.from_structures(list(TEXTBOOK.values()) * 2)
     # NaCl and MgO share one template (two rock salts, twice each)
