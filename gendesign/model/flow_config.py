@@ -89,6 +89,10 @@ class FlowTrainingConfig(StrictConfig):
     model: FlowModelConfig = FlowModelConfig()
     properties: list[str] | None = None  # conditioning properties; None: the dataset's targets
     include_positionless: bool = True  # chemistry stage: also the crystals without positions
+    # coordinates stage: share of training crystals that take their own space group's path
+    # (symmetric noise, orbit-shared displacement; see gendesign.model.symmetric_paths), as
+    # templated sampling moves; the rest take free paths
+    template_paths: float = Field(0.0, ge=0, le=1)
     max_train_crystals: int | None = Field(None, gt=0)  # a seeded subset, for quick runs
     batch_size: int = Field(256, gt=0)
     max_epochs: int = Field(200, gt=0)

@@ -33,7 +33,14 @@ from gendesign.data.lattice import params_from_matrix
 from gendesign.data.scalers import StandardScaler
 from gendesign.model.chemistry import LABEL_BANK_SIZE, ChemistryVAE, CompositionBatch
 from gendesign.model.flow_config import FlowTrainingConfig
-from gendesign.model.torus_flow import CoordinateFlow, flow_matching_loss, lattice_invariants
+from gendesign.model.symmetric_paths import SymmetricPath, TemplatedCrystals
+from gendesign.model.templates import BatchSymmetry
+from gendesign.model.torus_flow import (
+    CoordinateFlow,
+    flow_matching_loss,
+    free_path,
+    lattice_invariants,
+)
 from gendesign.nn.runs import (
     fit_resumable,
     last_checkpoint,
@@ -83,25 +90,56 @@ class ChemistryBatches:
         )
 
 
-class CoordinateBatches:
-    """Index batches of crystals with positions → (frac, species, lattice invariants, num_atoms)."""
+class _CellTensors:
+    """Flat per-atom and per-cell training tensors of one set of cells."""
 
     def __init__(self, arrays: CrystalArrays, lookup: torch.Tensor):
         self.arrays = arrays
-        self.offsets = torch.cat([torch.zeros(1, dtype=torch.long), arrays.num_atoms.cumsum(0)])
         self.species = lookup[arrays.atom_types]
         lengths, angles = params_from_matrix(arrays.lattice)
         self.lattice = lattice_invariants(lengths, angles, arrays.num_atoms)
 
+    def atoms(self, i: int) -> torch.Tensor:
+        return torch.arange(self.arrays.offsets[i], self.arrays.offsets[i + 1])
+
+
+class CoordinateBatches:
+    """Index batches of crystals with positions → (frac, species, lattice invariants,
+    num_atoms, path). With ``templated``, each crystal takes its own space group's path
+    (in its template's cell) with probability ``template_paths``, drawn anew each time
+    (``fixed``: the same draw for the same batch, for a comparable holdout loss)."""
+
+    def __init__(self, arrays: CrystalArrays, lookup: torch.Tensor,
+                 templated: TemplatedCrystals | None = None, template_paths: float = 0.0,
+                 seed: int = 0, fixed: bool = False):  # fmt: skip
+        self.free = _CellTensors(arrays, lookup)
+        self.templated = templated
+        self.cells = _CellTensors(templated.arrays, lookup) if templated else None
+        self.share = template_paths if templated else 0.0
+        self.seed, self.fixed = seed, fixed
+        self.generator = torch.Generator().manual_seed(seed)
+
     def __call__(self, index: list[int]):
-        atoms = torch.cat([torch.arange(self.offsets[i], self.offsets[i + 1]) for i in index])
-        i = torch.tensor(index)
-        return (
-            self.arrays.frac_coords[atoms].float(),
-            self.species[atoms],
-            self.lattice[i],
-            self.arrays.num_atoms[i],
+        if self.fixed:
+            self.generator.manual_seed(self.seed + index[0])
+        draws = torch.rand(len(index), generator=self.generator).tolist()
+        frac, species, lattice, num_atoms, templates = [], [], [], [], []
+        for i, draw in zip(index, draws, strict=True):
+            template = self.templated.templates[i] if self.share > draw else None
+            cells = self.cells if template is not None else self.free
+            atoms = cells.atoms(i)
+            frac.append(cells.arrays.frac_coords[atoms].float())
+            species.append(cells.species[atoms])
+            lattice.append(cells.lattice[i])
+            num_atoms.append(len(atoms))
+            templates.append(template)
+        path = (
+            SymmetricPath(BatchSymmetry.of(templates, num_atoms))
+            if any(t is not None for t in templates)
+            else free_path
         )
+        return (torch.cat(frac), torch.cat(species), torch.stack(lattice),
+                torch.tensor(num_atoms), path)  # fmt: skip
 
 
 class FlowStageModule(pl.LightningModule):
@@ -126,16 +164,20 @@ class FlowStageModule(pl.LightningModule):
             composition, lengths, angles, properties = batch
             lattice = self.network.lattice_features(lengths, angles, composition.num_atoms)
             return self.network.losses(composition, lattice, properties)
-        frac, species, lattice, num_atoms = batch
-        return {"coordinates": flow_matching_loss(self.network, frac, species, lattice, num_atoms)}
+        frac, species, lattice, num_atoms, path = batch
+        return {
+            "coordinates": flow_matching_loss(
+                self.network, frac, species, lattice, num_atoms, path=path
+            )
+        }
 
     def _step(self, batch, stage: str) -> torch.Tensor:
         losses = self.losses(batch)
         if self.config.stage == "chemistry":
-            loss = self.network.weighted_loss(losses)
+            loss, crystals = self.network.weighted_loss(losses), len(batch[-1])
         else:
-            loss = losses["coordinates"]
-        log_losses(self, stage, loss, losses, len(batch[-1]))
+            loss, crystals = losses["coordinates"], len(batch[3])  # num_atoms
+        log_losses(self, stage, loss, losses, crystals)
         return loss
 
     def training_step(self, batch, batch_index: int) -> torch.Tensor:
@@ -148,7 +190,9 @@ class FlowStageModule(pl.LightningModule):
         def move(x):
             if isinstance(x, CompositionBatch):
                 return CompositionBatch(x.species.to(device), x.counts.to(device))
-            return x.to(device)
+            if isinstance(x, SymmetricPath):
+                return SymmetricPath(x.symmetry.to(device))
+            return x.to(device) if isinstance(x, torch.Tensor) else x
 
         return tuple(move(x) for x in batch)
 
@@ -201,8 +245,17 @@ def train_flow_stage(config: FlowTrainingConfig, resume: bool = False) -> Path:
             coordinate_training_crystals(config, data),
             data.splits["holdout"],
         )
-        train_collate = CoordinateBatches(train_arrays, lookup)
-        holdout_collate = CoordinateBatches(holdout_arrays, lookup)
+        templated = (
+            (TemplatedCrystals.of(train_arrays), TemplatedCrystals.of(holdout_arrays))
+            if config.template_paths > 0
+            else (None, None)
+        )
+        train_collate = CoordinateBatches(
+            train_arrays, lookup, templated[0], config.template_paths, config.seed
+        )
+        holdout_collate = CoordinateBatches(
+            holdout_arrays, lookup, templated[1], config.template_paths, config.seed, fixed=True
+        )
         sizes = (len(train_arrays), len(holdout_arrays))
     write_resolved_config(config, out)
     train_loader = _loader(sizes[0], train_collate, config.batch_size, True, config.seed)

@@ -119,14 +119,25 @@ def remove_cell_mean(vectors: torch.Tensor, atoms: torch.Tensor, cells: int) -> 
     return vectors - scatter(vectors, atoms, dim=0, dim_size=cells, reduce="mean")[atoms]
 
 
+# path(noise, crystal) -> (start, displacement), both (N, 3) fractional
+Path = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
+
+
+def free_path(noise: torch.Tensor, end: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each atom from its noise position along the shortest torus geodesic to ``end``."""
+    return noise, wrap(end - noise)
+
+
 def flow_matching_loss(
-    model: CoordinateFlow, frac, species, lattice, num_atoms, generator=None
-) -> torch.Tensor:
-    """Mean squared velocity error (fractional units) on one batch of crystals."""
+    model: CoordinateFlow, frac, species, lattice, num_atoms, generator=None,
+    path: Path = free_path,
+) -> torch.Tensor:  # fmt: skip
+    """Mean squared velocity error (fractional units) on one batch of crystals, each
+    on the straight path from noise that ``path`` gives (default: the free geodesic)."""
     atoms = torch.repeat_interleave(torch.arange(len(num_atoms), device=frac.device), num_atoms)
-    start = torch.rand(frac.shape, generator=generator, device=frac.device)
+    noise = torch.rand(frac.shape, generator=generator, device=frac.device)
     t = torch.rand(len(num_atoms), generator=generator, device=frac.device)
-    direction = wrap(frac - start)
+    start, direction = path(noise, frac)
     noisy = (start + t[atoms, None] * direction) % 1.0
     target = remove_cell_mean(direction, atoms, len(num_atoms))
     predicted = model(noisy, t, species, lattice, num_atoms, atoms, cell_pairs(num_atoms))
