@@ -94,6 +94,9 @@ class FlowTrainingConfig(StrictConfig):
     # templated sampling moves; the rest take free paths
     template_paths: float = Field(0.0, ge=0, le=1)
     max_train_crystals: int | None = Field(None, gt=0)  # a seeded subset, for quick runs
+    # start from this stage's weights in a crystalflow model (a bundled name such as
+    # "mp20", or a model.pt) or in a run's stage.pt; the model sizes must be the same
+    finetune_from: str | None = None
     batch_size: int = Field(256, gt=0)
     max_epochs: int = Field(200, gt=0)
     max_hours: float | None = Field(None, gt=0)

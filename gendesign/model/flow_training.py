@@ -31,6 +31,7 @@ from gendesign.data.chemistry import (
 from gendesign.data.datasets import get_dataset_spec, load_dataset
 from gendesign.data.lattice import params_from_matrix
 from gendesign.data.scalers import StandardScaler
+from gendesign.errors import InputError
 from gendesign.model.chemistry import LABEL_BANK_SIZE, ChemistryVAE, CompositionBatch
 from gendesign.model.flow_config import FlowTrainingConfig
 from gendesign.model.symmetric_paths import SymmetricPath, TemplatedCrystals
@@ -229,6 +230,8 @@ def train_flow_stage(config: FlowTrainingConfig, resume: bool = False) -> Path:
     out = Path(config.out_dir)
     last_checkpoint(out, resume)  # before any work: a --resume without a checkpoint fails now
     module = FlowStageModule(config.model_dump(mode="json"), vocabulary, max_atoms, names)
+    if config.finetune_from and not resume:
+        _start_from(module.network, config.finetune_from, config.stage, vocabulary)
     lookup = module.network.element_lookup if config.stage == "chemistry" else _lookup(vocabulary)
     if config.stage == "chemistry":
         slots = config.model.chemistry.max_species
@@ -338,6 +341,36 @@ def _subset(index: np.ndarray, config: FlowTrainingConfig) -> np.ndarray:
     if limit is None or limit >= len(index):
         return index
     return np.sort(np.random.default_rng(config.seed).permutation(index)[:limit])
+
+
+def _start_from(network: torch.nn.Module, source: str, stage: str, vocabulary: list[int]) -> None:
+    """Load ``stage``'s weights from a crystalflow model (bundled name or model.pt) or a
+    stage.pt into ``network``; one sentence when the source does not fit."""
+    from gendesign.model.generator import BUNDLED, load_generator_checkpoint
+    from gendesign.torch_files import load_payload
+
+    if Path(source).name == STAGE_FILE:
+        payload = load_payload(source, f"{stage} stage file")
+        if payload.get("stage") != stage:
+            raise InputError(f"finetune_from {source}: not a crystalflow {stage} stage")
+        weights, source_vocabulary = payload["state_dict"], payload["vocabulary"]
+    else:
+        name = BUNDLED.name_of(source)
+        path = BUNDLED.files(name)[0] if name else source
+        model = load_generator_checkpoint(path).model
+        if model.family != "crystalflow":
+            raise InputError(f"finetune_from {source}: not a crystalflow model")
+        weights = getattr(model, stage).state_dict()
+        source_vocabulary = model.atomic_numbers.tolist()
+    if list(source_vocabulary) != list(vocabulary):
+        raise InputError(f"finetune_from {source}: its element vocabulary is not this data's")
+    try:
+        network.load_state_dict(weights)
+    except RuntimeError:
+        raise InputError(
+            f"finetune_from {source}: its {stage} network has other sizes than this config's "
+            f"model.{stage}"
+        ) from None
 
 
 def _lookup(vocabulary: list[int]) -> torch.Tensor:

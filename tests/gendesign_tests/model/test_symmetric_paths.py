@@ -5,10 +5,12 @@ from __future__ import annotations
 import glob
 
 import pandas as pd
+import pytest
 import torch
 
 from gendesign.config import load_config
 from gendesign.data.arrays import CrystalArrays
+from gendesign.errors import InputError
 from gendesign.model.flow_config import FlowTrainingConfig
 from gendesign.model.symmetric_paths import SymmetricPath, TemplatedCrystals
 from gendesign.model.templates import BatchSymmetry, constrain
@@ -48,8 +50,19 @@ def test_a_coordinate_stage_trains_on_a_mix_of_symmetric_and_free_paths(mp20, tm
         {"out_dir": str(tmp_path), "data": {"dataset": "mp20"}, "template_paths": 0.5,
          "max_train_crystals": 256, "max_epochs": 2},
     )  # fmt: skip
-    stage = torch.load(train_flow_stage(config), weights_only=False)
+    stage_file = train_flow_stage(config)
+    stage = torch.load(stage_file, weights_only=False)
     assert stage["training_config"]["template_paths"] == 0.5
     log = pd.read_csv(sorted(glob.glob(str(tmp_path / "log" / "*" / "metrics.csv")))[-1])
     losses = log["train_loss"].dropna()
     assert len(losses) and losses.notna().all() and log["val_loss"].dropna().iloc[-1] > 0
+
+    # finetune_from: a second run starts from those weights (a vanishing learning rate
+    # keeps them), and a source of other sizes gets one sentence
+    again = config.model_copy(update={"out_dir": str(tmp_path / "again"), "max_epochs": 1,
+                                      "learning_rate": 1e-12, "finetune_from": str(stage_file)})  # fmt: skip
+    tuned = torch.load(train_flow_stage(again), weights_only=False)["state_dict"]
+    assert all(torch.allclose(tuned[k], v, atol=1e-6) for k, v in stage["state_dict"].items())
+    bundled = config.model_copy(update={"out_dir": str(tmp_path / "b"), "finetune_from": "mp20"})
+    with pytest.raises(InputError, match="finetune_from mp20: its coordinates network has other"):
+        train_flow_stage(bundled)
