@@ -2,13 +2,15 @@
 
 python -m gendesign.model.flow_bundle NAME CHEMISTRY_RUN COORDINATES_RUN [--note TEXT]
 python -m gendesign.model.flow_bundle --rebuild-templates MODEL_PT
+python -m gendesign.model.flow_bundle --replace-coordinates MODEL_PT COORDINATES_RUN [--note TEXT]
 
 Each run folder is a ``gendesign train`` output of one stage (``stage.pt``,
 ``config.yaml``, ``log/``). The bundle ``gendesign/model/pretrained/NAME/`` gets
 ``model.pt``, both stage configs, both per-epoch logs compressed and
 ``training_summary.md``. The bundle's space-group templates
 (:mod:`gendesign.model.templates`) come from the coordinate stage's training
-crystals; ``--rebuild-templates`` rebuilds them in place in an existing bundle.
+crystals; ``--rebuild-templates`` rebuilds them in place in an existing bundle, and
+``--replace-coordinates`` swaps an existing bundle's coordinate stage for a newer run.
 """
 
 from __future__ import annotations
@@ -81,47 +83,78 @@ def bundle(name: str, chemistry_run: Path, coordinates_run: Path,
     folder = new_bundle_folder(destination, name)
     checkpoint.save(folder / "model.pt")
     lines = [f"# Bundled generative model `{name}` (crystalflow)\n"]
-    parameters = {
-        "chemistry": sum(p.numel() for p in checkpoint.model.chemistry.parameters()),
-        "coordinates": sum(p.numel() for p in checkpoint.model.coordinates.parameters()),
-    }
     lines.append(
         f"Dataset {checkpoint.dataset} ({checkpoint.protocol}, cache key {checkpoint.dataset_hash}); "
         f"steering properties: {', '.join(checkpoint.model.property_names) or 'none'}.\n"
     )
-    for stage, run in stages.items():
-        shutil.copyfile(run / "config.yaml", folder / f"{stage}_config.yaml")
-        history = run_history(run)
-        write_history(history, folder / f"{stage}_log.csv.gz")
-        m = checkpoint.metrics[stage]
-        crystals = m.get("train_crystals")
-        lines.append(
-            f"\n## {stage} stage\n\n{parameters[stage]:,} parameters; `{stage}_config.yaml`; "
-            + (
-                f"{m['epochs']} epochs"
-                if "epochs" in m
-                else f"weights from epoch {m.get('weights_epoch')}, the best holdout loss"
-            )
-            + f", {m.get('steps')} steps, "
-            f"{(m.get('train_seconds') or 0) / 3600:.2f} h on {crystals} crystals"
-            + (
-                f" ({m['positionless_crystals']} of them without positions)"
-                if m.get("positionless_crystals")
-                else ""
-            )
-            + (
-                f"; best holdout loss {m['best_val_loss']:.4f}"
-                if m.get("best_val_loss") is not None
-                else ""
-            )
-            + (" (interrupted; best weights kept)" if m.get("interrupted") else "")
-            + f".\n\n{loss_curve(history) if not history.empty else ''}\n"
-        )
+    lines.extend(_copy_stage_run(checkpoint, stage, run, folder) for stage, run in stages.items())
     lines.append(f"\n{summary_section(checkpoint.metrics['templates'])}")
     if note:
         lines.append(f"\n{note}\n")
     (folder / "training_summary.md").write_text("".join(lines))
     return folder
+
+
+def replace_stage(model_file: Path, stage: str, run: Path, note: str = "") -> str:
+    """Swap one stage of a bundled crystalflow model for a newer run of that stage, in
+    place (weights, training config and metrics in ``model.pt``; the stage's config,
+    log and summary section in the bundle folder); the other stage stays as it was."""
+    checkpoint = Checkpoint.load(model_file, [CrystalFlow], "crystalflow checkpoint")
+    payload = load_stage(run, stage)
+    if payload["vocabulary"] != checkpoint.model.atomic_numbers.tolist():
+        raise InputError(f"{run}: its element vocabulary is not that of {model_file}")
+    getattr(checkpoint.model, stage).load_state_dict(payload["state_dict"])
+    checkpoint.training_config[stage] = payload["training_config"]
+    checkpoint.metrics[stage] = payload["metrics"]
+    checkpoint.save(model_file)
+    folder = model_file.parent
+    section = _copy_stage_run(checkpoint, stage, run, folder) + (f"\n{note}\n" if note else "")
+    summary = folder / "training_summary.md"
+    text = summary.read_text() if summary.is_file() else ""
+    heading = f"\n## {stage} stage\n"
+    if heading in text:  # replace that section up to the next heading
+        before, _, after = text.partition(heading)
+        rest = after[after.index("\n## ") :] if "\n## " in after else ""
+        text = before + section + rest
+    else:
+        text += section
+    summary.write_text(text)
+    return f"{model_file}: {stage} stage replaced by {run}"
+
+
+def _copy_stage_run(
+    checkpoint: Checkpoint[CrystalFlow], stage: str, run: Path, folder: Path
+) -> str:
+    """Copy a stage run's config and per-epoch log into the bundle folder; the stage's
+    training-summary section."""
+    shutil.copyfile(run / "config.yaml", folder / f"{stage}_config.yaml")
+    history = run_history(run)
+    write_history(history, folder / f"{stage}_log.csv.gz")
+    parameters = sum(p.numel() for p in getattr(checkpoint.model, stage).parameters())
+    m = checkpoint.metrics[stage]
+    crystals = m.get("train_crystals")
+    return (
+        f"\n## {stage} stage\n\n{parameters:,} parameters; `{stage}_config.yaml`; "
+        + (
+            f"{m['epochs']} epochs"
+            if "epochs" in m
+            else f"weights from epoch {m.get('weights_epoch')}, the best holdout loss"
+        )
+        + f", {m.get('steps')} steps, "
+        f"{(m.get('train_seconds') or 0) / 3600:.2f} h on {crystals} crystals"
+        + (
+            f" ({m['positionless_crystals']} of them without positions)"
+            if m.get("positionless_crystals")
+            else ""
+        )
+        + (
+            f"; best holdout loss {m['best_val_loss']:.4f}"
+            if m.get("best_val_loss") is not None
+            else ""
+        )
+        + (" (interrupted; best weights kept)" if m.get("interrupted") else "")
+        + f".\n\n{loss_curve(history) if not history.empty else ''}\n"
+    )
 
 
 # ---------------------------------------------------------------------- space-group templates
@@ -184,11 +217,20 @@ def main() -> None:
     parser.add_argument("chemistry", type=Path, nargs="?")
     parser.add_argument("coordinates", type=Path, nargs="?")
     parser.add_argument("--note", default="", help="a paragraph for the training summary")
-    parser.add_argument("--rebuild-templates", type=Path, metavar="MODEL_PT",
-                        help="rebuild an existing bundle's template library in place")  # fmt: skip
+    parser.add_argument(
+        "--rebuild-templates",
+        type=Path,
+        metavar="MODEL_PT",
+        help="rebuild an existing bundle's template library in place",
+    )
+    parser.add_argument("--replace-coordinates", type=Path, nargs=2, metavar=("MODEL_PT", "RUN"),
+                        help="swap an existing bundle's coordinate stage for RUN's, in place")  # fmt: skip
     args = parser.parse_args()
     if args.rebuild_templates:
         print(rebuild_templates(args.rebuild_templates))
+    elif args.replace_coordinates:
+        model_file, run = args.replace_coordinates
+        print(replace_stage(model_file, "coordinates", run, note=args.note))
     elif args.coordinates is None:
         parser.error("give NAME CHEMISTRY_RUN COORDINATES_RUN, or --rebuild-templates MODEL_PT")
     else:

@@ -113,6 +113,38 @@ def test_rebuilding_templates_in_place_keeps_the_library_and_the_rest_of_the_sum
     assert text.count(SUMMARY_HEADING) == 1 and text.endswith("A closing paragraph.\n")
 
 
+def test_a_bundle_takes_a_newer_coordinate_stage_and_keeps_the_rest(tiny_flow, tmp_path):
+    """A coordinates run continued from the bundle (finetune_from its model.pt, under
+    template paths) replaces the bundle's coordinate stage in place."""
+    from gendesign.model.flow_bundle import replace_stage
+    from gendesign.model.flow_training import train_flow_stage
+
+    runs, folder = tiny_flow
+    bundle_copy = tmp_path / "bundle"
+    shutil.copytree(folder, bundle_copy)
+    config = load_config(
+        FlowTrainingConfig,
+        runs["coordinates"] / "config.yaml",
+        {"out_dir": str(tmp_path / "run"), "max_epochs": 1, "template_paths": 0.5,
+         "finetune_from": str(bundle_copy / "model.pt")},
+    )  # fmt: skip
+    stage = torch.load(train_flow_stage(config), weights_only=False)
+    before = load_generator_checkpoint(bundle_copy / "model.pt")
+    chemistry_section = (bundle_copy / "training_summary.md").read_text().split("\n## ")[1]
+    assert "replaced" in replace_stage(bundle_copy / "model.pt", "coordinates", tmp_path / "run")
+    after = load_generator_checkpoint(bundle_copy / "model.pt")
+    new_weights = after.model.coordinates.state_dict()
+    assert all(torch.equal(new_weights[k], v) for k, v in stage["state_dict"].items())
+    for name, value in before.model.chemistry.state_dict().items():  # label bank: NaN = no label
+        torch.testing.assert_close(after.model.chemistry.state_dict()[name], value, rtol=0, atol=0,
+                                   equal_nan=True)  # fmt: skip
+    assert after.training_config["coordinates"]["template_paths"] == 0.5
+    assert after.model.templates.crystals == before.model.templates.crystals
+    text = (bundle_copy / "training_summary.md").read_text()
+    assert text.count("## coordinates stage") == 1 and text.split("\n## ")[1] == chemistry_section
+    assert SUMMARY_HEADING in text and "1 epochs" in text.split("## coordinates stage")[1]
+
+
 def test_bad_checkpoints_and_mismatched_stages_fail_in_one_sentence(tiny_flow, tmp_path):
     runs, folder = tiny_flow
     payload = torch.load(folder / "model.pt", weights_only=False)
