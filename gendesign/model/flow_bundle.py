@@ -109,17 +109,27 @@ def replace_stage(model_file: Path, stage: str, run: Path, note: str = "") -> st
     checkpoint.save(model_file)
     folder = model_file.parent
     section = _copy_stage_run(checkpoint, stage, run, folder) + (f"\n{note}\n" if note else "")
-    summary = folder / "training_summary.md"
-    text = summary.read_text() if summary.is_file() else ""
-    heading = f"\n## {stage} stage\n"
-    if heading in text:  # replace that section up to the next heading
-        before, _, after = text.partition(heading)
-        rest = after[after.index("\n## ") :] if "\n## " in after else ""
-        text = before + section + rest
-    else:
-        text += section
-    summary.write_text(text)
+    replace_section(folder / "training_summary.md", f"## {stage} stage", section)
     return f"{model_file}: {stage} stage replaced by {run}"
+
+
+def replace_section(
+    summary: Path, heading: str, section: str, paragraphs: int | None = None
+) -> None:
+    """Put ``section`` (starting with its ``heading`` line) in place of that heading's
+    section of a markdown summary: up to the next ``## `` heading, or only its first
+    ``paragraphs`` paragraphs; append it if the heading is absent."""
+    text = summary.read_text() if summary.is_file() else ""
+    before, found, after = text.partition(heading + "\n")
+    if not found:
+        parts = [text, section]
+    else:
+        blocks = after.strip("\n").split("\n\n")
+        if paragraphs is None:  # keep from the next heading on
+            paragraphs = next((i for i, b in enumerate(blocks) if b.startswith("## ")), len(blocks))
+        kept = blocks[paragraphs:]
+        parts = [before, section, "\n\n".join(kept)]
+    summary.write_text("\n\n".join(p.strip("\n") for p in parts if p.strip()) + "\n")
 
 
 def _copy_stage_run(
@@ -179,11 +189,10 @@ def rebuild_templates(model_file: Path) -> str:
     )
     checkpoint.save(model_file)
     summary = model_file.parent / "training_summary.md"
-    if summary.is_file():  # replace the heading and its paragraph, keep what follows
-        before, _, after = summary.read_text().partition(SUMMARY_HEADING)
-        rest = after.split("\n\n", 2)[2:] if after else []
-        section = summary_section(checkpoint.metrics["templates"])
-        summary.write_text("\n\n".join([before.rstrip(), section.rstrip(), *rest]).rstrip() + "\n")
+    if summary.is_file():
+        replace_section(
+            summary, SUMMARY_HEADING, summary_section(checkpoint.metrics["templates"]), 1
+        )
     return f"{model_file}: {describe_templates(checkpoint.metrics['templates'])}"
 
 
