@@ -28,7 +28,13 @@ from collections import Counter
 import numpy as np
 from pymatgen.core import Structure
 
-from benchmarks.reporting import markdown_table, previous_results, publish, update_section
+from benchmarks.reporting import (
+    mark_measured,
+    markdown_table,
+    previous_results,
+    publish,
+    update_section,
+)
 from gendesign.audit.runner import audit
 from gendesign.model.constraints import Constraints
 from gendesign.model.generator import Generator
@@ -409,25 +415,25 @@ def main() -> None:
     quiet_third_party()
     results = previous_results(NAME)
     part = args.part
+    if part == "tables":  # re-render what is stored; nothing is re-measured or re-dated
+        write_tables(results)
+        return
     if part == "generation":
         found = generation(args.models, args.samples, args.raw_samples, args.cdvae_schedule)
-        reference = {
-            **results.get("generation", {}).get("reference", {}),
-            **found.pop("reference", {}),
-        }
+        found_reference = found.pop("reference", {})
+        reference = {**results.get("generation", {}).get("reference", {}), **found_reference}
         results["generation"] = {**results.get("generation", {}), **found, "reference": reference}
-    elif part == "ceiling":
-        results.setdefault("ceiling", {}).update(ceiling(args.dataset, args.samples))
-    elif part == "stability":
-        results.setdefault("stability", {}).update(stability(args.model, args.samples[0]))
-    elif part == "system":
-        results.setdefault("system", {}).update(system(args.model, args.elements, args.samples[0]))
-    elif part == "steering":
-        results.setdefault("steering", {}).update(
-            steering(args.model, args.target, args.samples[0])
-        )
-    elif part == "speed":
-        results.setdefault("speed", {}).update(speed(args.model, args.steps, args.samples[0]))
+    else:
+        measure = {
+            "ceiling": lambda: ceiling(args.dataset, args.samples),
+            "stability": lambda: stability(args.model, args.samples[0]),
+            "system": lambda: system(args.model, args.elements, args.samples[0]),
+            "steering": lambda: steering(args.model, args.target, args.samples[0]),
+            "speed": lambda: speed(args.model, args.steps, args.samples[0]),
+        }[part]
+        found = measure()
+        results.setdefault(part, {}).update(found)
+    mark_measured(results, part, found)
     # another part may have written meanwhile (parts run in parallel): merge into the latest
     latest = previous_results(NAME)
     for key, value in results.items():

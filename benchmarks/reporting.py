@@ -62,11 +62,42 @@ def publish(name: str, results: dict, write_tables) -> None:
     print(json.dumps(results, indent=2))
 
 
+def mark_measured(results: dict, part: str, keys) -> None:
+    """Record where and when ``part``'s entries ``keys`` were measured, for benchmarks whose
+    parts run separately (another day, another machine): the section's stamp names each."""
+    facts = {k: v for k, v in machine().items() if k in ("date", "commit", "cpu", "cores", "torch")}
+    for key in keys:
+        results.setdefault("measured", {})[f"{part} `{key}`"] = facts
+
+
+def _stamp(name: str) -> str:
+    """The section's provenance line: per measured part where recorded (see
+    ``mark_measured``), else the machine facts stored with the results (so re-rendering
+    the tables elsewhere does not re-date them), else this machine."""
+    path = RESULTS / f"{name}.json"
+    stored = json.loads(path.read_text()) if path.exists() else {}
+    measured = stored.get("measured")
+    if not measured:
+        facts = stored.get("machine") or machine()
+        return (
+            f"_Measured {facts['date']} at commit {facts['commit']} on {facts['cpu']} "
+            f"({facts['cores']} cores, torch {facts['torch']}, {facts['torch_threads']} threads)._"
+        )
+    groups: dict[tuple, list[str]] = {}
+    for what, facts in measured.items():
+        where = (facts["date"], facts["commit"], facts["cpu"], facts["cores"], facts["torch"])
+        groups.setdefault(where, []).append(what)
+    ordered = sorted(groups.items(), key=lambda item: item[0][0])  # by date, stable otherwise
+    lines = [
+        f"- {date}, commit {commit}, {cpu} ({cores} cores, torch {torch}): {', '.join(whats)}"
+        for (date, commit, cpu, cores, torch), whats in ordered
+    ]
+    return "_Measured:_\n\n" + "\n".join(lines)
+
+
 def update_section(name: str, title: str, body: str) -> None:
     """Replace (or append) the section of BENCHMARKS.md between this benchmark's markers."""
-    facts = machine()
-    stamp = f"_Measured {facts['date']} at commit {facts['commit']} on {facts['cpu']} ({facts['cores']} cores, torch {facts['torch']}, {facts['torch_threads']} threads)._"
-    section = f"<!-- {name}:start -->\n## {title}\n\n{stamp}\n\n{body.strip()}\n<!-- {name}:end -->"
+    section = f"<!-- {name}:start -->\n## {title}\n\n{_stamp(name)}\n\n{body.strip()}\n<!-- {name}:end -->"
     text = (
         BENCHMARKS_MD.read_text()
         if BENCHMARKS_MD.exists()
