@@ -33,20 +33,25 @@ def load_config(
 ) -> ConfigT:
     """Build ``cls`` from a YAML file (optional) plus overrides (``{"a.b": 1}`` or ``["a.b=1"]``)."""
     source = str(path) if path is not None else "configuration"
-    data: dict[str, Any] = {}
-    if path is not None:
-        path = Path(path)
-        if not path.is_file():
-            raise ConfigError(f"{path}: config file not found")
-        try:
-            data = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as err:
-            raise ConfigError(f"{path}: not valid YAML ({' '.join(str(err).split())})") from None
-        if not isinstance(data, dict):
-            raise ConfigError(f"{path}: the top level must be a mapping of fields")
+    data = read_yaml_mapping(path) if path is not None else {}
     for key, value in _override_pairs(overrides):
         _set_dotted(data, key, value)
     return validate_config(cls, data, source)
+
+
+def read_yaml_mapping(path: str | Path) -> dict[str, Any]:
+    """The fields of a YAML config file; a missing, unreadable or non-mapping file
+    raises one sentence naming it."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: config file not found")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML ({' '.join(str(err).split())})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping of fields")
+    return data
 
 
 def validate_config(

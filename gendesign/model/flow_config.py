@@ -73,8 +73,9 @@ class FlowSamplingConfig(StrictConfig):
     # model has a template library); off: every atom moves freely
     space_group_templates: bool = True
     # placements of a cell whose atoms clash (< 0.5 Å); each costs coordinate_steps more
-    # network evaluations for that cell only
-    coordinate_tries: int = Field(3, gt=0)
+    # network evaluations for that cell only. 2,000 mp20 samples: 3 tries left 0.40 % of
+    # cells clashing, 8 tries 0.15 %
+    coordinate_tries: int = Field(8, gt=0)
     symmetrise: bool = True  # snap to the space group found at symprec (raw kept when it clashes)
     symprec: float = Field(0.2, gt=0)  # Å; 0.2 snaps about 10 % more samples than 0.1
     batch_size: int = Field(256, gt=0)

@@ -22,6 +22,7 @@ import pandas as pd
 import torch
 from pymatgen.core import Structure
 
+from gendesign.config import read_yaml_mapping, validate_config
 from gendesign.model.cdvae import CDVAE
 from gendesign.model.config import SamplingConfig
 from gendesign.model.constraints import Constraints
@@ -34,6 +35,9 @@ from gendesign.nn.pretrained import BundledModels
 BUNDLED = BundledModels(Path(__file__).parent / "pretrained", "model.pt", "generative model")
 FAMILIES = (CrystalFlow, CDVAE)
 GeneratorCheckpoint = Checkpoint[CrystalFlow | CDVAE]
+# Beside a model.pt: sampler settings tuned after training, over those stored in the
+# checkpoint (so a bundle's defaults can change without rewriting its weights).
+SAMPLING_FILE = "sampling.yaml"
 
 
 def load_generator_checkpoint(path: str | Path, device: str = "cpu") -> GeneratorCheckpoint:
@@ -42,15 +46,27 @@ def load_generator_checkpoint(path: str | Path, device: str = "cpu") -> Generato
 
 
 class Generator:
-    def __init__(self, checkpoint: GeneratorCheckpoint, device: str | None = None):
+    def __init__(
+        self,
+        checkpoint: GeneratorCheckpoint,
+        device: str | None = None,
+        sampling_file: Path | None = None,
+    ):
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         self.checkpoint = checkpoint
         self.model = checkpoint.model.to(self.device).eval()
         self.is_flow = isinstance(self.model, CrystalFlow)
+        self.sampling_file = sampling_file
 
     @classmethod
     def from_checkpoint(cls, path: str | Path, device: str | None = None) -> Generator:
-        return cls(load_generator_checkpoint(path), device)
+        """A ``model.pt``, with the :data:`SAMPLING_FILE` beside it if there is one."""
+        sampling_file = Path(path).with_name(SAMPLING_FILE)
+        return cls(
+            load_generator_checkpoint(path),
+            device,
+            sampling_file if sampling_file.is_file() else None,
+        )
 
     @classmethod
     def load(cls, model: str | Path, device: str | None = None) -> Generator:
@@ -66,9 +82,14 @@ class Generator:
 
     @property
     def sampling_defaults(self) -> SamplingConfig | FlowSamplingConfig:
-        """The schedule the model was trained with in mind (from its training config)."""
+        """The schedule the model was trained with in mind (from its training config),
+        with the settings of its :data:`SAMPLING_FILE` over it."""
         kind = FlowSamplingConfig if self.is_flow else SamplingConfig
-        return kind.model_validate(self.checkpoint.training_config.get("sampling", {}))
+        stored = self.checkpoint.training_config.get("sampling", {})
+        if self.sampling_file is None:
+            return kind.model_validate(stored)
+        tuned = read_yaml_mapping(self.sampling_file)
+        return validate_config(kind, {**stored, **tuned}, str(self.sampling_file))
 
     def sampling_with(self, changes: dict) -> SamplingConfig | FlowSamplingConfig:
         """The default sampling settings with ``changes`` (field → value), validated."""

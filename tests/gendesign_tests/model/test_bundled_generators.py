@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import shutil
+
 import pytest
 
 from gendesign.audit.runner import audit
+from gendesign.errors import ConfigError
 from gendesign.model.config import SamplingConfig
 from gendesign.model.constraints import Constraints
-from gendesign.model.generator import BUNDLED, Generator
+from gendesign.model.generator import BUNDLED, SAMPLING_FILE, Generator
 
 SHORT = SamplingConfig(levels=10, steps_per_level=20, batch_size=32)
 FLOW = ("mp20", "perov5")  # the defaults: crystalflow
@@ -29,6 +32,25 @@ def test_every_bundle_is_there_with_its_records():
         )
         assert records <= {p.name for p in folder.iterdir()}
         assert (folder / "model.pt").stat().st_size < 20e6
+
+
+def test_a_sampling_file_beside_the_checkpoint_overrides_its_stored_sampler_defaults(tmp_path):
+    bundled = Generator.from_pretrained("mp20", device="cpu")
+    stored = bundled.checkpoint.training_config["sampling"]
+    assert stored["coordinate_tries"] == 3  # as bundled; its sampling.yaml raises it
+    assert bundled.sampling_defaults.coordinate_tries == 8
+    assert bundled.sampling_defaults.coordinate_steps == stored["coordinate_steps"]
+
+    copy = tmp_path / "model.pt"
+    shutil.copy(BUNDLED.folder / "mp20-cdvae" / "model.pt", copy)
+    plain = Generator.from_checkpoint(copy, device="cpu")
+    assert plain.sampling_file is None
+    assert plain.sampling_defaults.steps_per_level == 100
+    (tmp_path / SAMPLING_FILE).write_text("steps_per_level: 7\n")
+    assert Generator.from_checkpoint(copy, device="cpu").sampling_defaults.steps_per_level == 7
+    (tmp_path / SAMPLING_FILE).write_text("steps_per_levle: 7\n")
+    with pytest.raises(ConfigError, match=r"sampling\.yaml: unknown field 'steps_per_levle'"):
+        _ = Generator.from_checkpoint(copy, device="cpu").sampling_defaults
 
 
 @pytest.mark.parametrize(("name", "minimum_valid"), [("perov5", 0.85), ("mp20", 0.85)])
