@@ -13,16 +13,17 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import re
 import warnings
 from collections.abc import Iterator
 
 VERBOSE_ENV = "GENDESIGN_VERBOSE"
 
-# Warning messages (regular expressions) that tell our users nothing they can act on.
+# How the warnings that tell our users nothing they can act on begin (literal text).
 THIRD_PARTY_WARNINGS = (
     "No Pauling electronegativity",  # pymatgen, for noble gases
     "Environment variable TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD",  # e3nn under mace-torch
-    r".*isinstance\(treespec, LeafSpec\)",  # Lightning's use of torch's pytree API
+    "`isinstance(treespec, LeafSpec)`",  # Lightning's use of torch's pytree API
     "Converting a tensor with requires_grad",  # CHGNet's ASE calculator
 )
 
@@ -37,13 +38,22 @@ def set_verbose(on: bool) -> None:
 
 
 def quiet_third_party() -> None:
-    """Ignore :data:`THIRD_PARTY_WARNINGS` in this process (unless verbose), and keep
-    spglib's C library from printing the searches it gives up on to stderr."""
+    """Ignore :data:`THIRD_PARTY_WARNINGS` in this process and the processes it starts
+    (unless verbose), and keep spglib's C library from printing the searches it gives
+    up on to stderr."""
     if verbose():
         return
     os.environ.setdefault("SPGLIB_WARNING", "OFF")
     for message in THIRD_PARTY_WARNINGS:
-        warnings.filterwarnings("ignore", message=message)
+        warnings.filterwarnings("ignore", message=re.escape(message))
+    # Worker processes (joblib's, the campaign pools) start with Python's own filters;
+    # they inherit the environment's. PYTHONWARNINGS cannot hold ',' or ':' in a message.
+    inherited = [e for e in os.environ.get("PYTHONWARNINGS", "").split(",") if e]
+    for message in THIRD_PARTY_WARNINGS:
+        entry = f"ignore:{message}"
+        if not {",", ":"} & set(message) and entry not in inherited:
+            inherited.append(entry)
+    os.environ["PYTHONWARNINGS"] = ",".join(inherited)
 
 
 @contextlib.contextmanager
