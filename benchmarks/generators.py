@@ -31,6 +31,7 @@ from pymatgen.core import Structure
 from benchmarks.reporting import (
     mark_measured,
     markdown_table,
+    measurement_facts,
     previous_results,
     publish,
     update_section,
@@ -418,6 +419,7 @@ def main() -> None:
     if part == "tables":  # re-render what is stored; nothing is re-measured or re-dated
         write_tables(results)
         return
+    facts = measurement_facts()
     if part == "generation":
         found = generation(args.models, args.samples, args.raw_samples, args.cdvae_schedule)
         found_reference = found.pop("reference", {})
@@ -433,7 +435,7 @@ def main() -> None:
         }[part]
         found = measure()
         results.setdefault(part, {}).update(found)
-    mark_measured(results, part, found)
+    mark_measured(results, part, found, facts)
     # another part may have written meanwhile (parts run in parallel): merge into the latest
     latest = previous_results(NAME)
     for key, value in results.items():

@@ -62,10 +62,16 @@ def publish(name: str, results: dict, write_tables) -> None:
     print(json.dumps(results, indent=2))
 
 
-def mark_measured(results: dict, part: str, keys) -> None:
-    """Record where and when ``part``'s entries ``keys`` were measured, for benchmarks whose
-    parts run separately (another day, another machine): the section's stamp names each."""
-    facts = {k: v for k, v in machine().items() if k in ("date", "commit", "cpu", "cores", "torch")}
+def measurement_facts() -> dict:
+    """Date, commit and machine of a measurement; take them when it starts (the code it
+    runs is the code checked out then)."""
+    return {k: v for k, v in machine().items() if k in ("date", "commit", "cpu", "cores", "torch")}
+
+
+def mark_measured(results: dict, part: str, keys, facts: dict) -> None:
+    """Record where and when (``facts``) ``part``'s entries ``keys`` were measured, for
+    benchmarks whose parts run separately (another day, another machine): the section's
+    stamp names each."""
     for key in keys:
         results.setdefault("measured", {})[f"{part} `{key}`"] = facts
 
