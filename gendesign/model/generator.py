@@ -57,6 +57,8 @@ class Generator:
         self.model = checkpoint.model.to(self.device).eval()
         self.is_flow = isinstance(self.model, CrystalFlow)
         self.sampling_file = sampling_file
+        # read once: sampling_defaults is asked for on every sample call
+        self._tuned_sampling = read_yaml_mapping(sampling_file) if sampling_file else {}
 
     @classmethod
     def from_checkpoint(cls, path: str | Path, device: str | None = None) -> Generator:
@@ -88,8 +90,7 @@ class Generator:
         stored = self.checkpoint.training_config.get("sampling", {})
         if self.sampling_file is None:
             return kind.model_validate(stored)
-        tuned = read_yaml_mapping(self.sampling_file)
-        return validate_config(kind, {**stored, **tuned}, str(self.sampling_file))
+        return validate_config(kind, {**stored, **self._tuned_sampling}, str(self.sampling_file))
 
     def sampling_with(self, changes: dict) -> SamplingConfig | FlowSamplingConfig:
         """The default sampling settings with ``changes`` (field → value), validated."""
