@@ -2,7 +2,7 @@
 
     python -m benchmarks.generators generation --models mp20 mp20-cdvae --samples 10000 1000
     python -m benchmarks.generators ceiling --dataset mp20 --samples 1000 9047
-    python -m benchmarks.generators stability --model mp20 --samples 300
+    python -m benchmarks.generators stability --model mp20 --samples 1000
     python -m benchmarks.generators system --model mp20 --elements Li,Fe,P,O --samples 200
     python -m benchmarks.generators steering --model mp20 --target band_gap=1.5:2.5 --samples 500
     python -m benchmarks.generators speed --model mp20 --steps 20 50 100
@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import time
 from collections import Counter
+from pathlib import Path
 
 import numpy as np
 from pymatgen.core import Structure
@@ -51,6 +52,8 @@ CDVAE_PUBLISHED = {
 }
 # DiffCSP (Jiao et al. 2023, Table 3, ab-initio generation on MP-20, 10,000 samples).
 DIFFCSP_PUBLISHED = {"mp20": (100.0, 83.25, 99.71, 99.76, 0.350, 0.3398)}
+# Where the stability part keeps its finished relaxations, so a rerun resumes.
+STABILITY_WORK = Path("outputs/benchmarks")
 CRYSTAL_SYSTEMS = ("triclinic", "monoclinic", "orthorhombic", "tetragonal", "trigonal",
                    "hexagonal", "cubic")  # fmt: skip
 
@@ -174,34 +177,37 @@ def stability(name: str, n: int) -> dict:
     """The first ``n`` valid samples relaxed with the default potential; E_hull vs the
     MP-20 hull; S.U.N. = E_hull ≤ 0.1 eV/atom after relaxation, unique among the relaxed,
     no StructureMatcher match in the val split and a reduced formula absent from the
-    train split (train positions are missing, so this novelty is conservative)."""
-    import pandas as pd
+    train split (train positions are missing, so this novelty is conservative).
 
+    Resumable: each relaxation lands in ``outputs/benchmarks/stability-<model>-<n>`` as it
+    finishes (samples are reproducible per seed), and a rerun relaxes only the rest.
+    """
     from gendesign.data.crystal_set import CrystalSet
     from relax.potentials import load_potential
-    from relax.runner import relax_crystals, stability_references
+    from relax.runner import RELAXED_FOLDER, relax_structures, safe_name
 
     generator = Generator.load(name, "cpu")
     structures, _ = _sample(generator, int(n * 1.3) + 10, seed=11)
     checked = audit(structures, reference=None).table
     valid = [s for s, ok in zip(structures, checked["valid"], strict=True) if ok][:n]
-    potential = load_potential("auto")
-    references, hull = stability_references(potential)
-    rows, relaxed = [], {}
-
-    def on_row(row: dict, result) -> None:
-        rows.append(row)
-        relaxed[row["id"]] = result.structure
-
     ids = [f"s{k:05d}" for k in range(len(valid))]
+    potential = load_potential("auto")
+    work = STABILITY_WORK / f"{safe_name(name)}-{n}"
+    earlier = len(_finished_rows(work))
     start = time.perf_counter()
-    relax_crystals(CrystalSet(ids, valid), potential, None, on_row, references, hull)
+    table = relax_structures(CrystalSet(ids, valid), potential, out_dir=work)
     seconds = time.perf_counter() - start
-    table = pd.DataFrame(rows).set_index("id").loc[ids]
+    table = table.set_index("id").loc[ids]
     e_hull = table["e_above_hull_eV_atom"].to_numpy(float)
     converged = (table["status"] == "converged").to_numpy()
     stable = np.isfinite(e_hull) & (e_hull <= 0.1) & converged
-    final = [relaxed[i] if relaxed[i] is not None else s for i, s in zip(ids, valid, strict=True)]
+    relaxed = work / RELAXED_FOLDER
+    final = [
+        Structure.from_file(relaxed / f"{safe_name(i)}.cif")
+        if (relaxed / f"{safe_name(i)}.cif").is_file()
+        else s
+        for i, s in zip(ids, valid, strict=True)
+    ]
     judged = audit(final, reference=generator.checkpoint.dataset).table
     novel = (
         judged["novel"].fillna(False).astype(bool).to_numpy()
@@ -219,10 +225,19 @@ def stability(name: str, n: int) -> dict:
             "novel_share": 100 * float(novel.mean()),
             "median_e_hull": float(np.nanmedian(e_hull)),
             "relax_seconds": seconds,
+            "relaxed_in_earlier_runs": earlier,  # relax_seconds covers only the rest
             "judge": f"{potential.info.name} energies, MP-20 hull (DFT formation energies of all splits) "
             "through the potential's fitted element references",
         }
     }
+
+
+def _finished_rows(work: Path) -> list[str]:
+    """The result rows an earlier, interrupted stability run already wrote into ``work``."""
+    from relax.runner import RESULTS_FILE
+
+    path = work / RESULTS_FILE
+    return path.read_text().splitlines()[1:] if path.is_file() else []
 
 
 def system(name: str, elements: str, n: int) -> dict:
