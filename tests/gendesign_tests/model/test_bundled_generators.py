@@ -40,6 +40,9 @@ def test_a_sampling_file_beside_the_checkpoint_overrides_its_stored_sampler_defa
     assert stored["coordinate_tries"] == 3  # as bundled; its sampling.yaml raises it
     assert bundled.sampling_defaults.coordinate_tries == 8
     assert bundled.sampling_defaults.coordinate_steps == stored["coordinate_steps"]
+    # perov5 decodes without templates and unsnapped, as its sampling.yaml measured best
+    perov5 = Generator.from_pretrained("perov5", device="cpu").sampling_defaults
+    assert not perov5.space_group_templates and not perov5.symmetrise
 
     copy = tmp_path / "model.pt"
     shutil.copy(BUNDLED.folder / "mp20-cdvae" / "model.pt", copy)
