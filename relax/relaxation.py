@@ -205,10 +205,21 @@ def make_result(
     if stop.status == "not_converged" and not reason:
         reason = f"max force {max_force:.3f} eV/Å after {steps} steps (fmax {settings.fmax:g})"
     finite = math.isfinite(energy) and np.all(np.isfinite(final.positions))
+    structure = AseAtomsAdaptor.get_structure(final) if finite else None
+    status = stop.status
+    distance = min_periodic_distance(structure) if structure is not None else math.inf
+    if status != "failed" and distance < settings.min_distance:
+        # Atoms merged onto one site: the potential counts them as one, so its energy
+        # means nothing, and the crystal cannot be written as a readable CIF.
+        status, structure = "failed", None
+        reason = (
+            f"atoms collapsed to {distance:.2f} Å apart during the relaxation, closer than "
+            f"the {settings.min_distance:g} Å floor"
+        )
     return RelaxResult(
-        status=stop.status,
+        status=status,
         reason=reason,
-        structure=AseAtomsAdaptor.get_structure(final) if finite else None,
+        structure=structure,
         energy=energy,
         energy_per_atom=energy / len(final),
         max_force=max_force,

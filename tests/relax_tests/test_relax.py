@@ -312,6 +312,25 @@ def test_the_mace_path_relaxes_in_batches_and_reports_nan_as_a_failure(
         assert result.status == "failed" and "NaN" in result.reason
 
 
+def test_a_relaxation_that_merges_two_atoms_fails_instead_of_converging():
+    """Seen on a generated Tm2LuMgAl2: two Tm relaxed onto one site, which the potential
+    then counts once, and FIRE reported convergence at a meaningless energy."""
+    from ase import Atoms
+
+    from relax.relaxation import Stop, make_result
+
+    start = Atoms("Tm2Al", scaled_positions=[[0, 0, 0], [0.3, 0, 0], [0.5, 0.5, 0.5]],
+                  cell=[4.0, 4.0, 4.0], pbc=True)  # fmt: skip
+    merged = start.copy()
+    merged.set_scaled_positions([[0, 0, 0], [1.0001, 0, 0], [0.5, 0.5, 0.5]])
+    settings = RelaxSettings()
+    result = make_result(merged, start, 40, Stop("converged"), -12.0, 0.01, settings, 1.0)
+    assert result.status == "failed" and result.structure is None
+    assert "collapsed to 0.00 Å apart" in result.reason and "0.5 Å floor" in result.reason
+    kept = make_result(start, start, 40, Stop("converged"), -12.0, 0.01, settings, 1.0)
+    assert kept.ok and kept.structure is not None
+
+
 def test_one_stop_rule_decides_for_both_paths():
     from relax.relaxation import stop_rule
 
