@@ -12,8 +12,8 @@ model's default schedule; validity over all of them (SMACT-2014 oxidation states
 as CDVAE computed it, ICSD-24 beside it as the stricter check); COV-R / COV-P
 over all generated crystals against the test split; Wasserstein distances of
 density and element count on 1,000 valid samples. Crystalflow figures come as
-decoded inside space-group templates (raw), after the spglib snap (the default
-output), and decoded without templates (the previous decoder).
+decoded inside space-group templates (raw), after the spglib snap (mp20's default
+output), and decoded without templates (perov5's default output, unsnapped).
 Symmetry: spglib space group at symprec 0.1 Å, P1 share and crystal-system
 histogram against the test split. Results: ``benchmarks/results/generators.json``
 and the "Generative models side by side" section of BENCHMARKS.md.
@@ -122,16 +122,16 @@ def _snapped(generator: Generator, structures: list[Structure]) -> list[Structur
 def generation(models: list[str], sizes: list[int], raw_sizes: list[int], cdvae: str) -> dict:
     """Each model's samples at its default schedule (``cdvae``, e.g. "10x20", for the
     first-generation models, whose default 50×100 takes hours on a CPU). Crystalflow
-    rows: ``templates + snap`` (the default output) at ``sizes``; at ``raw_sizes`` the
-    same samples before the snap (``templates, raw``) and, from the same model, samples
-    decoded without templates (``free, raw``: the previous decoder). ``models``: bundled
-    names or ``model.pt`` paths."""
+    rows, whatever a model's own sampler defaults: ``templates + snap`` at ``sizes``; at
+    ``raw_sizes`` the same samples before the snap (``templates, raw``) and, from the same
+    model, samples decoded without templates (``free, raw``: the previous decoder).
+    ``models``: bundled names or ``model.pt`` paths."""
     out: dict = {}
     for name in models:
         generator = Generator.load(name, "cpu")
         dataset = generator.checkpoint.dataset
-        if generator.is_flow:
-            changes = {"symmetrise": False}
+        if generator.is_flow:  # templated whatever the model's default, so rows mean their label
+            changes = {"symmetrise": False, "space_group_templates": True}
         else:
             levels, steps = (int(v) for v in cdvae.split("x"))
             changes = {"levels": levels, "steps_per_level": steps}
@@ -142,7 +142,7 @@ def generation(models: list[str], sizes: list[int], raw_sizes: list[int], cdvae:
                  "samples_per_s": len(structures) / seconds, "rows": []}  # fmt: skip
         if not generator.is_flow:
             variants = {"raw": (structures, sizes)}
-        elif not raw_sizes:  # the default output only
+        elif not raw_sizes:  # the templated, snapped output only
             variants = {"templates + snap": (_snapped(generator, structures[: max(sizes)]), sizes)}
         else:
             free, free_seconds = _sample(
@@ -193,10 +193,7 @@ def stability(name: str, n: int) -> dict:
     ids = [f"s{k:05d}" for k in range(len(valid))]
     potential = load_potential("auto")
     work = STABILITY_WORK / f"{safe_name(name)}-{n}"
-    earlier = len(_finished_rows(work))
-    start = time.perf_counter()
     table = relax_structures(CrystalSet(ids, valid), potential, out_dir=work)
-    seconds = time.perf_counter() - start
     table = table.set_index("id").loc[ids]
     e_hull = table["e_above_hull_eV_atom"].to_numpy(float)
     converged = (table["status"] == "converged").to_numpy()
@@ -224,20 +221,13 @@ def stability(name: str, n: int) -> dict:
             "sun_share": 100 * float(sun.mean()),
             "novel_share": 100 * float(novel.mean()),
             "median_e_hull": float(np.nanmedian(e_hull)),
-            "relax_seconds": seconds,
-            "relaxed_in_earlier_runs": earlier,  # relax_seconds covers only the rest
+            # each relaxation's share of the batch wall time, summed: the whole run's
+            # relaxation time, also when it was resumed
+            "relax_seconds": float(table["seconds"].sum()),
             "judge": f"{potential.info.name} energies, MP-20 hull (DFT formation energies of all splits) "
             "through the potential's fitted element references",
         }
     }
-
-
-def _finished_rows(work: Path) -> list[str]:
-    """The result rows an earlier, interrupted stability run already wrote into ``work``."""
-    from relax.runner import RESULTS_FILE
-
-    path = work / RESULTS_FILE
-    return path.read_text().splitlines()[1:] if path.is_file() else []
 
 
 def system(name: str, elements: str, n: int) -> dict:
@@ -381,13 +371,9 @@ def write_tables(results: dict) -> None:
             )
         )
     for name, s in results.get("stability", {}).items():
-        earlier = s.get("relaxed_in_earlier_runs", 0)
-        minutes = f"{s['relax_seconds'] / 60:.0f} min" + (
-            f" for the {s['relaxed'] - earlier} left after an interrupted run" if earlier else ""
-        )
         parts.append(
-            f"Stability of `{name}`: {s['relaxed']} valid samples relaxed with {s['potential']} "
-            f"({s['converged']} converged, {minutes}); judge: {s['judge']}. "
+            f"Stability of `{name}`: {s['relaxed']:,} valid samples relaxed with {s['potential']} "
+            f"({s['converged']} converged, {s['relax_seconds'] / 60:.0f} min); judge: {s['judge']}. "
             f"Within 0.1 eV/atom of the hull: **{s['stable_share']:.1f} %**; S.U.N. (stable, unique, no match "
             f"in the val split and a formula absent from the train split): **{s['sun_share']:.1f} %**; "
             f"median E_hull {s['median_e_hull']:.3f} eV/atom."
