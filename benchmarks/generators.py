@@ -25,12 +25,12 @@ from __future__ import annotations
 import argparse
 import time
 from collections import Counter
-from pathlib import Path
 
 import numpy as np
 from pymatgen.core import Structure
 
 from benchmarks.reporting import (
+    ROOT,
     mark_measured,
     markdown_table,
     measurement_facts,
@@ -53,8 +53,9 @@ CDVAE_PUBLISHED = {
 }
 # DiffCSP (Jiao et al. 2023, Table 3, ab-initio generation on MP-20, 10,000 samples).
 DIFFCSP_PUBLISHED = {"mp20": (100.0, 83.25, 99.71, 99.76, 0.350, 0.3398)}
+PARTS = ("generation", "ceiling", "coverage", "stability", "system", "steering", "speed", "tables")
 # Where the stability part keeps its finished relaxations, so a rerun resumes.
-STABILITY_WORK = Path("outputs/benchmarks")
+STABILITY_WORK = ROOT / "outputs" / "benchmarks"
 CRYSTAL_SYSTEMS = ("triclinic", "monoclinic", "orthorhombic", "tetragonal", "trigonal",
                    "hexagonal", "cubic")  # fmt: skip
 
@@ -199,13 +200,9 @@ def stability(name: str, n: int) -> dict:
     e_hull = table["e_above_hull_eV_atom"].to_numpy(float)
     converged = (table["status"] == "converged").to_numpy()
     stable = np.isfinite(e_hull) & (e_hull <= 0.1) & converged
-    relaxed = work / RELAXED_FOLDER
-    final = [
-        Structure.from_file(relaxed / f"{safe_name(i)}.cif")
-        if (relaxed / f"{safe_name(i)}.cif").is_file()
-        else s
-        for i, s in zip(ids, valid, strict=True)
-    ]
+    cifs = [work / RELAXED_FOLDER / f"{safe_name(i)}.cif" for i in ids]
+    # a failed relaxation leaves no CIF: its novelty is judged on the sample as generated
+    final = [Structure.from_file(c) if c.is_file() else s for c, s in zip(cifs, valid, strict=True)]
     judged = audit(final, reference=generator.checkpoint.dataset, coverage="off").table
     novel = (
         judged["novel"].fillna(False).astype(bool).to_numpy()
@@ -456,16 +453,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "part",
-        choices=[
-            "generation",
-            "ceiling",
-            "coverage",
-            "stability",
-            "system",
-            "steering",
-            "speed",
-            "tables",
-        ],  # fmt: skip
+        choices=PARTS,
     )
     parser.add_argument("--models", nargs="*", default=["mp20", "mp20-cdvae"])
     parser.add_argument("--model", default="mp20")
