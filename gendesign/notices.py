@@ -25,6 +25,8 @@ THIRD_PARTY_WARNINGS = (
     "Environment variable TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD",  # e3nn under mace-torch
     "`isinstance(treespec, LeafSpec)`",  # Lightning's use of torch's pytree API
     "Converting a tensor with requires_grad",  # CHGNet's ASE calculator
+    "The given NumPy array is not writable",  # torch, inside matgl's graph converter
+    "Creating a tensor from a list of numpy.ndarrays",  # the same
 )
 
 

@@ -5,7 +5,9 @@ an explicit path, the ``GENDESIGN_MACE_MODEL`` environment variable, mace's own
 cache directory (``~/.cache/mace``), and mace's download — the last only when a
 network is reachable. CHGNet 0.3.0, whose weights ship inside the chgnet wheel,
 is the offline fallback: ``auto`` picks MACE when its weights resolve without a
-network and CHGNet otherwise, with one warning saying how to get MACE.
+network and CHGNet otherwise, with one warning saying how to get MACE. matgl's
+TensorNet trained on MatPES (:mod:`relax.matgl_potentials`) is the second judge:
+another architecture and another training set.
 
 Every result carries the potential's name, package version and weights checksum
 (:class:`PotentialInfo`), so numbers from different potentials are never mixed up.
@@ -38,7 +40,8 @@ MACE_FOUNDATION_MODELS = {
 }
 DEFAULT_MACE = "mace-mp-0-medium"
 CHGNET = "chgnet-0.3.0"
-POTENTIALS = ("auto", *MACE_FOUNDATION_MODELS, "mace", CHGNET)
+TENSORNET_MATPES = "tensornet-matpes-pbe"  # matgl's TensorNet on MatPES PBE (v2025.1)
+POTENTIALS = ("auto", *MACE_FOUNDATION_MODELS, "mace", CHGNET, TENSORNET_MATPES)
 HOW_TO_GET_MACE = (
     "to use MACE, download a foundation model (e.g. "
     "https://github.com/ACEsuit/mace-mp/releases/download/mace_mp_0/2023-12-03-mace-128-L1_epoch-199.model) "
@@ -87,7 +90,8 @@ def load_potential(
     device: str | None = None,
     dtype: str = "float64",
 ) -> Potential:
-    """Load a potential by name (see ``POTENTIALS``); ``path`` points at a MACE ``.model`` file.
+    """Load a potential by name (see ``POTENTIALS``); ``path`` points at a MACE ``.model`` file
+    (or, for a matgl potential, at its folder).
 
     ``device`` None means CUDA when present; float64 is the default for relaxation.
     """
@@ -96,6 +100,8 @@ def load_potential(
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     if name == CHGNET:
         return _load_chgnet(device)
+    if name == TENSORNET_MATPES:
+        return _load_matgl(name, path, device)
     mace_name = DEFAULT_MACE if name in ("auto", "mace") else name
     weights = resolve_mace_weights(mace_name, path, allow_download=name != "auto")
     if weights is None:  # only for "auto"
@@ -203,6 +209,21 @@ def _load_chgnet(device: str) -> Potential:
         ),
         calculator=calculator,
         elements=frozenset(range(1, 95)),  # CHGNet's embedding covers H..Pu
+        dtype=torch.float32,
+        device=device,
+        model=model,
+    )
+
+
+def _load_matgl(name: str, path: str | Path | None, device: str) -> Potential:
+    from relax.matgl_potentials import matgl_parts, weights_file
+
+    model, calculator, elements, folder = matgl_parts(name, path, device)
+    weights = weights_file(folder)
+    return Potential(
+        info=PotentialInfo(name, f"matgl {version('matgl')}", str(folder), file_sha256(weights)),
+        calculator=calculator,
+        elements=elements,
         dtype=torch.float32,
         device=device,
         model=model,

@@ -1,7 +1,7 @@
 """Batched torch models for torch-sim: one forward pass evaluates many crystals.
 
-torch-sim ships a MACE wrapper (``torch_sim.models.mace.MaceModel``); CHGNet gets
-a small adapter here. Both take a torch-sim ``SimState`` holding several systems
+torch-sim ships a MACE wrapper (``torch_sim.models.mace.MaceModel``); CHGNet and
+matgl's potentials get small adapters here. Both take a torch-sim ``SimState`` holding several systems
 and return per-system energies (eV), per-atom forces (eV/Å) and per-system
 stresses (eV/Å³, ASE's sign convention), which is what torch-sim's optimizers need.
 """
@@ -16,7 +16,7 @@ from pymatgen.core import Lattice, Structure
 from torch_sim.models.interface import ModelInterface
 from torch_sim.state import SimState
 
-from relax.potentials import CHGNET, Potential
+from relax.potentials import CHGNET, TENSORNET_MATPES, Potential
 
 
 def batched_model(potential: Potential, forces: bool = True) -> ModelInterface:
@@ -24,6 +24,8 @@ def batched_model(potential: Potential, forces: bool = True) -> ModelInterface:
     ``forces=False`` computes energies only (no forces, no stress), for single points."""
     if potential.info.name == CHGNET:
         return ChgnetBatchModel(potential.model, device=potential.device, forces=forces)
+    if potential.info.name == TENSORNET_MATPES:
+        return MatglBatchModel(potential.model, device=potential.device, forces=forces)
     from torch_sim.models.mace import MaceModel
 
     return MaceModel(
@@ -67,6 +69,49 @@ class ChgnetBatchModel(ModelInterface):
             output["forces"] = torch.cat([f.detach() for f in prediction["f"]]).to(self._dtype)
             stress_gpa = torch.stack([s.detach() for s in prediction["s"]]).to(self._dtype)
             output["stress"] = stress_gpa * units.GPa
+        return output
+
+
+class MatglBatchModel(ModelInterface):
+    """A matgl ``Potential`` evaluated on all systems of a ``SimState`` as one PyG batch.
+
+    matgl builds its graphs from pymatgen structures (its neighbour list), so positions
+    leave torch once per call; the forward pass and the autograd forces and stresses are
+    batched. matgl returns stresses in GPa with ASE's sign.
+    """
+
+    def __init__(self, potential, device: str = "cpu", forces: bool = True) -> None:
+        super().__init__()
+        from matgl.ext.pymatgen import Structure2Graph
+
+        self.potential = potential.to(device).eval()
+        self.potential.calc_forces = forces
+        self.potential.calc_stresses = forces
+        self._converter = Structure2Graph(
+            element_types=potential.model.element_types, cutoff=potential.model.cutoff
+        )
+        self._device = torch.device(device)
+        self._dtype = torch.float32  # matgl's weights are float32
+        self._compute_forces = forces
+        self._compute_stress = forces
+        self._memory_scales_with = "n_atoms_x_density"
+
+    def forward(self, state: SimState, **_) -> dict[str, torch.Tensor]:
+        from torch_geometric.data import Batch
+
+        graphs, lattices = [], []
+        for cell, positions, numbers in _systems(state):
+            graph, lattice, _ = self._converter.get_graph(_as_structure(cell, positions, numbers))
+            graphs.append(graph)
+            lattices.append(lattice.reshape(1, 3, 3))
+        batch = Batch.from_data_list(graphs).to(self._device)
+        lattice = torch.cat(lattices).to(self._device, torch.float32)
+        with torch.set_grad_enabled(self._compute_forces):
+            energy, forces, stress, _ = self.potential(batch, lattice)
+        output = {"energy": energy.detach().reshape(-1).to(self._dtype)}
+        if self._compute_forces:
+            output["forces"] = forces.detach().to(self._dtype)
+            output["stress"] = stress.detach().reshape(-1, 3, 3).to(self._dtype) * units.GPa
         return output
 
 

@@ -15,6 +15,8 @@ class AuditConfig(StrictConfig):
     """How to audit: what to compare against and which denominators to use."""
 
     reference: str | None = "mp20"  # dataset name ("mp20", "mp20:test"), a path, or None
+    # more known crystals for novelty (a CIF folder, an ASE db, ...): matches count as known
+    known: str | None = None
     # Coverage (COV-R/P) and distribution distances against the reference: "auto" computes
     # them for sets of at least MIN_COVERAGE_SET valid structures (they mean little for
     # fewer, and the reference's fingerprints take minutes the first time); "on" always.

@@ -1,4 +1,7 @@
-"""Uniqueness within a set and novelty against a reference, by StructureMatcher.
+"""Uniqueness within a set and novelty against the known crystals, by StructureMatcher.
+
+Known crystals with positions are compared by StructureMatcher; those known only by
+formula and cell (MP-20's train split) by :class:`gendesign.data.known_cells.KnownCells`.
 
 Two structures can only match when their reduced formulas agree and, since the
 matcher reduces both to primitive cells and does not try supercells, when their
@@ -21,6 +24,7 @@ from pymatgen.core import Structure
 from gendesign.data.known_crystals import reduced_cell
 
 if TYPE_CHECKING:
+    from gendesign.data.known_cells import KnownCells
     from gendesign.data.known_crystals import KnownCrystals
 
 # pymatgen's default tolerances, the ones used by DiffCSP and MatterGen for S.U.N. counts.
@@ -102,38 +106,52 @@ def duplicate_of(
     return first_of
 
 
-NOVELTY_CLASSES = ("duplicate", "substitution-derived", "novel-framework")
+NOVELTY_CLASSES = ("known", "substitution-derived", "novel-framework")
+# Stores and tables written before the class was renamed call a known crystal "duplicate".
+KNOWN_CLASSES = ("known", "duplicate")
 
 
 @dataclass(frozen=True)
 class NoveltyMatch:
-    """How a structure relates to the known crystals: a ``duplicate`` of one, the
+    """How a structure relates to the known crystals: ``known`` (it is one of them), the
     same framework with other species (``substitution-derived``: a one-to-one
-    relabelling of its elements matches), or a ``novel-framework``; with the id of
-    the known crystal it matched."""
+    relabelling of its elements matches a known crystal), or a ``novel-framework``; with
+    the id of the known crystal it matched and the set that crystal belongs to (e.g.
+    ``mp20:train``)."""
 
     novelty_class: str
     matched_id: str | None = None
+    matched_split: str | None = None
+
+    @property
+    def novel(self) -> bool:
+        return self.novelty_class not in KNOWN_CLASSES
 
 
 def novelty_classes(
-    structures: Sequence[Structure], known: KnownCrystals, workers: int = 1
+    structures: Sequence[Structure],
+    known: KnownCrystals,
+    workers: int = 1,
+    cells: KnownCells | None = None,
 ) -> list[NoveltyMatch]:
-    """The novelty class of each structure against ``known`` (see :class:`NoveltyMatch`).
+    """The novelty class of each structure against ``known`` (see :class:`NoveltyMatch`)
+    and, for those no known structure matches, against ``cells`` (crystals known without
+    positions: a match there is ``known`` too).
 
     Only known crystals of the same framework (anonymised formula) and primitive site
-    count can match; within those, same-formula ones are tried as duplicates
-    first, then every one with the species relabelled (StructureMatcher's anonymous
-    fit, pymatgen's default tolerances).
+    count can match; within those, same-formula ones are tried first, then every one
+    with the species relabelled (StructureMatcher's anonymous fit, pymatgen's default
+    tolerances).
     """
     groups = known.by_framework()
     frameworks = {framework for framework, _ in groups}
+    reduced_cells: dict[int, Structure] = {}
     # structures sharing a group go into one task with that group's known crystals
     asked: dict[tuple[str, int], list[tuple[int, Structure]]] = defaultdict(list)
     for index, structure in enumerate(structures):
         if structure.composition.anonymized_formula not in frameworks:
             continue  # no known crystal has this many elements in these proportions
-        reduced = reduced_cell(structure)
+        reduced = reduced_cells[index] = reduced_cell(structure)
         key = (structure.composition.anonymized_formula, len(reduced))
         if key in groups:
             asked[key].append((index, reduced))
@@ -152,7 +170,16 @@ def novelty_classes(
     for (key, members), hits in zip(asked.items(), _run(tasks, workers), strict=True):
         for (index, _), (kind, position) in zip(members, hits, strict=True):
             if kind != "novel-framework":
-                found[index] = NoveltyMatch(kind, known.ids[groups[key][position]])
+                k = groups[key][position]
+                found[index] = NoveltyMatch(kind, known.ids[k], known.split_of(k))
+    if cells is not None:
+        for index, structure in enumerate(structures):
+            if found[index].novelty_class == "known":
+                continue
+            primitive = reduced_cells.get(index) or reduced_cell(structure)
+            hit = cells.match(primitive)
+            if hit is not None:
+                found[index] = NoveltyMatch("known", cells.ids[hit], cells.label)
     return found
 
 
@@ -171,7 +198,7 @@ def _classify(
             None,
         )
         if hit is not None:
-            out.append(("duplicate", hit))
+            out.append(("known", hit))
             continue
         hit = next(
             (

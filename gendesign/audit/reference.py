@@ -1,5 +1,5 @@
 """What an audit compares against: the reference set (coverage, distributions) and
-the training set (novelty), from a named dataset or any readable path."""
+every known crystal (novelty), from a named dataset or any readable path."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
+from gendesign.audit.novelty_reference import NoveltyReference, novelty_reference
 from gendesign.data.cache import hash_sources
 from gendesign.data.crystal_set import CrystalSet
 from gendesign.data.datasets import DATASETS, load_dataset
@@ -29,13 +30,12 @@ MP20_TRAIN_CACHE = Path("mp_20") / "mattergen_cache" / "train"
 
 @dataclass
 class AuditReference:
-    """Reference crystals for coverage and distribution metrics, plus the training
+    """Reference crystals for coverage and distribution metrics, plus the known
     crystals that novelty is judged against."""
 
     label: str  # e.g. "mp20:test" or a path
     crystals: CrystalSet
-    novelty_label: str
-    novelty_crystals: CrystalSet
+    novelty: NoveltyReference
     coverage_cutoffs: tuple[float, float]  # (structure, composition) fingerprint distance
     cutoffs_from: str  # which dataset's cutoffs these are
     identity: str  # stable content identity, for the fingerprint cache
@@ -45,17 +45,20 @@ def resolve_reference(
     spec: str | Path,
     data_root: str | Path | None = None,
     coverage_cutoffs: tuple[float, float] | None = None,
+    known: str | Path | None = None,
 ) -> AuditReference:
-    """A named dataset (test split by default; novelty against its training split) or
-    a path readable by :func:`read_structures` (novelty against the same set)."""
+    """A named dataset (test split by default; novelty against every crystal it holds,
+    see :mod:`gendesign.audit.novelty_reference`) or a path readable by
+    :func:`read_structures` (novelty against the same set); ``known`` adds the user's own
+    known crystals to novelty."""
     parsed = parse_dataset_spec(str(spec))
     if parsed is not None:
         name, split = parsed
         prepared = load_dataset(name, data_root=data_root)
         crystals = dataset_split(prepared, split)
-        novelty = dataset_split(prepared, "train")
+        novelty = novelty_reference(name, data_root, known)
         identity = f"{prepared.cache_path.name}:{split}" if prepared.cache_path else name
-        label, novelty_label, cutoffs_from = f"{name}:{split}", f"{name}:train", name
+        label, cutoffs_from = f"{name}:{split}", name
     else:
         path = Path(spec)
         if not path.exists():
@@ -66,8 +69,9 @@ def resolve_reference(
         crystals = read_structures(path)
         if len(crystals) == 0:
             raise InputError(f"{path}: the reference holds no readable structures")
-        novelty, identity = crystals, hash_sources({"reference": path})
-        label = novelty_label = str(path)
+        identity = hash_sources({"reference": path})
+        label = str(path)
+        novelty = _path_novelty(crystals, label, known)
         cutoffs_from = DEFAULT_COVERAGE_DATASET
     if coverage_cutoffs is None:
         coverage_cutoffs = COVERAGE_CUTOFFS.get(
@@ -77,9 +81,21 @@ def resolve_reference(
             cutoffs_from = DEFAULT_COVERAGE_DATASET
     else:
         cutoffs_from = "given"
-    return AuditReference(
-        label, crystals, novelty_label, novelty, tuple(coverage_cutoffs), cutoffs_from, identity
-    )
+    return AuditReference(label, crystals, novelty, tuple(coverage_cutoffs), cutoffs_from, identity)
+
+
+def _path_novelty(crystals: CrystalSet, label: str, known: str | Path | None) -> NoveltyReference:
+    """Novelty against a reference read from a path (plus ``known``)."""
+    from gendesign.audit.novelty_reference import read_known_set
+    from gendesign.data.known_crystals import known_crystals
+
+    parts = [(crystals, label)]
+    if known is not None:
+        parts.append((read_known_set(known), f"known:{Path(known).name}"))
+    merged = CrystalSet.concat([part for part, _ in parts])
+    splits = [split for part, split in parts for _ in range(len(part))]
+    described = " + ".join(split for _, split in parts)
+    return NoveltyReference(described, known_crystals(merged, described, splits=splits, full=False))
 
 
 @cache

@@ -26,12 +26,8 @@ from pymatgen.core import Structure
 
 from gendesign.audit.config import MIN_COVERAGE_SET, AuditConfig
 from gendesign.audit.fingerprints import COMPOSITION_FINGERPRINT_SIZE, STRUCTURE_FINGERPRINT_SIZE
-from gendesign.audit.matching import (
-    MATCHER_TOLERANCES,
-    NOVELTY_CLASSES,
-    duplicate_of,
-    novelty_classes,
-)
+from gendesign.audit.matching import MATCHER_TOLERANCES, NOVELTY_CLASSES, duplicate_of
+from gendesign.audit.novelty_reference import NoveltyReference, novelty_reference
 from gendesign.audit.reference import AuditReference, known_mp20_formulas, resolve_reference
 from gendesign.audit.reference_cache import ReferenceProfile, reference_profile, stack_fingerprints
 from gendesign.audit.report import write_report
@@ -54,7 +50,6 @@ from gendesign.audit.summary import (
 from gendesign.config import validate_config
 from gendesign.data.geometry import MIN_INTERATOMIC_DISTANCE_A
 from gendesign.data.inputs import AuditInput, load_audit_input
-from gendesign.data.known_crystals import known_crystals
 
 PROTOCOLS = ("default", "cdvae")  # AuditConfig.protocol
 CDVAE_SAMPLE_SIZE = 1000
@@ -137,21 +132,27 @@ def audit(
     profile = None
     if config.reference is not None:
         audited = _AuditedSet(table, audits, structures, leader_rows)
-        reference = resolve_reference(config.reference, config.data_root, config.coverage_cutoffs)
+        reference = resolve_reference(
+            config.reference, config.data_root, config.coverage_cutoffs, config.known
+        )
         with _timed(timing, "novelty"):
-            _mark_novelty(table, structures, reference, leader_rows, workers)
+            _mark_novelty(table, structures, reference.novelty, leader_rows, workers)
         coverage, why = _coverage_wanted(config, int(table["valid"].sum()))
         summary.reference = ReferenceInfo(
             label=reference.label,
             n_structures=len(reference.crystals),
-            novelty_against=reference.novelty_label,
-            n_novelty_structures=len(reference.novelty_crystals),
+            novelty_against=reference.novelty.label,
+            n_novelty_structures=len(reference.novelty),
             coverage=why,
         )
         if coverage:
             profile = _compare_with_reference(
                 audited, reference, summary, config, workers, property_predictor, progress, timing
             )
+    elif config.known is not None:  # no reference set, but known crystals to judge novelty by
+        novelty = novelty_reference(None, config.data_root, config.known)
+        with _timed(timing, "novelty"):
+            _mark_novelty(table, structures, novelty, leader_rows, workers)
     for name, value in _uniqueness_summary(table, has_composition_novelty).items():
         setattr(summary, name, value)
     summary.symmetry = _symmetry_summary(table)
@@ -331,27 +332,29 @@ def _mark_composition_novelty(table: pd.DataFrame, data_root) -> bool:
 
 
 def _mark_novelty(
-    table, structures, reference: AuditReference, leader_rows: np.ndarray, workers: int
+    table, structures, novelty: NoveltyReference, leader_rows: np.ndarray, workers: int
 ) -> None:
-    """``novelty_class`` (duplicate, substitution-derived, novel-framework), ``matched_id``
-    and ``novel`` (not a duplicate) for valid rows: judged once per unique structure,
-    copied to its duplicates."""
+    """``novelty_class`` (known, substitution-derived, novel-framework), ``matched_id``,
+    ``matched_split`` and ``novel`` (not known) for valid rows: judged once per unique
+    structure, copied to its duplicates."""
     table["novel"] = pd.Series(pd.NA, index=table.index, dtype="boolean")
-    table["novelty_class"] = ""
-    table["matched_id"] = ""
+    for name in ("novelty_class", "matched_id", "matched_split"):
+        table[name] = ""
     leaders = np.flatnonzero(leader_rows == np.arange(len(table)))
     if len(leaders) == 0:
         return
-    known = known_crystals(reference.novelty_crystals, reference.novelty_label)
-    matches = novelty_classes([structures[i] for i in leaders], known, workers)
-    classes = np.full(len(table), "", dtype=object)
-    matched = np.full(len(table), "", dtype=object)
-    classes[leaders] = [m.novelty_class for m in matches]
-    matched[leaders] = [m.matched_id or "" for m in matches]
+    matches = novelty.classify([structures[i] for i in leaders], workers)
+    found = {
+        "novelty_class": [m.novelty_class for m in matches],
+        "matched_id": [m.matched_id or "" for m in matches],
+        "matched_split": [m.matched_split or "" for m in matches],
+    }
     valid = np.flatnonzero(leader_rows >= 0)
-    table.loc[valid, "novelty_class"] = classes[leader_rows[valid]]
-    table.loc[valid, "matched_id"] = matched[leader_rows[valid]]
-    table.loc[valid, "novel"] = classes[leader_rows[valid]] != "duplicate"
+    for name, values in found.items():
+        column = np.full(len(table), "", dtype=object)
+        column[leaders] = values
+        table.loc[valid, name] = column[leader_rows[valid]]
+    table.loc[valid, "novel"] = table.loc[valid, "novelty_class"] != "known"
 
 
 def _uniqueness_summary(table: pd.DataFrame, has_composition_novelty: bool) -> dict:

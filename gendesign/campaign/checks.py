@@ -10,12 +10,7 @@ from __future__ import annotations
 from pymatgen.analysis.structure_matcher import StructureMatcher
 from pymatgen.core import Structure
 
-from gendesign.audit.matching import (
-    MATCHER_TOLERANCES,
-    NoveltyMatch,
-    duplicate_of,
-    novelty_classes,
-)
+from gendesign.audit.matching import MATCHER_TOLERANCES, NoveltyMatch, duplicate_of
 from gendesign.audit.structure_audit import audit_structure
 from gendesign.campaign import resources
 from gendesign.campaign.candidates import Candidate, Outcome
@@ -25,7 +20,7 @@ from gendesign.campaign.screen import predicted_values
 
 def audit_batch(config: CampaignConfig, candidates: list[Candidate]) -> list[Outcome]:
     """Validity (lattice, distances, charge balance), symmetry and novelty class
-    (duplicate, substitution-derived, novel-framework) of the generated structures."""
+    (known, substitution-derived, novel-framework) of the generated structures."""
     structures = [c.structures["generate"] for c in candidates]
     return _checked(config, candidates, structures, what="generated")
 
@@ -67,24 +62,26 @@ def _checked(
         }
         match = match_by_row.get(k)  # None (nothing stored) when not judged
         if match is not None:
-            values["novel"] = match.novelty_class != "duplicate"
+            values["novel"] = match.novel
             values["novelty_class"] = match.novelty_class
             values["matched_id"] = match.matched_id
+            values["matched_split"] = match.matched_split
         status, reason = "passed", ""
         if not row["valid"] and not config.audit.keep_invalid:
             status, reason = "dropped", f"{what} structure invalid: {row['reason']}"
         elif values.get("novel") is False and not config.audit.keep_known:
-            reference = config.audit.novelty_reference
-            status, reason = "dropped", f"{what} structure matches a known {reference} crystal"
+            status = "dropped"
+            reason = f"{what} structure is a known crystal ({match.matched_split})"
         outcomes.append(Outcome(candidate.cid, status, reason, values))
     return outcomes
 
 
 def _novelty(config: CampaignConfig, structures: list[Structure]) -> list[NoveltyMatch | None]:
-    if config.audit.novelty_reference is None or not structures:
+    audit = config.audit
+    if (audit.novelty_reference is None and audit.known is None) or not structures:
         return [None] * len(structures)
-    known = resources.known_crystals(config.audit.novelty_reference, config.data_root)
-    return list(novelty_classes(structures, known))
+    reference = resources.novelty_reference(audit.novelty_reference, config.data_root, audit.known)
+    return reference.classify(structures)
 
 
 def mark_duplicates(candidates: list[Candidate]) -> list[Outcome]:

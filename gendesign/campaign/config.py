@@ -26,7 +26,7 @@ from gendesign.ranges import OPEN, Range
 from gendesign.sources import SOURCE_NAMES
 from relax.relaxation import RelaxSettings
 
-STAGES = ("generate", "audit", "prescreen", "screen", "relax", "reaudit", "rank")
+STAGES = ("generate", "audit", "prescreen", "screen", "relax", "reaudit", "judge", "rank")
 
 
 class TargetRange(Range):
@@ -81,7 +81,9 @@ class GenerateSection(StrictConfig):
 class AuditSection(StrictConfig):
     """Validity, uniqueness within the campaign and novelty against known crystals."""
 
-    novelty_reference: str | None = "mp20"  # dataset whose training split counts as known
+    # dataset whose crystals count as known (mp20: all three MP-20 splits)
+    novelty_reference: str | None = "mp20"
+    known: str | None = None  # more known crystals: a CIF folder, an ASE db, ...
     keep_known: bool = False  # keep candidates that match a known crystal
     keep_invalid: bool = False  # keep candidates that fail the validity checks
 
@@ -110,6 +112,19 @@ class RelaxSection(StrictConfig):
     batch_size: int = Field(8, gt=0)  # relaxations per task (fewer than elsewhere: they are slow)
     potential: str = "auto"  # auto, mace-mp-0-small, ..., mace, chgnet-0.3.0
     potential_path: str | None = None  # a MACE .model file
+    settings: RelaxSettings = Field(default_factory=lambda: RelaxSettings(max_steps=300))
+
+
+class JudgeSection(StrictConfig):
+    """Independent judges of the relaxed candidates: a second potential (another
+    architecture and training set) re-relaxes each from the first's structure and puts
+    it on the MP-20 hull through its own element references; a composition-only model
+    that took no part in screening or steering predicts the targets it knows."""
+
+    enabled: bool = True
+    potential: str | None = "tensornet-matpes-pbe"  # None: no second stability judge
+    potential_path: str | None = None  # the potential's folder, when not under the models root
+    properties: bool = True  # the independent property judge (composition model)
     settings: RelaxSettings = Field(default_factory=lambda: RelaxSettings(max_steps=300))
 
 
@@ -143,6 +158,7 @@ class CampaignConfig(StrictConfig):
     prescreen: PrescreenSection = Field(default_factory=PrescreenSection)
     screen: ScreenSection = Field(default_factory=ScreenSection)
     relax: RelaxSection = Field(default_factory=RelaxSection)
+    judge: JudgeSection = Field(default_factory=JudgeSection)
     rank: RankSection = Field(default_factory=RankSection)
     report: ReportSection = Field(default_factory=ReportSection)
 
@@ -202,6 +218,7 @@ class CampaignConfig(StrictConfig):
             "screen": {"screen": self.screen},
             "relax": {"relax": self.relax},
             "reaudit": {},
+            "judge": {"judge": self.judge},
             "rank": {"rank": self.rank},
         }
         fingerprints, previous = {}, ""
@@ -229,6 +246,7 @@ class CampaignConfig(StrictConfig):
             "screen": ["screen"],
             "relax": ["relax"],
             "reaudit": [],
+            "judge": ["judge"],
             "rank": ["rank"],
         }[stage]
         return {key: value for name in names for key, value in _flatten(name, data[name]).items()}

@@ -1,7 +1,8 @@
 """Running a campaign: each stage over the candidates that still need it, batch by batch.
 
 generate (per source) → audit (+ duplicates) → stability pre-screen → screen (+
-selection of the top K) → relax → re-audit → rank → report. Batches go to the workers; finished batches are written
+selection of the top K) → relax → re-audit → judge (second potential, independent
+property model) → rank → report. Batches go to the workers; finished batches are written
 to the store by this (coordinating) process, one transaction each, so a killed
 campaign resumes from exactly what was committed, and a finished one reruns as a no-op.
 """
@@ -19,6 +20,7 @@ from gendesign.campaign.candidates import Candidate, Outcome
 from gendesign.campaign.checks import audit_batch, mark_duplicates, reaudit_batch
 from gendesign.campaign.config import STAGES, CampaignConfig
 from gendesign.campaign.generate import generate_batch, generation_batches
+from gendesign.campaign.judging import judge_batch
 from gendesign.campaign.preflight import check_campaign
 from gendesign.campaign.prescreen import prescreen_batch
 from gendesign.campaign.ranking import rank_candidates
@@ -43,6 +45,7 @@ _BATCH_STAGES = {
     "screen": ("prescreen", screen_batch),
     "relax": ("screen", relax_batch),
     "reaudit": ("relax", reaudit_batch),
+    "judge": ("reaudit", judge_batch),
 }
 
 
@@ -147,9 +150,9 @@ def _run_stage(
             store,
             "rank",
             "rank",
-            {"reaudit_status": "passed"},
+            {"judge_status": "passed"},
             lambda c: rank_candidates(config, c),
-            computed["reaudit"],
+            computed["judge"],
         )
     previous, function = _BATCH_STAGES[stage]
     pending = store.candidates({f"{previous}_status": "passed", f"{stage}_status": None})

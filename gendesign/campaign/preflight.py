@@ -38,10 +38,14 @@ def check_campaign(config: CampaignConfig, source: str = "campaign config") -> N
             f"{source}: field 'relax.potential': unknown potential '{relax.potential}' "
             f"(choose one of {', '.join(POTENTIALS)})"
         )
-    if relax.potential_path and not Path(relax.potential_path).is_file():
+    if relax.potential_path and not Path(relax.potential_path).exists():
         raise ConfigError(
             f"{source}: field 'relax.potential_path': no file at {relax.potential_path}"
         )
+    _check_judges(config, source)
+    known = config.audit.known
+    if known is not None and not Path(known).exists():
+        raise ConfigError(f"{source}: field 'audit.known': no file or folder at {known}")
 
     reference = config.audit.novelty_reference
     if reference is not None and reference not in DATASETS:
@@ -50,11 +54,11 @@ def check_campaign(config: CampaignConfig, source: str = "campaign config") -> N
             f"(known: {', '.join(DATASETS)})"
         )
     _resolved(source, "data_root", lambda: resolve_data_root(config.data_root))
-    if reference is not None:  # builds its cache once, here, rather than in every worker
+    if reference is not None or known is not None:  # builds its cache once, here
         _resolved(
             source,
-            "audit.novelty_reference",
-            lambda: resources.known_crystals(reference, config.data_root),
+            "audit.known" if reference is None else "audit.novelty_reference",
+            lambda: resources.novelty_reference(reference, config.data_root, known),
         )
     _check_template_sources(config, source)
 
@@ -76,6 +80,55 @@ def _check_model(config: CampaignConfig, source: str) -> None:
     except ConfigError as err:
         message = str(err).replace("--target", "targets").replace("--", "")
         raise ConfigError(f"{source}: {message}") from None
+
+
+def _check_judges(config: CampaignConfig, source: str) -> None:
+    """The second potential loads (weights, element references) and the property judge reads."""
+    from relax.potentials import POTENTIALS
+
+    judge = config.judge
+    if not judge.enabled:
+        return
+    if judge.potential is not None:
+        if judge.potential not in POTENTIALS:
+            raise ConfigError(
+                f"{source}: field 'judge.potential': unknown potential '{judge.potential}' "
+                f"(choose one of {', '.join(POTENTIALS)})"
+            )
+        second = _resolved(
+            source,
+            "judge.potential_path" if judge.potential_path else "judge.potential",
+            lambda: resources.potential(judge.potential, judge.potential_path),
+        )
+        from relax.potentials import announce_potential
+
+        # says once that "auto" falls back to CHGNet, before the load below could say it too
+        announce_potential(config.relax.potential, config.relax.potential_path)
+        first = _resolved(
+            source,
+            "relax.potential",
+            lambda: resources.potential(config.relax.potential, config.relax.potential_path),
+        )
+        if second.info.name == first.info.name:
+            raise ConfigError(
+                f"{source}: field 'judge.potential': the second judge must differ from the "
+                f"relaxation potential ({first.info.name})"
+            )
+        references, _ = _resolved(
+            source,
+            "judge.potential",
+            lambda: resources.stability_references(
+                judge.potential, judge.potential_path, config.data_root
+            ),
+        )
+        if references is None:
+            raise ConfigError(
+                f"{source}: field 'judge.potential': no element reference energies for "
+                f"{judge.potential} (fit them with python -m relax.fit_references "
+                f"--potential {judge.potential})"
+            )
+    if judge.properties and config.targets:
+        _resolved(source, "judge.properties", resources.property_judge)
 
 
 def _check_template_sources(config: CampaignConfig, source: str) -> None:

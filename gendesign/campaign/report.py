@@ -3,7 +3,9 @@
 Funnel (counts per stage and why candidates dropped out), the yield of each
 candidate source and its novelty classes, distributions of
 predicted and relaxed properties against the training set, the E_hull histogram,
-and the top candidates with their CIFs and a picture of each.
+the top candidates with each judge's verdict, their CIFs and a picture of each,
+and the known crystals the campaign made again (rediscovered). Every "stable" count
+names its judge and that judge's measured precision (:mod:`relax.precision`).
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ from gendesign.campaign import report_figures as figures
 from gendesign.campaign.config import STAGES, CampaignConfig
 from gendesign.campaign.records import column, predicted_properties
 from gendesign.campaign.store import CampaignStore
-from gendesign.campaign.yields import novelty_class_table, source_yield_table
+from gendesign.campaign.yields import judged, novelty_class_table, source_yield_table
+from relax.precision import CONSENSUS, precision_note
 
 FIGURES = "report_files"
 CIFS = "cifs"
@@ -140,8 +143,6 @@ def _schedule(config) -> str:
 def _sections(config, table, funnel, top, timing) -> dict[str, pd.DataFrame | list[str]]:
     """The report's tables as plain data, rendered by both writers."""
     targets = ", ".join(f"{k} {v.describe()}" for k, v in config.targets.items()) or "none"
-    relaxed = _values(table, "relax_e_above_hull_eV_atom")
-    stable = int(np.sum(relaxed[np.isfinite(relaxed)] <= config.rank.e_hull_max))
     counts = config.generate.source_counts()
     summary = [
         f"Candidates: {config.generate.n} ("
@@ -156,12 +157,11 @@ def _sections(config, table, funnel, top, timing) -> dict[str, pd.DataFrame | li
         f"excluded: {', '.join(config.exclude or []) or 'none'}; atoms: {config.atoms or 'any'}",
         _prescreen_line(config),
         f"Screening: predictor {config.screen.predictor}, kappa {config.screen.kappa:g}, top {config.screen.top_k} relaxed",
-        f"Relaxation: potential {_first(table, 'relax_potential') or config.relax.potential}; "
-        f"{stable} of {int(np.isfinite(relaxed).sum())} relaxed candidates within "
-        f"{config.rank.e_hull_max:g} eV/atom of the MP-20 hull",
+        *verdict_lines(config, table),
     ]
     columns = {"rank_position": "rank", "cid": "id", "reaudit_reduced_formula": "formula",
-               "reaudit_spacegroup_symbol": "space group"}  # fmt: skip
+               "reaudit_spacegroup_symbol": "space group", "generate_source": "source",
+               "reaudit_novelty_class": "novelty"}  # fmt: skip
     shown = pd.DataFrame({label: top[c] for c, label in columns.items() if c in top})
     if "rank" in shown:
         shown["rank"] = shown["rank"].astype(int)
@@ -177,6 +177,26 @@ def _sections(config, table, funnel, top, timing) -> dict[str, pd.DataFrame | li
             ]
     if "relax_converged" in top:
         shown["converged"] = top["relax_converged"].map({True: "yes", False: "no"})
+    if "judge_e_above_hull_eV_atom" in top:
+        second = _first(top, "judge_potential")
+        shown[f"E_hull {second} (eV/atom)"] = [
+            f"{v:.3f}" if np.isfinite(v) else "–"
+            for v in top["judge_e_above_hull_eV_atom"].astype(float)
+        ]
+    if "rank_stability_verdict" in top:
+        shown["stability verdict"] = top["rank_stability_verdict"].fillna("one judge only")
+    for name in predicted_properties(top.columns, "judge"):
+        mean, std = top[column("judge", name)], top[column("judge", f"{name}_std")]
+        shown[f"{name} (independent)"] = [
+            f"{m:.3g} ± {s:.2g}" if np.isfinite(m) else "–"
+            for m, s in zip(mean.astype(float), std.astype(float), strict=True)
+        ]
+    if "rank_meets_targets_independent" in top:
+        both = top["rank_meets_targets_independent"]
+        shown["in range by"] = [
+            _in_range_by(screen, independent)
+            for screen, independent in zip(top.get("rank_meets_targets"), both, strict=True)
+        ]
     times = pd.DataFrame({"stage": list(timing), "seconds": [f"{v:.1f}" for v in timing.values()]})
     return {
         "summary": summary,
@@ -184,8 +204,87 @@ def _sections(config, table, funnel, top, timing) -> dict[str, pd.DataFrame | li
         "sources": source_yield_table(table, config),
         "novelty": novelty_class_table(table, config),
         "top": shown,
+        "rediscovered": rediscovered_table(table),
         "timing": times,
     }
+
+
+def verdict_lines(config: CampaignConfig, table: pd.DataFrame) -> list[str]:
+    """What each judge said, in words, each "stable" with its judge's measured precision."""
+    relaxed = _values(table, "relax_e_above_hull_eV_atom")
+    stable = int(np.sum(relaxed[np.isfinite(relaxed)] <= config.rank.e_hull_max))
+    potential = _first(table, "relax_potential") or config.relax.potential
+    first = (
+        f"Relaxation: potential {potential}; {stable} of {int(np.isfinite(relaxed).sum())} "
+        f"relaxed candidates within {config.rank.e_hull_max:g} eV/atom of the MP-20 hull "
+        f"(stable by {potential}; {precision_note(potential)})"
+    )
+    return [first, *_judge_lines(config, table)]
+
+
+def _judge_lines(config: CampaignConfig, table: pd.DataFrame) -> list[str]:
+    """The independent judges' verdicts, with their measured precision."""
+    if not judged(table):
+        return ["Independent judges: off (judge.enabled)"] if not config.judge.enabled else []
+    lines = []
+    verdicts = table.get("rank_stability_verdict", pd.Series(dtype=object)).dropna()
+    second = _first(table, "judge_potential")
+    if second:
+        counts = {
+            v: int((verdicts == v).sum())
+            for v in ("stable by both", "stable by one", "stable by neither")
+        }
+        lines.append(
+            f"Second stability judge: {second} re-relaxed each relaxed candidate: "
+            + ", ".join(f"{v} {n}" for v, n in counts.items())
+            + f" ({second}: {precision_note(second)}; stable by both: {precision_note(CONSENSUS)})"
+        )
+    independent = table.get("rank_meets_targets_independent", pd.Series(dtype=object)).dropna()
+    if len(independent):
+        judge = _first(table, "judge_property_judge")
+        lines.append(
+            f"Independent property judge: {judge} (composition only, trained on MP-20 train, "
+            f"which the screening predictor never saw): {int((independent == True).sum())} of "  # noqa: E712
+            f"{len(independent)} judged candidates in range"
+        )
+    return lines
+
+
+def _in_range_by(screen, independent) -> str:
+    said = [
+        name for name, ok in (("screening GNN", screen), ("independent", independent)) if ok is True
+    ]
+    return " and ".join(said) if said else "neither"
+
+
+def rediscovered_table(table: pd.DataFrame) -> pd.DataFrame:
+    """Candidates that turned out to be known crystals, as made or after relaxation: a
+    check of the method, never counted as discoveries."""
+    rows = []
+    for stage, when in (("audit", "as made"), ("reaudit", "relaxed")):
+        classes = table.get(f"{stage}_novelty_class")
+        if classes is None:
+            continue
+        known = table[classes.isin(["known", "duplicate"])]
+        for _, row in known.iterrows():
+            if when == "relaxed" and row.get("audit_novelty_class") in ("known", "duplicate"):
+                continue  # listed once, as made
+            e_hull = row.get("relax_e_above_hull_eV_atom")
+            rows.append(
+                {
+                    "id": row["cid"],
+                    "source": row.get("generate_source", "model"),
+                    "formula": row.get(f"{stage}_reduced_formula", ""),
+                    "matches": f"{row.get(f'{stage}_matched_id', '')} ({row.get(f'{stage}_matched_split', '') or 'known'})",
+                    "when": when,
+                    "E_hull (eV/atom)": f"{float(e_hull):.3f}"
+                    if e_hull is not None and np.isfinite(float(e_hull))
+                    else "–",
+                }
+            )
+    return pd.DataFrame(
+        rows, columns=["id", "source", "formula", "matches", "when", "E_hull (eV/atom)"]
+    )
 
 
 def _prescreen_line(config: CampaignConfig) -> str:
@@ -230,6 +329,8 @@ def _markdown(config, sections, plots, pictures) -> str:
     lines += ["Novelty classes of valid, unique candidates (% of judged):", ""]
     lines += [_md_table(sections["novelty"]), ""]
     lines += ["## Top candidates", "", _md_table(top), ""]
+    lines += ["## Rediscovered known crystals", "", _REDISCOVERED, ""]
+    lines += [_md_table(sections["rediscovered"]), ""]
     lines += ["## Distributions", ""]
     lines += [
         f"![{name}]({FIGURES}/{path.name})" for name, path in plots.items() if name != "funnel"
@@ -257,6 +358,12 @@ def _html_table(frame: pd.DataFrame, table_id: str, cells: dict | None = None) -
         rows.append("<tr>" + "".join(tds) + "</tr>")
     return f'<table id="{table_id}"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
 
+
+_REDISCOVERED = (
+    "Candidates that are known crystals (matched id and the set it belongs to): the method "
+    "found them again, which is a check on it, not a discovery. They are never counted as "
+    "S.U.N."
+)
 
 _STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 1100px; color: #222; }
@@ -296,6 +403,9 @@ def _html(config, sections, plots, pictures, folder: Path) -> str:
 {_html_table(sections["novelty"], "novelty-classes")}
 <h2>Top candidates</h2>
 {_html_table(top, "top-candidates", {"id": link, "picture": picture})}
+<h2>Rediscovered known crystals</h2>
+<p>{html.escape(_REDISCOVERED)}</p>
+{_html_table(sections["rediscovered"], "rediscovered")}
 <h2>Distributions</h2>
 <div class="figures">{distributions}</div>
 <h2>Time per stage</h2>

@@ -7,6 +7,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from gendesign.audit.novelty_reference import NoveltyReference
     from gendesign.campaign.config import CampaignConfig
     from gendesign.data.known_crystals import KnownCrystals
     from gendesign.model.constraints import Constraints
@@ -46,6 +47,14 @@ def stability_references(name: str, path: str | None, data_root: str | None):
     return references, hull
 
 
+@lru_cache(maxsize=1)
+def property_judge():
+    """The bundled composition-only property judge (independent of the screening GNN)."""
+    from predictors.composition import bundled_judge
+
+    return bundled_judge("mp20")
+
+
 @lru_cache(maxsize=2)
 def known_crystals(dataset: str, data_root: str | None) -> KnownCrystals:
     """The training crystals of ``dataset`` with their descriptors (novelty, templates)."""
@@ -54,6 +63,15 @@ def known_crystals(dataset: str, data_root: str | None) -> KnownCrystals:
 
     crystals = load_dataset_split(dataset, "train", data_root)
     return describe(crystals, f"{dataset}:train")
+
+
+def novelty_reference(
+    dataset: str | None, data_root: str | None, known: str | None
+) -> NoveltyReference:
+    """Every known crystal of ``dataset`` plus the user's ``known`` set (novelty)."""
+    from gendesign.audit.novelty_reference import cached_novelty_reference
+
+    return cached_novelty_reference(dataset, data_root, known)
 
 
 _template_sources: dict[tuple, object] = {}
@@ -81,6 +99,6 @@ def preload(config: CampaignConfig) -> None:
     for name in ("substitution", "prototypes"):
         if name in sources:
             template_source(name, config.generate.templates, config.data_root, constraints)
-    if config.audit.novelty_reference:
-        known_crystals(config.audit.novelty_reference, config.data_root)
+    if config.audit.novelty_reference or config.audit.known:
+        novelty_reference(config.audit.novelty_reference, config.data_root, config.audit.known)
     mp20_hull_reference(config.data_root)  # the pre-screen's and the relaxation's judge

@@ -4,16 +4,18 @@ and the novelty classes of what it made.
 Read from the store's table (one row per candidate). Each step counts the
 candidates of the step before that also pass it:
 generated → valid → pre-screened → screened (chosen for relaxation) → relaxed →
-stable (E_hull ≤ ``rank.e_hull_max``) → S.U.N. (also unique in the campaign and,
-relaxed, no duplicate of a known crystal) → in range (also every target met by the
-predictor on the relaxed structure).
+stable (E_hull ≤ ``rank.e_hull_max`` by the relaxation potential) → S.U.N. (also
+unique in the campaign and, relaxed, not a known crystal) → in range (also every
+target met by the screening predictor on the relaxed structure); where the judge
+stage ran, two more: stable by both judges (the second potential agrees) → in range
+by both (the independent property judge agrees too).
 """
 
 from __future__ import annotations
 
 import pandas as pd
 
-from gendesign.audit.matching import NOVELTY_CLASSES
+from gendesign.audit.matching import KNOWN_CLASSES, NOVELTY_CLASSES
 from gendesign.campaign.config import CampaignConfig
 
 FUNNEL_STEPS = (
@@ -26,6 +28,8 @@ FUNNEL_STEPS = (
     "S.U.N.",
     "in range",
 )
+# Steps that exist once the judge stage has run: the independent judges agree.
+JUDGED_STEPS = ("stable by both", "in range by both")
 
 
 def _column(table: pd.DataFrame, name: str, default=None) -> pd.Series:
@@ -45,12 +49,28 @@ def funnel_masks(table: pd.DataFrame, config: CampaignConfig) -> dict[str, pd.Se
     reached["screened"] = reached["pre-screened"] & _is(table, "screen_status", "passed")
     reached["relaxed"] = reached["screened"] & _is(table, "relax_status", "passed")
     reached["stable"] = reached["relaxed"] & (e_hull <= config.rank.e_hull_max).fillna(False)
-    new = _column(table, "reaudit_novelty_class") != "duplicate"
+    new = ~_column(table, "reaudit_novelty_class").isin(KNOWN_CLASSES)
     reached["S.U.N."] = reached["stable"] & _is(table, "audit_unique", True) & new
     reached["in range"] = reached["S.U.N."] & (
         _is(table, "rank_meets_targets", True) if config.targets else True
     )
+    if judged(table):
+        reached["stable by both"] = reached["in range"] & _is(
+            table, "rank_stability_verdict", "stable by both"
+        )
+        independent = _column(table, "rank_meets_targets_independent")
+        # a target the independent judge does not know cannot be confirmed: no verdict passes
+        reached["in range by both"] = reached["stable by both"] & (
+            (independent == True).fillna(False).astype(bool)  # noqa: E712
+            if config.targets
+            else True
+        )
     return reached
+
+
+def judged(table: pd.DataFrame) -> bool:
+    """Whether the independent judges gave verdicts in this campaign."""
+    return "judge_e_above_hull_eV_atom" in table or "rank_meets_targets_independent" in table
 
 
 def sources_of(table: pd.DataFrame) -> pd.Series:
@@ -66,11 +86,12 @@ def source_yield_table(table: pd.DataFrame, config: CampaignConfig) -> pd.DataFr
     groups = [(name, sources == name) for name in names]
     if len(groups) != 1:
         groups.append(("all", pd.Series(True, index=table.index)))
+    steps = [step for step in (*FUNNEL_STEPS, *JUDGED_STEPS) if step in masks]
     rows = [
-        {"source": name, **{step: int((masks[step] & inside).sum()) for step in FUNNEL_STEPS}}
+        {"source": name, **{step: int((masks[step] & inside).sum()) for step in steps}}
         for name, inside in groups
     ]
-    return pd.DataFrame(rows, columns=["source", *FUNNEL_STEPS])
+    return pd.DataFrame(rows, columns=["source", *steps])
 
 
 def novelty_class_table(table: pd.DataFrame, config: CampaignConfig) -> pd.DataFrame:
@@ -83,7 +104,7 @@ def novelty_class_table(table: pd.DataFrame, config: CampaignConfig) -> pd.DataF
         inside = judged & (sources == name)
         if not inside.any():
             continue
-        classes = table.loc[inside, "audit_novelty_class"]
+        classes = table.loc[inside, "audit_novelty_class"].replace("duplicate", "known")
         row = {"source": name, "judged": int(inside.sum())}
         row.update({c: round(100 * float((classes == c).mean()), 1) for c in NOVELTY_CLASSES})
         rows.append(row)

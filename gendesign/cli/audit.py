@@ -26,9 +26,14 @@ def audit_command(
     ),
     reference: str | None = typer.Option(
         None,
-        help="Compare against a dataset (mp20, perov5, carbon24; its test split, novelty against "
-        f"its training split) or a path; '{NO_REFERENCE}' for per-structure checks only. "
-        "Default: mp20.",
+        help="Compare against a dataset (mp20, perov5, carbon24; coverage against its test "
+        "split, novelty against every crystal it holds: for mp20 all three MP-20 splits) or a "
+        f"path; '{NO_REFERENCE}' for per-structure checks only. Default: mp20.",
+    ),
+    known: Path | None = typer.Option(
+        None,
+        help="More known crystals for novelty (a CIF/POSCAR/extxyz folder, an ASE .db, a "
+        "CDVAE CSV): a structure matching one is classed 'known', with its id.",
     ),
     protocol: str | None = typer.Option(
         None, help="'default' (documented seeded draw) or 'cdvae' (CDVAE's denominators)."
@@ -61,6 +66,7 @@ def audit_command(
     coverage (COV-R/COV-P) and distribution distances to a reference."""
     flags = {
         "reference": reference,
+        "known": str(known) if known else None,
         "protocol": protocol,
         "n_samples": n_samples,
         "seed": seed,

@@ -66,7 +66,7 @@ def report_command(
 
 def _print_summary(folder: Path, store, seconds: dict[str, float]) -> None:
     from gendesign.campaign.config import CampaignConfig
-    from gendesign.campaign.report import funnel_table
+    from gendesign.campaign.report import funnel_table, verdict_lines
     from gendesign.campaign.yields import source_yield_table
 
     candidates = store.table()
@@ -90,4 +90,6 @@ def _print_summary(folder: Path, store, seconds: dict[str, float]) -> None:
         for row in yields.itertuples(index=False):
             per_source.add_row(*(str(value) for value in row))
         console.print(per_source)
+    for line in verdict_lines(config, candidates):
+        console.print(line, highlight=False)
     console.print(f"Report: {folder / 'report.html'}  ·  store: {store.url}")

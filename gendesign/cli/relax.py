@@ -22,9 +22,12 @@ def relax_command(
     potential: str = typer.Option(
         "auto",
         help="auto (MACE if its weights are on disk, else CHGNet), mace-mp-0-small, "
-        "mace-mp-0-medium, mace-mpa-0, mace (the file given by --potential-path) or chgnet-0.3.0.",
+        "mace-mp-0-medium, mace-mpa-0, mace (the file given by --potential-path), chgnet-0.3.0 "
+        "or tensornet-matpes-pbe (matgl's TensorNet on MatPES, the second judge of campaigns).",
     ),
-    potential_path: Path | None = typer.Option(None, help="A MACE .model file."),
+    potential_path: Path | None = typer.Option(
+        None, help="A MACE .model file (for tensornet-matpes-pbe: its matgl folder)."
+    ),
     out: Path | None = typer.Option(
         None, help="Folder for results.csv and relaxed/*.cif; rerunning it resumes."
     ),

@@ -161,7 +161,7 @@ def test_matching_groups_duplicates_and_judges_novelty():
     assert duplicate_of(structures, formulas) == [0, 0, 2]
     known = KnownCrystals("one rock salt", ["rs"], [rock_salt(5.6)], [describe(rock_salt(5.6))])
     found = [m.novelty_class for m in novelty_classes([salt, other], known)]
-    assert found == ["duplicate", "novel-framework"]
+    assert found == ["known", "novel-framework"]
 
 
 def test_structure_fingerprint_per_orbit_equals_the_mean_over_every_site(mp20_slice):
@@ -376,14 +376,14 @@ def test_duplicates_are_flagged_and_inherit_novelty(tmp_path):
     assert list(table.loc[order, "novelty_class"]) == [
         "novel-framework",
         "substitution-derived",
-        "duplicate",
-        "duplicate",
+        "known",
+        "known",
     ]
     assert list(table.loc[order, "matched_id"]) == ["", "known", "known", "known"]
     assert result.summary.uniqueness == pytest.approx(3 / 4)
     assert result.summary.novelty == pytest.approx(2 / 3)
     assert result.summary.novelty_classes == pytest.approx(
-        {"duplicate": 1 / 3, "substitution-derived": 1 / 3, "novel-framework": 1 / 3}
+        {"known": 1 / 3, "substitution-derived": 1 / 3, "novel-framework": 1 / 3}
     )
 
 

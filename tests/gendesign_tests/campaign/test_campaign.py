@@ -85,7 +85,7 @@ def test_every_stage_runs_and_the_store_records_it(finished):
     audited = table[table["audit_status"] == "passed"]
     assert len(audited) > 0
     # Dropped and failed candidates carry a reason; passed ones went on to the next stage.
-    for stage in ("audit", "prescreen", "screen", "relax", "reaudit"):
+    for stage in ("audit", "prescreen", "screen", "relax", "reaudit", "judge"):
         out = table[table[f"{stage}_status"].isin(["dropped", "failed"])]
         if len(out):
             assert out[f"{stage}_reason"].str.len().gt(0).all(), stage
@@ -105,6 +105,18 @@ def test_every_stage_runs_and_the_store_records_it(finished):
     assert (relaxed["relax_potential"] == "chgnet-0.3.0").all()
     ranked = table[table["rank_status"] == "passed"].sort_values("rank_position")
     assert list(ranked["rank_position"]) == list(range(1, len(ranked) + 1))
+    # The independent judges: the second potential re-relaxed every re-audited candidate,
+    # and the composition-only judge predicted the targeted band gap
+    judged = table[table["judge_status"] == "passed"]
+    assert set(judged["cid"]) == set(table.loc[table["reaudit_status"] == "passed", "cid"])
+    assert (judged["judge_potential"] == "tensornet-matpes-pbe").all()
+    assert (judged["judge_property_judge"] == "mp20-composition").all()
+    assert judged["judge_band_gap"].map(math.isfinite).all()
+    verdicts = ranked["rank_stability_verdict"].dropna()
+    assert verdicts.isin(["stable by both", "stable by one", "stable by neither"]).all()
+    has_second = ranked["judge_e_above_hull_eV_atom"].astype(float).map(math.isfinite)
+    assert len(verdicts) == int(has_second.sum())
+    assert ranked["rank_meets_targets_independent"].notna().all()
     # Every generated structure stayed within the atom limit the config set, and each
     # source made its share, in id order; template candidates name their parent.
     assert table["generate_n_atoms"].between(2, 12).all()
@@ -123,7 +135,7 @@ def test_every_stage_runs_and_the_store_records_it(finished):
     assert (
         table["audit_novelty_class"]
         .dropna()
-        .isin(["duplicate", "substitution-derived", "novel-framework"])
+        .isin(["known", "substitution-derived", "novel-framework"])
         .all()
     )
     # The relaxed structure is the row's atoms, the generated one stays in its data.
@@ -132,7 +144,7 @@ def test_every_stage_runs_and_the_store_records_it(finished):
     assert set(row.data) >= {"generate", "relax"}
     assert (run.folder / "report.html").is_file() and (run.folder / "campaign.log").is_file()
     # The counts the run reports (and logs) are the funnel's: candidates that entered each stage.
-    for stage in ("generate", "audit", "prescreen", "screen", "relax", "reaudit", "rank"):
+    for stage in ("generate", "audit", "prescreen", "screen", "relax", "reaudit", "judge", "rank"):
         assert run.computed[stage] == table[f"{stage}_status"].notna().sum(), stage
 
 
@@ -263,6 +275,12 @@ def test_sigkill_or_ctrl_c_then_resume_loses_nothing_and_recomputes_nothing(
         ({"targets": {"bulk_modulus": {"min": 100}}}, r"bulk_modulus"),
         ({"relax.potential_path": "nowhere.model"}, r"field 'relax\.potential_path'"),
         ({"audit.novelty_reference": "mp30"}, r"field 'audit\.novelty_reference'"),
+        ({"audit.known": "no/such/folder"}, r"field 'audit\.known': no file or folder"),
+        (
+            {"judge.potential_path": "no/such/folder"},
+            r"field 'judge\.potential_path'.*not a matgl potential folder",
+        ),
+        ({"judge.potential": "chgnet-0.3.0"}, r"field 'judge\.potential'.*must differ"),
         ({"generate.sources": {"gan": 1.0}}, r"generate\.sources.*unknown source\(s\) gan"),
         ({"generate.sources": {"model": 0}}, r"generate\.sources.*share above 0"),
         ({"generate.templates": "mp30"}, r"field 'generate\.templates'.*unknown dataset"),
@@ -310,6 +328,12 @@ def test_report_opens_in_headless_chromium_with_the_top_candidates(finished):
     assert (
         open_in_chromium(run.folder / "report.html").top_candidate_rows == page.top_candidate_rows
     )
+    # Every "stable" names its judge; both judges' verdicts and the rediscovered list show
+    text = " ".join((run.folder / "report.md").read_text().split())
+    assert "(stable by chgnet-0.3.0; " in text
+    assert "Second stability judge: tensornet-matpes-pbe" in text
+    assert "| stability verdict |" in text and "band_gap (independent)" in text
+    assert "## Rediscovered known crystals" in text
 
 
 @pytest.mark.parametrize(

@@ -81,3 +81,64 @@ def test_a_change_invalidates_its_stage_and_every_later_one_only():
     assert all(base[s] != changed[s] for s in STAGES[first:])
     assert config(report={"top_n": 3}).stage_fingerprints() == base  # the report never counts
     assert math.isfinite(len(base)) and set(base) == set(STAGES)
+
+
+def test_a_judge_disagreement_ranks_after_agreement():
+    """Stable by both judges first; a candidate the second judge puts above the hull is
+    "stable by one" and follows, even with a lower first-judge E_hull; the independent
+    property judge's verdict is kept beside the screening predictor's."""
+    ranked = rank_candidates(
+        config(),
+        [
+            candidate(
+                "disputed",
+                relax_e_above_hull_eV_atom=0.0,
+                judge_e_above_hull_eV_atom=0.3,
+                reaudit_band_gap=1.5,
+                judge_band_gap=1.4,
+            ),
+            candidate(
+                "agreed",
+                relax_e_above_hull_eV_atom=0.08,
+                judge_e_above_hull_eV_atom=0.02,
+                reaudit_band_gap=1.5,
+                judge_band_gap=2.5,
+            ),
+            candidate(
+                "rejected",
+                relax_e_above_hull_eV_atom=0.3,
+                judge_e_above_hull_eV_atom=0.4,
+                reaudit_band_gap=1.5,
+            ),
+        ],
+    )
+    by_id = {o.cid: o.values for o in ranked}
+    order = [o.cid for o in sorted(ranked, key=lambda o: o.values["position"])]
+    assert order == ["agreed", "disputed", "rejected"]
+    assert by_id["agreed"]["stability_verdict"] == "stable by both"
+    assert by_id["disputed"]["stability_verdict"] == "stable by one"
+    assert by_id["rejected"]["stability_verdict"] == "stable by neither"
+    # the screening GNN says in range for "agreed"; the independent judge (2.5 eV) says no
+    assert (
+        by_id["agreed"]["meets_targets"] and by_id["agreed"]["meets_targets_independent"] is False
+    )
+    assert by_id["disputed"]["meets_targets_independent"] is True
+    assert by_id["rejected"]["meets_targets_independent"] is None  # no independent prediction
+
+
+def test_the_judge_stage_switched_off_records_nothing_and_ranks_as_before():
+    from gendesign.campaign.judging import judge_batch
+
+    off = config(judge={"enabled": False})
+    outcomes = judge_batch(off, [candidate("a"), candidate("b")])
+    assert [(o.status, o.values) for o in outcomes] == [("passed", {}), ("passed", {})]
+    ranked = rank_candidates(
+        off,
+        [
+            candidate("stable", relax_e_above_hull_eV_atom=0.0, reaudit_band_gap=1.5),
+            candidate("unstable", relax_e_above_hull_eV_atom=0.4, reaudit_band_gap=1.5),
+        ],
+    )
+    by_id = {o.cid: o.values for o in ranked}
+    assert by_id["stable"]["position"] == 1 and by_id["stable"]["stability_verdict"] is None
+    assert by_id["stable"]["meets_targets_independent"] is None

@@ -5,7 +5,12 @@ from __future__ import annotations
 import pandas as pd
 
 from gendesign.campaign.config import CampaignConfig
-from gendesign.campaign.yields import FUNNEL_STEPS, novelty_class_table, source_yield_table
+from gendesign.campaign.yields import (
+    FUNNEL_STEPS,
+    JUDGED_STEPS,
+    novelty_class_table,
+    source_yield_table,
+)
 
 
 def _table() -> pd.DataFrame:
@@ -17,7 +22,8 @@ def _table() -> pd.DataFrame:
         ("model", True, "dropped", None, None, None, True, None, None),
         ("model", True, "passed", "passed", "passed", 0.05, True, "novel-framework", True),
         ("substitution", True, "passed", "dropped", None, None, True, None, None),
-        ("substitution", True, "passed", "passed", "passed", 0.30, True, "duplicate", False),
+        ("substitution", True, "passed", "passed", "passed", 0.30, True, "known", False),
+        # stores written before the class was renamed say "duplicate" for a known crystal
         ("substitution", True, "passed", "passed", "passed", 0.02, True, "duplicate", True),
     ]
     table = pd.DataFrame(
@@ -63,7 +69,7 @@ def test_novelty_class_shares_are_of_the_valid_unique_candidates():
     assert shares.loc["model", "judged"] == 2
     assert shares.loc["model", "novel-framework"] == 50.0
     assert shares.loc["substitution", "substitution-derived"] == round(200 / 3, 1)
-    assert shares.loc["substitution", "duplicate"] == round(100 / 3, 1)
+    assert shares.loc["substitution", "known"] == round(100 / 3, 1)
 
 
 def test_funnel_reasons_fold_measured_numbers_and_ids_but_not_names():
@@ -79,4 +85,30 @@ def test_funnel_reasons_fold_measured_numbers_and_ids_but_not_names():
     assert row["dropped"] == 4 and row["passed"] == 1
     assert row["reasons"] == (
         "pre-screen E_hull … eV/atom above … (chgnet-0.3.0, single point) (2); duplicate of c… (2)"
+    )
+
+
+def test_judged_steps_count_what_both_judges_confirm():
+    config = CampaignConfig(
+        name="t",
+        targets={"band_gap": {"min": 1.0}},
+        generate={"sources": {"model": 0.5, "substitution": 0.5}},
+    )
+    table = _table()
+    table.loc[2, "relax_e_above_hull_eV_atom"] = 0.05  # the model's S.U.N. in-range candidate
+    # the second potential disagrees about it; the property judges agree
+    table["rank_stability_verdict"] = [None] * 2 + ["stable by one"] + [None] * 3
+    table["rank_meets_targets_independent"] = [None] * 2 + [True] + [None] * 3
+    table["judge_e_above_hull_eV_atom"] = [None] * 2 + [0.25] + [None] * 3
+    counted = source_yield_table(table, config).set_index("source")
+    assert list(counted.columns) == [*FUNNEL_STEPS, *JUDGED_STEPS]
+    assert counted.loc["model", "in range"] == 1
+    assert counted.loc["model", "stable by both"] == 0
+    table.loc[2, "rank_stability_verdict"] = "stable by both"
+    counted = source_yield_table(table, config).set_index("source")
+    assert counted.loc["model", "stable by both"] == 1
+    assert counted.loc["model", "in range by both"] == 1
+    table.loc[2, "rank_meets_targets_independent"] = False  # the independent judge says no
+    assert (
+        source_yield_table(table, config).set_index("source").loc["model", "in range by both"] == 0
     )
