@@ -345,7 +345,33 @@ def write_tables(results: dict) -> None:
             "holds frames of many of these crystals; TensorNet-MatPES saw MatPES PBE, a "
             "different set of off-equilibrium structures. Matbench Discovery's precision for "
             "CHGNet is 0.51 on WBM, new crystals: read these as upper bounds for candidates "
-            "unlike anything in Materials Project."
+            "unlike anything in Materials Project. The figures are scored on the crystals every "
+            "judge finished (the relaxations resume: rerun without --score-only to complete "
+            "the sample); from DFT starts only CHGNet has finished any, so no DFT-start row "
+            "is shown for the pair."
+        )
+    properties = results.get("properties")
+    if properties:
+        lines.append(
+            f"\n**Property judges: band gap** on the {properties['crystals']:,} MP-20 test "
+            "crystals (DFT structures, DFT band gaps). The screening GNN ensemble trained on "
+            "MP-20 val and steers generation; the independent judge reads only the composition "
+            "and trained on MP-20 train. MAE: "
+            + ", ".join(f"{k} {v:.3f} eV" for k, v in properties["mae_eV"].items())
+            + '. "In range" by each judge\'s point prediction:\n'
+        )
+        rows = [
+            [window, f"{entry['dft_share']:.1%}", name, s["called"],
+             f"{s['precision']:.3f}", f"{s['recall']:.3f}"]
+            for window, entry in properties["ranges"].items()
+            for name, s in entry.items()
+            if isinstance(s, dict)
+        ]  # fmt: skip
+        lines.append(
+            markdown_table(
+                ["range", "DFT share in range", "judge", "called in range", "precision", "recall"],
+                rows,
+            )
         )
     update_section(NAME, 'How often "stable" is right: judges on MPTS-52', "\n".join(lines))
 
@@ -392,6 +418,7 @@ def main() -> None:
             for k, v in scores.items()
             if k in ("precision", "recall", "precision_at_30pct_stable")
         }
+        | {"n": scores["tp"] + scores["fp"] + scores["fn"] + scores["tn"]}
         for key, scores in results["judges"].items()
         if key.endswith("(perturbed)") and not key.startswith(("either", "scored"))
     }

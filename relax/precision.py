@@ -38,7 +38,7 @@ def precision_note(judge: str) -> str:
     return (
         f"measured precision on MPTS-52 {scores['precision']:.2f} on a half-stable sample, "
         f"{scores['precision_at_30pct_stable']:.2f} at a 30 % stable share "
-        f"(recall {scores['recall']:.2f}, perturbed starts)"
+        f"(recall {scores['recall']:.2f}, perturbed starts, {scores.get('n', '?')} crystals)"
     )
 
 
