@@ -204,9 +204,7 @@ def train_judge(
                 waited += 1
         net.load_state_dict(best_state)
         nets.append(net.eval())
-        logs.append(
-            {"epochs": ran, "holdout_mae": dict(zip(targets, best_errors, strict=True))}
-        )
+        logs.append({"epochs": ran, "holdout_mae": dict(zip(targets, best_errors, strict=True))})
     judge = CompositionJudge(
         targets, hidden, feature_mean, feature_std, target_mean, target_std, nets
     )

@@ -31,7 +31,9 @@ def test_bundled_judge_on_held_out_mp20_test_crystals(mp20):
 
 def test_training_is_deterministic_and_the_file_runs_no_code(tmp_path):
     compositions = [Composition(f) for f in ("NaCl", "KBr", "Cu", "Fe2O3", "ZnS", "Al")] * 8
-    values = np.array([[5.0, -2.0], [4.0, -2.0], [0.0, 0.0], [2.0, -1.7], [2.0, -1.0], [0.0, 0.0]] * 8)
+    values = np.array(
+        [[5.0, -2.0], [4.0, -2.0], [0.0, 0.0], [2.0, -1.7], [2.0, -1.0], [0.0, 0.0]] * 8
+    )
     first, _ = train_judge(compositions, values, members=2, hidden=16, epochs=5, holdout=0.25)
     again, _ = train_judge(compositions, values, members=2, hidden=16, epochs=5, holdout=0.25)
     assert first.predict(compositions[:6]).equals(again.predict(compositions[:6]))
