@@ -37,7 +37,20 @@ def batched_model(potential: Potential, forces: bool = True) -> ModelInterface:
     )
 
 
-class ChgnetBatchModel(ModelInterface):
+class _StructureGraphModel(ModelInterface):
+    """What the adapters below share: float32 weights, graphs built from pymatgen
+    structures on each call, forces and stresses together or not at all."""
+
+    def __init__(self, device: str, forces: bool) -> None:
+        super().__init__()
+        self._device = torch.device(device)
+        self._dtype = torch.float32  # CHGNet's and matgl's weights are float32
+        self._compute_forces = forces
+        self._compute_stress = forces
+        self._memory_scales_with = "n_atoms_x_density"
+
+
+class ChgnetBatchModel(_StructureGraphModel):
     """CHGNet evaluated on all systems of a ``SimState`` in one batched graph.
 
     CHGNet builds its own crystal graphs (bonds and angles) from pymatgen
@@ -46,13 +59,8 @@ class ChgnetBatchModel(ModelInterface):
     """
 
     def __init__(self, chgnet, device: str = "cpu", forces: bool = True) -> None:
-        super().__init__()
+        super().__init__(device, forces)
         self.chgnet = chgnet.to(device).eval()
-        self._device = torch.device(device)
-        self._dtype = torch.float32  # CHGNet's weights are float32
-        self._compute_forces = forces
-        self._compute_stress = forces
-        self._memory_scales_with = "n_atoms_x_density"
 
     def forward(self, state: SimState, **_) -> dict[str, torch.Tensor]:
         structures = [
@@ -72,7 +80,7 @@ class ChgnetBatchModel(ModelInterface):
         return output
 
 
-class MatglBatchModel(ModelInterface):
+class MatglBatchModel(_StructureGraphModel):
     """A matgl ``Potential`` evaluated on all systems of a ``SimState`` as one PyG batch.
 
     matgl builds its graphs from pymatgen structures (its neighbour list), so positions
@@ -81,7 +89,7 @@ class MatglBatchModel(ModelInterface):
     """
 
     def __init__(self, potential, device: str = "cpu", forces: bool = True) -> None:
-        super().__init__()
+        super().__init__(device, forces)
         from matgl.ext.pymatgen import Structure2Graph
 
         self.potential = potential.to(device).eval()
@@ -90,11 +98,6 @@ class MatglBatchModel(ModelInterface):
         self._converter = Structure2Graph(
             element_types=potential.model.element_types, cutoff=potential.model.cutoff
         )
-        self._device = torch.device(device)
-        self._dtype = torch.float32  # matgl's weights are float32
-        self._compute_forces = forces
-        self._compute_stress = forces
-        self._memory_scales_with = "n_atoms_x_density"
 
     def forward(self, state: SimState, **_) -> dict[str, torch.Tensor]:
         from torch_geometric.data import Batch

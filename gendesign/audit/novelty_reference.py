@@ -56,12 +56,17 @@ def novelty_reference(
     dataset: str | None,
     data_root: str | Path | None = None,
     known: str | Path | None = None,
+    given: tuple[CrystalSet, str] | None = None,
 ) -> NoveltyReference:
-    """Every known crystal of ``dataset`` (may be None) plus those read from ``known``."""
-    if dataset is None and known is None:
+    """Every known crystal of ``dataset`` (may be None), those read from ``known``, and a
+    ``given`` (crystals, label) set such as a reference read from a path."""
+    if dataset is None and known is None and given is None:
         raise InputError("novelty needs a dataset or a --known set of crystals")
     parts: list[tuple[CrystalSet, str]] = []
     labels, cells = [], None
+    if given is not None:
+        parts.append(given)
+        labels.append(given[1])
     if dataset is not None:
         dataset_parts, cells = _dataset_parts(dataset, data_root)
         parts += dataset_parts

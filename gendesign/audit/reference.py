@@ -12,6 +12,7 @@ from gendesign.data.cache import hash_sources
 from gendesign.data.crystal_set import CrystalSet
 from gendesign.data.datasets import DATASETS, load_dataset
 from gendesign.data.inputs import dataset_split, parse_dataset_spec
+from gendesign.data.known_cells import MP20_TRAIN_CACHE
 from gendesign.data.readers import read_mattergen_compositions, read_structures
 from gendesign.errors import DataRootError, InputError
 from gendesign.notices import quiet_third_party
@@ -24,8 +25,6 @@ COVERAGE_CUTOFFS: dict[str, tuple[float, float]] = {
     "carbon24": (0.2, 4.0),
 }
 DEFAULT_COVERAGE_DATASET = "mp20"
-# Compositions (no positions) of the full MP-20 training split, for composition novelty.
-MP20_TRAIN_CACHE = Path("mp_20") / "mattergen_cache" / "train"
 
 
 @dataclass
@@ -62,16 +61,16 @@ def resolve_reference(
     else:
         path = Path(spec)
         if not path.exists():
-            known = ", ".join(DATASETS)
             raise InputError(
-                f"reference '{spec}' is neither a file or folder nor a dataset ({known})"
+                f"reference '{spec}' is neither a file or folder nor a dataset "
+                f"({', '.join(DATASETS)})"
             )
         crystals = read_structures(path)
         if len(crystals) == 0:
             raise InputError(f"{path}: the reference holds no readable structures")
         identity = hash_sources({"reference": path})
         label = str(path)
-        novelty = _path_novelty(crystals, label, known)
+        novelty = novelty_reference(None, data_root, known, given=(crystals, label))
         cutoffs_from = DEFAULT_COVERAGE_DATASET
     if coverage_cutoffs is None:
         coverage_cutoffs = COVERAGE_CUTOFFS.get(
@@ -82,20 +81,6 @@ def resolve_reference(
     else:
         cutoffs_from = "given"
     return AuditReference(label, crystals, novelty, tuple(coverage_cutoffs), cutoffs_from, identity)
-
-
-def _path_novelty(crystals: CrystalSet, label: str, known: str | Path | None) -> NoveltyReference:
-    """Novelty against a reference read from a path (plus ``known``)."""
-    from gendesign.audit.novelty_reference import read_known_set
-    from gendesign.data.known_crystals import known_crystals
-
-    parts = [(crystals, label)]
-    if known is not None:
-        parts.append((read_known_set(known), f"known:{Path(known).name}"))
-    merged = CrystalSet.concat([part for part, _ in parts])
-    splits = [split for part, split in parts for _ in range(len(part))]
-    described = " + ".join(split for _, split in parts)
-    return NoveltyReference(described, known_crystals(merged, described, splits=splits, full=False))
 
 
 @cache
