@@ -131,7 +131,7 @@ class CompositionJudge:
     def load(cls, path: str | Path) -> CompositionJudge:
         """A saved judge (tensors and plain values only: no code in it runs); a missing or
         foreign file raises one sentence."""
-        payload = load_payload(path, "composition judge", weights_only=True)
+        payload = load_payload(path, "composition judge")
         if payload.get("kind") != "gendesign composition judge":
             raise InputError(f"{path}: not a gendesign composition judge")
         targets = tuple(payload["targets"])

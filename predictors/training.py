@@ -117,7 +117,7 @@ def train_predictor(config: PredictorTrainingConfig) -> Path:
     )  # fmt: skip
     if outcome.best_checkpoint:
         regressor = PropertyRegressor.load_from_checkpoint(
-            outcome.best_checkpoint, map_location="cpu"
+            outcome.best_checkpoint, map_location="cpu", weights_only=True
         )
     return write_checkpoint(config, data, start, regressor, holdout_loader, outcome.metrics)
 

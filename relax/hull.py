@@ -59,6 +59,11 @@ class HullReference:
     def __len__(self) -> int:
         return sum(len(entries) for entries in self.by_system.values())
 
+    def with_entries(self, extra: list[PDEntry], label: str) -> HullReference:
+        """This reference with ``extra`` phases added (a fuller hull), as a new reference."""
+        mine = [entry for entries in self.by_system.values() for entry in entries]
+        return HullReference(mine + list(extra), label)
+
     def e_above_hull(
         self, composition: Composition, formation_energy_per_atom: float
     ) -> HullResult:

@@ -37,7 +37,12 @@ from gendesign.audit.set_metrics import (
     mean_pairwise_distance,
     wasserstein,
 )
-from gendesign.audit.structure_audit import StructureAudit, audit_structures, available_workers
+from gendesign.audit.structure_audit import (
+    AUDIT_COLUMNS,
+    StructureAudit,
+    audit_structures,
+    available_workers,
+)
 from gendesign.audit.summary import (
     AuditSummary,
     Counts,
@@ -252,8 +257,10 @@ def _per_structure_table(crystals, audits: list[StructureAudit]) -> pd.DataFrame
                 "reason": f"unreadable: {item.reason} ({item.source})",
             }
         )
+    # every column exists even when nothing was readable, so each stage and report can
+    # read an empty or all-unreadable table
     table = pd.DataFrame(rows)
-    return table
+    return table.reindex(columns=list(dict.fromkeys(["id", *AUDIT_COLUMNS, *table.columns])))
 
 
 def _structures_by_row(crystals, table: pd.DataFrame) -> list[Structure | None]:

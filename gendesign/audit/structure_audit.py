@@ -37,6 +37,16 @@ class StructureAudit:
     composition_fp: np.ndarray | None
 
 
+# The columns of an audit row, in order (an unreadable item fills the first few only).
+AUDIT_COLUMNS = (
+    "readable", "formula", "reduced_formula", "n_atoms", "n_elements", "volume_A3",
+    "density_g_cm3", "lattice_ok", "min_distance_A", "struct_valid", "comp_valid",
+    "comp_reason", "no_oxidation_data", "valid", "reason",
+    *(f"{kind}_{symprec:g}" for symprec in SYMPRECS for kind in ("spacegroup", "spacegroup_symbol")),
+    "crystal_system", "fingerprint_error", "read_note",
+)  # fmt: skip
+
+
 def audit_structure(
     structure: Structure,
     fingerprints: bool = True,
@@ -84,6 +94,7 @@ def audit_structure(
     row.update(_symmetry_or_blank(structure, skip=bool(lattice_reason)))
     structure_fp = composition_fp = None
     row["fingerprint_error"] = ""
+    row["read_note"] = structure.properties.get("read_note", "")
     if fingerprints and not lattice_reason:
         try:
             composition_fp = composition_fingerprint(structure)

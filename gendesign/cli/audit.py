@@ -16,6 +16,7 @@ from gendesign.cli.console import console, stage_progress
 from gendesign.config import cli_overrides, load_config, write_resolved_config
 
 NO_REFERENCE = "none"
+NOTHING_TO_AUDIT = 3  # exit code: the input held no readable structure
 
 
 def audit_command(
@@ -98,3 +99,13 @@ def audit_command(
     if result.summary.reference is not None:
         console.print(f"coverage and distributions: {result.summary.reference.coverage}")
     console.print(f"Report: {paths['report']}  ·  per structure: {paths['structures']}")
+    if result.summary.counts.readable == 0:
+        _say_nothing_to_audit(source, result.table)
+        raise typer.Exit(NOTHING_TO_AUDIT)
+
+
+def _say_nothing_to_audit(source: str, table) -> None:
+    """One sentence for the input, one per item that could not be read."""
+    console.print(f"[red]Nothing to audit:[/] no structure could be read from {source}.")
+    for reason in table["reason"].fillna("").astype(str):
+        console.print(f"  {reason.removeprefix('unreadable: ')}")

@@ -15,10 +15,14 @@ with its reason. Problems with the input as a whole (missing file, CSV without a
 
 from __future__ import annotations
 
+import codecs
+import io
 import json
 import re
+import sqlite3
 import warnings
 from collections.abc import Callable, Iterable
+from contextlib import closing
 from pathlib import Path
 
 import numpy as np
@@ -42,6 +46,33 @@ NON_PROPERTY_COLUMNS = {"cif", "Unnamed: 0", "pretty_formula", "formula", "eleme
 
 
 # --------------------------------------------------------------------------- single items
+
+
+# Byte-order marks and their codecs; UTF-32's come first, as they begin like UTF-16's.
+BYTE_ORDER_MARKS = (
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+
+
+def read_text(path: Path) -> str:
+    """The text of a structure file, decoded by its byte-order mark (UTF-8, 16 or 32); a
+    file without one as UTF-16 when it has NUL bytes, else UTF-8, else Latin-1 (which
+    reads any byte: the parser then names what it cannot read)."""
+    data = path.read_bytes()
+    for mark, codec in BYTE_ORDER_MARKS:
+        if data.startswith(mark):
+            return data.decode(codec, errors="replace")
+    if b"\x00" in data[:4096]:  # ASCII text in UTF-16: every other byte is NUL
+        codec = "utf-16-le" if data[1:2] == b"\x00" else "utf-16-be"
+        return data.decode(codec, errors="replace")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data.decode("latin-1")
 
 
 def structure_from_cif_text(text: str) -> Structure:
@@ -289,13 +320,13 @@ def _read_file_items(path: Path) -> list[tuple[str, Structure | Atoms, dict[str,
         raise StructureError("the file is empty")
     suffix = path.suffix.lower()
     if suffix in CIF_SUFFIXES:
-        return [(path.stem, structure_from_cif_text(path.read_text(errors="replace")), {})]
+        return [(path.stem, structure_from_cif_text(read_text(path)), {})]
     if suffix in ASE_SUFFIXES:
         return _read_ase_frames(path)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            return [(path.stem, Structure.from_file(path), {})]
+            return [(path.stem, Structure.from_str(read_text(path), fmt="poscar"), {})]
         except Exception as err:
             detail = _last_warning(caught) or str(err) or type(err).__name__
             raise StructureError(f"the POSCAR could not be parsed ({detail})") from None
@@ -305,7 +336,10 @@ def _read_ase_frames(path: Path) -> list[tuple[str, Atoms, dict[str, float]]]:
     from ase.io import read as ase_read
 
     try:
-        frames = ase_read(path, index=":")
+        if path.suffix.lower() == ".traj":  # binary
+            frames = ase_read(path, index=":")
+        else:
+            frames = ase_read(io.StringIO(read_text(path)), index=":", format="extxyz")
     except Exception as err:
         raise StructureError(
             f"the file could not be parsed by ASE ({err or type(err).__name__})"
@@ -327,6 +361,7 @@ def read_ase_db(path: str | Path) -> CrystalSet:
     path = Path(path)
     if not path.exists():
         raise InputError(f"{path}: no such database file")
+    _check_ase_database(path)
     try:
         database = ase.db.connect(str(path))
         rows = list(database.select())
@@ -350,6 +385,29 @@ def read_ase_db(path: str | Path) -> CrystalSet:
         structures.append(structure)
         props.append(_numeric_info(pairs))
     return CrystalSet(ids, structures, _property_frame(props), skipped, str(path))
+
+
+SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def _check_ase_database(path: Path) -> None:
+    """Raise one sentence unless ``path`` already is an ASE database, checked without
+    writing: ASE's ``connect`` creates its tables in a file that lacks them, which would
+    change an input that is only read."""
+    if path.stat().st_size == 0:
+        raise InputError(f"{path}: an empty file, not an ASE database")
+    if path.suffix.lower() != ".db":
+        return  # ASE's JSON databases are only read by connect
+    with path.open("rb") as handle:
+        if handle.read(len(SQLITE_HEADER)) != SQLITE_HEADER:
+            raise InputError(f"{path}: not an SQLite file, so not an ASE database")
+    try:
+        with closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)) as db:
+            tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master")}
+    except sqlite3.Error as err:
+        raise InputError(f"{path}: not a readable SQLite file ({err})") from None
+    if "systems" not in tables:
+        raise InputError(f"{path}: an SQLite file without ASE's tables, not an ASE database")
 
 
 # --------------------------------------------------------------------------- helpers

@@ -13,6 +13,13 @@ from gendesign.errors import StructureError
 
 # Below this volume (Å³) a cell is treated as degenerate (collinear/coplanar vectors).
 MIN_CELL_VOLUME_A3 = 0.1
+# Beyond these a cell is no bulk crystal (a molecule or a slab in vacuum, or a unit error),
+# and a periodic neighbour list of it would need more memory than any machine has.
+MAX_CELL_LENGTH_A = 500.0
+MAX_VOLUME_PER_ATOM_A3 = 1000.0  # bulk crystals hold 5-100 Å³ per atom
+# A single species at this occupancy or more is a rounding artefact of database exports
+# (0.999 for 1), read as a fully occupied site.
+NEAR_FULL_OCCUPANCY = 0.99
 
 
 def check_geometry(lattice_matrix: np.ndarray, coords: np.ndarray) -> None:
@@ -26,15 +33,30 @@ def check_geometry(lattice_matrix: np.ndarray, coords: np.ndarray) -> None:
     if not np.all(np.isfinite(coords)):
         bad = int(np.argwhere(~np.isfinite(coords))[0, 0])
         raise StructureError(f"site {bad} has NaN or infinite coordinates")
-    volume = abs(float(np.linalg.det(lattice_matrix)))
+    with np.errstate(over="ignore", invalid="ignore"):  # huge entries: named below
+        volume = abs(float(np.linalg.det(lattice_matrix)))
+        longest = float(np.linalg.norm(lattice_matrix, axis=1).max())
     if volume < MIN_CELL_VOLUME_A3:
         raise StructureError(
             f"the lattice is degenerate (cell volume {volume:.3g} Å³ < {MIN_CELL_VOLUME_A3} Å³)"
         )
+    if longest > MAX_CELL_LENGTH_A:
+        raise StructureError(
+            f"a cell vector is {longest:.3g} Å long, beyond the {MAX_CELL_LENGTH_A:g} Å of a "
+            "bulk crystal cell (a molecule or slab in vacuum, or lengths in the wrong unit?)"
+        )
+    per_atom = volume / max(len(coords), 1)
+    if per_atom > MAX_VOLUME_PER_ATOM_A3:
+        raise StructureError(
+            f"the cell holds {per_atom:.3g} Å³ per atom, beyond the {MAX_VOLUME_PER_ATOM_A3:g} "
+            "Å³ of a bulk crystal (mostly vacuum, or lengths in the wrong unit?)"
+        )
 
 
 def check_structure(structure: Structure) -> Structure:
-    """Return ``structure`` unchanged if it is usable, else raise StructureError."""
+    """Return ``structure`` if it is usable (with near-full sites made full, see
+    :func:`fill_near_full_sites`), else raise StructureError."""
+    structure = fill_near_full_sites(structure)
     if len(structure) == 0:
         raise StructureError("the structure has no atoms")
     check_geometry(structure.lattice.matrix, structure.frac_coords)
@@ -47,6 +69,30 @@ def check_structure(structure: Structure) -> Structure:
         specie = site.specie
         if isinstance(specie, DummySpecies) or not isinstance(specie, Element | Species):
             raise StructureError(f"site {index} has unknown element symbol {specie.symbol!r}")
+    return structure
+
+
+def fill_near_full_sites(structure: Structure) -> Structure:
+    """``structure`` with each site that holds one species at an occupancy of at least
+    ``NEAR_FULL_OCCUPANCY`` made fully occupied, and a note of it in
+    ``structure.properties["read_note"]``; the structure itself when there is none."""
+    near = [
+        index
+        for index, site in enumerate(structure)
+        if not site.is_ordered
+        and len(site.species) == 1
+        and NEAR_FULL_OCCUPANCY <= site.species.num_atoms <= 1
+    ]
+    if not near:
+        return structure
+    lowest = min(structure[index].species.num_atoms for index in near)
+    structure = structure.copy()
+    for index in near:
+        (specie,) = structure[index].species
+        structure.replace(index, specie)
+    structure.properties["read_note"] = (
+        f"{len(near)} site(s) with occupancies from {lowest:g} to 1 read as fully occupied"
+    )
     return structure
 
 

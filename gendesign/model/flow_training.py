@@ -269,7 +269,9 @@ def train_flow_stage(config: FlowTrainingConfig, resume: bool = False) -> Path:
         gradient_clip=config.gradient_clip, accelerator=config.accelerator, resume=resume,
     )  # fmt: skip
     if outcome.best_checkpoint:
-        module = FlowStageModule.load_from_checkpoint(outcome.best_checkpoint, map_location="cpu")
+        module = FlowStageModule.load_from_checkpoint(
+            outcome.best_checkpoint, map_location="cpu", weights_only=True
+        )
     metrics = outcome.metrics
     metrics.update(_data_note(config, chemistry))
     return export_stage(module, config, chemistry.dataset_hash, metrics)
@@ -287,7 +289,7 @@ def recover_flow_stage(run_dir: str | Path, use_last: bool = False) -> Path:
     chemistry = load_chemistry_data(
         spec.name, names, config.data.data_root, config.include_positionless
     )
-    module = FlowStageModule.load_from_checkpoint(saved, map_location="cpu")
+    module = FlowStageModule.load_from_checkpoint(saved, map_location="cpu", weights_only=True)
     train_crystals = (
         len(chemistry.train)
         if config.stage == "chemistry"

@@ -52,7 +52,9 @@ def train_model(config: TrainingConfig, resume: bool = False) -> Path:
         accelerator=config.accelerator, resume=resume,
     )  # fmt: skip
     if outcome.best_checkpoint:
-        module = CDVAEModule.load_from_checkpoint(outcome.best_checkpoint, map_location="cpu")
+        module = CDVAEModule.load_from_checkpoint(
+            outcome.best_checkpoint, map_location="cpu", weights_only=True
+        )
     metrics = outcome.metrics
     return export_model(module, config, data, metrics)
 
@@ -65,7 +67,7 @@ def recover_model(run_dir: str | Path, use_last: bool = False) -> Path:
     saved = saved_checkpoint(run_dir, use_last)
     config = load_config(TrainingConfig, run_dir / "config.yaml", {"out_dir": str(run_dir)})
     data = load_dataset(config.data)
-    module = CDVAEModule.load_from_checkpoint(saved, map_location="cpu")
+    module = CDVAEModule.load_from_checkpoint(saved, map_location="cpu", weights_only=True)
     train_crystals = len(data.training_subset(config.max_train_crystals, config.seed))
     return export_model(module, config, data, recovered_progress(saved, train_crystals))
 

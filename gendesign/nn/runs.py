@@ -93,7 +93,7 @@ def saved_checkpoint(run_dir: Path, use_last: bool = False) -> Path:
 
 def recovered_progress(saved: Path, train_crystals: int) -> dict:
     """The checkpoint metrics of a run recovered from the Lightning checkpoint ``saved``."""
-    state = torch.load(saved, map_location="cpu", weights_only=False)
+    state = torch.load(saved, map_location="cpu", weights_only=True)
     timer = state.get("callbacks", {}).get("Timer", {}).get("time_elapsed", {})
     return {
         "epochs": None,  # unknown: the run did not finish
@@ -162,7 +162,12 @@ def fit_resumable(
         log_every_n_steps=max(1, min(log_every_n_steps, len(train_loader))),
     )
     interrupted = fit_interruptibly(
-        trainer, module, train_loader, holdout_loader, ckpt_path=str(last) if resume else None
+        trainer,
+        module,
+        train_loader,
+        holdout_loader,
+        ckpt_path=str(last) if resume else None,
+        weights_only=True,  # a run folder from elsewhere must not run code when resumed
     )
     metrics = run_progress(trainer, timer, train_crystals, interrupted)
     score = best.best_model_score

@@ -4,11 +4,11 @@ minima, the batched and ASE paths agree, and a crafted file runs no code."""
 from __future__ import annotations
 
 import json
-import pickle
 import shutil
 
 import numpy as np
 import pytest
+from helpers.crafted import write_crafted_torch_file
 from pymatgen.io.ase import AseAtomsAdaptor
 
 from gendesign.errors import InputError
@@ -60,22 +60,12 @@ def test_its_element_references_give_dft_formation_energies(tensornet, mp20):
     assert np.nanmean(np.abs(np.array(ours) - dft)) < 0.15  # fit MAE 0.064 on val
 
 
-class _Payload:
-    """Unpickling this creates a file: the crafted-file attack."""
-
-    def __init__(self, target):
-        self.target = target
-
-    def __reduce__(self):
-        return (open, (str(self.target), "w"))
-
-
 def test_a_crafted_or_broken_potential_folder_is_one_sentence_and_runs_nothing(tmp_path):
     real = matgl_folder(TENSORNET_MATPES)
     crafted = tmp_path / "crafted"
     shutil.copytree(real, crafted)
     marker = tmp_path / "ran"
-    (crafted / "state.pt").write_bytes(pickle.dumps({"x": _Payload(marker)}))
+    write_crafted_torch_file(crafted / "state.pt", marker)
     with pytest.raises(InputError, match="not a loadable matgl potential"):
         load_potential(TENSORNET_MATPES, path=crafted, device="cpu")
     assert not marker.exists()

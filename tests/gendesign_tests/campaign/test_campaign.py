@@ -1,5 +1,6 @@
 """Campaigns end to end on the bundled mp20 models (small sizes, real models and data):
-stages and store, resume after SIGKILL and Ctrl-C, Dask, config changes, bad configs, the report."""
+stages and store, resume after SIGKILL and Ctrl-C, Dask (in-process, and a real cluster
+losing a worker and its coordinator), config changes, bad configs, the report."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import math
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -261,6 +263,98 @@ def test_sigkill_or_ctrl_c_then_resume_loses_nothing_and_recomputes_nothing(
     # What was committed before the kill is still the same record, not a recomputed one.
     assert all(rows[cid] == record for cid, record in committed.items())
     assert run.computed["generate"] == 0
+    pd.testing.assert_frame_equal(comparable(local.store.table()), comparable(run.store.table()))
+
+
+# --------------------------------------------------------------------------- a real cluster
+QUIET = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _dask(*args: str) -> subprocess.Popen:
+    """A ``dask`` command (scheduler or worker) as its own process, torch on one thread."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "distributed.cli." + args[0], *args[1:]],
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+        **QUIET,
+    )
+
+
+def _worker(address: str) -> subprocess.Popen:
+    return _dask("dask_worker", address, "--nthreads", "1", "--no-dashboard",
+                 "--memory-limit", "0", "--death-timeout", "60")  # fmt: skip
+
+
+def _workers_known(address: str, count: int, timeout: float = 120) -> None:
+    from distributed import Client
+
+    with Client(address, timeout="30s") as client:
+        client.wait_for_workers(count, timeout=timeout)
+
+
+@pytest.fixture
+def cluster():
+    """A scheduler on a free loopback port; yields its address and a list that takes the
+    worker processes (all stopped afterwards)."""
+    port = _free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    scheduler = _dask("dask_scheduler", "--host", "127.0.0.1", "--port", str(port),
+                      "--no-dashboard")  # fmt: skip
+    processes = [scheduler]
+    yield address, processes
+    for process in processes:
+        process.kill()
+        process.wait()
+
+
+def test_a_cluster_losing_a_worker_and_its_coordinator_completes_the_campaign(
+    finished, cluster, postgres_database, tmp_path
+):
+    """The scheduler and every worker are separate ``dask`` processes on loopback, as on a
+    cluster, and the store is on PostgreSQL: one worker is SIGKILLed during the audit stage
+    and another joins later; then the coordinator is SIGKILLed and the campaign resumed
+    against the same cluster. The results equal a local run's; nothing recorded before
+    the kills is computed again."""
+    _, local = finished
+    address, processes = cluster
+    doomed, survivor = _worker(address), _worker(address)
+    processes += [doomed, survivor]
+    _workers_known(address, 2)
+    config_path = write_config(
+        tmp_path / "small.yaml", small_campaign(tmp_path / "c", store=postgres_database)
+    )
+    store = postgres_database
+
+    # A worker dies while the audit stage runs; another joins later.
+    coordinator = _start(config_path, "--scheduler", address)
+    started = _wait_for(store, lambda rows: any(_recorded(r, "audit") for r in rows), coordinator)
+    assert started, "the campaign ended before the audit stage"
+    doomed.send_signal(signal.SIGKILL)
+    doomed.wait()
+    time.sleep(5)
+    processes.append(_worker(address))
+
+    # The coordinator dies once the pre-screen has recorded something.
+    reached = _wait_for(store, lambda rows: any(_recorded(r, "prescreen") for r in rows),
+                        coordinator)  # fmt: skip
+    assert reached, "the campaign ended before the pre-screen"
+    coordinator.send_signal(signal.SIGKILL)
+    coordinator.wait()
+    before = {
+        row.cid: row.key_value_pairs.get("audit_status")
+        for row in ase.db.connect(store).select(include_data=False)
+    }
+    assert len(before) == 24 and all(status != "pending" for status in before.values())
+
+    config = load_config(CampaignConfig, config_path)
+    run = run_campaign(config, resume=True, scheduler=address)
+    # generated and audited before the kills: nothing computed again
+    assert run.computed["generate"] == 0 and run.computed["audit"] == 0
     pd.testing.assert_frame_equal(comparable(local.store.table()), comparable(run.store.table()))
 
 

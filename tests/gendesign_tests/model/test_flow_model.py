@@ -128,7 +128,7 @@ def test_a_bundle_takes_a_newer_coordinate_stage_and_keeps_the_rest(tiny_flow, t
         {"out_dir": str(tmp_path / "run"), "max_epochs": 1, "template_paths": 0.5,
          "finetune_from": str(bundle_copy / "model.pt")},
     )  # fmt: skip
-    stage = torch.load(train_flow_stage(config), weights_only=False)
+    stage = torch.load(train_flow_stage(config), weights_only=True)
     before = load_generator_checkpoint(bundle_copy / "model.pt")
     chemistry_section = (bundle_copy / "training_summary.md").read_text().split("\n## ")[1]
     assert "replaced" in replace_stage(bundle_copy / "model.pt", "coordinates", tmp_path / "run")
@@ -147,7 +147,7 @@ def test_a_bundle_takes_a_newer_coordinate_stage_and_keeps_the_rest(tiny_flow, t
 
 def test_bad_checkpoints_and_mismatched_stages_fail_in_one_sentence(tiny_flow, tmp_path):
     runs, folder = tiny_flow
-    payload = torch.load(folder / "model.pt", weights_only=False)
+    payload = torch.load(folder / "model.pt", weights_only=True)
     payload["format_version"] = 99
     torch.save(payload, tmp_path / "future.pt")
     with pytest.raises(InputError, match="format version 99 is not supported"):

@@ -124,7 +124,7 @@ def test_incompatible_checkpoints_fail_clearly(tiny_run, tmp_path):
     predictor = "predictors/pretrained/perov5/member0.pt"
     with pytest.raises(InputError, match="not a gendesign generative model checkpoint"):
         load_generator_checkpoint(predictor)
-    payload = torch.load(path, weights_only=False)
+    payload = torch.load(path, weights_only=True)
     future = tmp_path / "future.pt"
     torch.save({**payload, "format_version": 99}, future)
     with pytest.raises(InputError, match="format version 99 is not supported"):

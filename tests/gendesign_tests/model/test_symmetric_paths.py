@@ -51,7 +51,7 @@ def test_a_coordinate_stage_trains_on_a_mix_of_symmetric_and_free_paths(mp20, tm
          "max_train_crystals": 256, "max_epochs": 2},
     )  # fmt: skip
     stage_file = train_flow_stage(config)
-    stage = torch.load(stage_file, weights_only=False)
+    stage = torch.load(stage_file, weights_only=True)
     assert stage["training_config"]["template_paths"] == 0.5
     log = pd.read_csv(sorted(glob.glob(str(tmp_path / "log" / "*" / "metrics.csv")))[-1])
     losses = log["train_loss"].dropna()
@@ -61,7 +61,7 @@ def test_a_coordinate_stage_trains_on_a_mix_of_symmetric_and_free_paths(mp20, tm
     # keeps them), and a source of other sizes gets one sentence
     again = config.model_copy(update={"out_dir": str(tmp_path / "again"), "max_epochs": 1,
                                       "learning_rate": 1e-12, "finetune_from": str(stage_file)})  # fmt: skip
-    tuned = torch.load(train_flow_stage(again), weights_only=False)["state_dict"]
+    tuned = torch.load(train_flow_stage(again), weights_only=True)["state_dict"]
     assert all(torch.allclose(tuned[k], v, atol=1e-6) for k, v in stage["state_dict"].items())
     bundled = config.model_copy(update={"out_dir": str(tmp_path / "b"), "finetune_from": "mp20"})
     with pytest.raises(InputError, match="finetune_from mp20: its coordinates network has other"):
