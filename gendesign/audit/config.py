@@ -25,6 +25,9 @@ class AuditConfig(StrictConfig):
     n_samples: int = Field(1000, gt=0)  # valid structures drawn for distribution statistics
     seed: int = 0  # seeds that draw
     workers: int | None = Field(None, gt=0)  # processes; default all available cores
+    # Larger structures are listed with this reason, not audited: a cell of 10,000 atoms
+    # takes minutes (its site fingerprints are sampled, its symmetry search is not)
+    max_atoms: int = Field(10_000, gt=0)
     data_root: str | None = None
     cache_dir: str | None = None  # where reference fingerprints are cached
     # (structure, composition) fingerprint distance cutoffs; default from the reference dataset

@@ -29,6 +29,10 @@ if TYPE_CHECKING:
 
 # pymatgen's default tolerances, the ones used by DiffCSP and MatterGen for S.U.N. counts.
 MATCHER_TOLERANCES = {"ltol": 0.2, "stol": 0.3, "angle_tol": 5.0}
+# Larger structures are not compared with others (duplicates, novelty): StructureMatcher
+# first searches each one's primitive cell, which takes minutes for a large cell of low
+# symmetry (3 min for 1,000 atoms on one core).
+MATCHING_MAX_ATOMS = 500
 # Below this many structures to compare, worker start-up costs more than it saves.
 _MIN_STRUCTURES_FOR_WORKERS = 256
 

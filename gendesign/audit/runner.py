@@ -26,7 +26,12 @@ from pymatgen.core import Structure
 
 from gendesign.audit.config import MIN_COVERAGE_SET, AuditConfig
 from gendesign.audit.fingerprints import COMPOSITION_FINGERPRINT_SIZE, STRUCTURE_FINGERPRINT_SIZE
-from gendesign.audit.matching import MATCHER_TOLERANCES, NOVELTY_CLASSES, duplicate_of
+from gendesign.audit.matching import (
+    MATCHER_TOLERANCES,
+    MATCHING_MAX_ATOMS,
+    NOVELTY_CLASSES,
+    duplicate_of,
+)
 from gendesign.audit.novelty_reference import NoveltyReference, novelty_reference
 from gendesign.audit.reference import AuditReference, known_mp20_formulas, resolve_reference
 from gendesign.audit.reference_cache import ReferenceProfile, reference_profile, stack_fingerprints
@@ -53,6 +58,7 @@ from gendesign.audit.summary import (
     Validity,
 )
 from gendesign.config import validate_config
+from gendesign.data.crystal_set import CrystalSet, SkippedItem
 from gendesign.data.geometry import MIN_INTERATOMIC_DISTANCE_A
 from gendesign.data.inputs import AuditInput, load_audit_input
 
@@ -109,7 +115,7 @@ def audit(
     started = time.perf_counter()
 
     with _timed(timing, "checks"):
-        crystals = load_audit_input(source, config.data_root)
+        crystals = _within_atom_limit(load_audit_input(source, config.data_root), config.max_atoms)
         audits = audit_structures(
             crystals.structures,
             workers=workers,
@@ -243,6 +249,28 @@ def _compare_with_reference(
 # --------------------------------------------------------------------------- per structure
 
 
+NOT_AUDITED = "not audited"  # the reason's start for a readable structure left out
+
+
+def _within_atom_limit(crystals: CrystalSet, max_atoms: int) -> CrystalSet:
+    """``crystals`` with each structure of more than ``max_atoms`` atoms moved to the
+    skipped items, with the reason."""
+    small = [k for k, structure in enumerate(crystals.structures) if len(structure) <= max_atoms]
+    if len(small) == len(crystals):
+        return crystals
+    kept = crystals.subset(small)
+    for k in sorted(set(range(len(crystals))) - set(small)):
+        kept.skipped.append(
+            SkippedItem(
+                crystals.source or "input",
+                crystals.ids[k],
+                f"{NOT_AUDITED}: {len(crystals.structures[k]):,} atoms, more than the limit "
+                f"of {max_atoms:,} (audit option max_atoms)",
+            )
+        )
+    return kept
+
+
 def _per_structure_table(crystals, audits: list[StructureAudit]) -> pd.DataFrame:
     rows = [{"id": item_id, **a.row} for item_id, a in zip(crystals.ids, audits, strict=True)]
     for item in crystals.skipped:
@@ -254,7 +282,9 @@ def _per_structure_table(crystals, audits: list[StructureAudit]) -> pd.DataFrame
                 "struct_valid": False,
                 "comp_valid": False,
                 "valid": False,
-                "reason": f"unreadable: {item.reason} ({item.source})",
+                "reason": item.reason
+                if item.reason.startswith(NOT_AUDITED)
+                else f"unreadable: {item.reason} ({item.source})",
             }
         )
     # every column exists even when nothing was readable, so each stage and report can
@@ -309,11 +339,20 @@ def _validity_summary(table: pd.DataFrame) -> dict:
 
 def _mark_uniqueness(table, structures, workers: int) -> np.ndarray:
     """Fill ``unique`` and ``duplicate_of`` (an id) for valid rows; return for every row
-    the row of the first structure it matches (-1 for invalid rows)."""
-    valid = np.flatnonzero(table["valid"].to_numpy(dtype=bool))
+    the row of the first structure it matches (-1 for invalid rows, and for rows too
+    large to compare, which ``match_note`` names)."""
+    valid = table["valid"].to_numpy(dtype=bool)
+    large = valid & (table["n_atoms"].fillna(0).to_numpy() > MATCHING_MAX_ATOMS)
+    valid = np.flatnonzero(valid & ~large)
     leader_rows = np.full(len(table), -1)
     table["unique"] = pd.Series(pd.NA, index=table.index, dtype="boolean")
     table["duplicate_of"] = ""
+    table["match_note"] = np.where(
+        large,
+        f"not compared with other crystals: more than {MATCHING_MAX_ATOMS} atoms "
+        "(StructureMatcher's primitive-cell search would take minutes)",
+        "",
+    )
     if len(valid) == 0:
         return leader_rows
     formulas = table["reduced_formula"].to_numpy()[valid].tolist()

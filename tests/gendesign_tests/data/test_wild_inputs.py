@@ -4,6 +4,7 @@ input file changes by being read."""
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 from ase import Atoms
 from ase.io import write as ase_write
@@ -122,3 +123,29 @@ def test_auditing_inputs_that_yield_nothing_is_sentences_and_changes_no_byte(wil
     assert whole.returncode == 0, whole.stderr
     assert "Traceback" not in whole.stdout + whole.stderr
     assert {path.name: path.read_bytes() for path in folder.iterdir()} == before
+
+
+def test_a_large_cell_is_audited_and_one_beyond_the_atom_limit_gets_its_reason():
+    """1,000 atoms of low symmetry: audited with a sampled site fingerprint (a full one
+    takes CrystalNN minutes) and not compared with other crystals (StructureMatcher's
+    primitive-cell search takes minutes); with max_atoms below its size it is listed,
+    not audited."""
+    from gendesign.audit import audit
+
+    rocksalt = Structure.from_file(FIXTURES / "crystals" / "NaCl_rocksalt.cif")
+    large = rocksalt.copy()
+    large.make_supercell([5, 5, 5])
+    rng = np.random.default_rng(0)
+    large = Structure(large.lattice, large.species, large.cart_coords + rng.normal(0, 0.05, (1000, 3)),
+                      coords_are_cartesian=True)  # fmt: skip
+    table = audit([large, rocksalt], reference=None, workers=1).table
+    assert bool(table.loc[0, "readable"]) and table.loc[0, "fingerprint_error"] == ""
+    assert table.loc[0, "n_atoms"] == 1000
+    assert table.loc[0, "match_note"].startswith("not compared with other crystals")
+    assert pd.isna(table.loc[0, "unique"]) and bool(table.loc[1, "unique"])
+    limited = audit([large, rocksalt], reference=None, workers=1, max_atoms=500).table
+    assert list(limited["id"]) == ["1", "0"]  # the audited one first, then the one left out
+    assert limited.loc[1, "reason"] == (
+        "not audited: 1,000 atoms, more than the limit of 500 (audit option max_atoms)"
+    )
+    assert bool(limited.loc[0, "valid"])
