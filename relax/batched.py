@@ -204,9 +204,17 @@ def _max_per_system(values: torch.Tensor, system_idx: torch.Tensor, n_systems: i
     return out.detach().cpu().numpy()
 
 
+# Default atoms per batch. On CPU a batch's transient memory grows by about 8 MB per atom
+# (CHGNet's graphs and autograd forces: +0.34 GB at 16 atoms, +2.5 GB at 256) while one
+# thread gains no speed past a dozen or so atoms (BENCHMARKS.md, "Memory per campaign worker").
+CPU_BATCH_ATOMS = 16
+CUDA_BATCH_ATOMS = 4096
+
+
 def batch_capacity(potential: Potential, batch_atoms: int | None = None) -> int:
     """Most atoms per batch: ``batch_atoms`` or a default that suits the device."""
-    return batch_atoms or (4096 if potential.device.startswith("cuda") else 256)
+    default = CUDA_BATCH_ATOMS if potential.device.startswith("cuda") else CPU_BATCH_ATOMS
+    return batch_atoms or default
 
 
 def chunk_by_atoms(sizes: Sequence[int], capacity: int) -> list[list[int]]:

@@ -43,7 +43,7 @@ class RelaxSettings(StrictConfig):
     time_limit_s: float | None = Field(600.0, gt=0)
     # Many structures: torch-sim's batched FIRE (False: the ASE loop, one at a time)
     batched: bool = True
-    # Most atoms in one batch (None: 256 on CPU, 4096 on CUDA)
+    # Most atoms in one batch (None: 16 on CPU, 4096 on CUDA; relax.batched)
     batch_atoms: int | None = Field(None, gt=0)
 
 

@@ -67,7 +67,8 @@ class ChgnetBatchModel(_StructureGraphModel):
             _as_structure(cell, positions, numbers) for cell, positions, numbers in _systems(state)
         ]
         graphs = [self.chgnet.graph_converter(s).to(self._device) for s in structures]
-        with warnings.catch_warnings():  # CHGNet's own notice about a scalar conversion
+        with warnings.catch_warnings(), torch.set_grad_enabled(self._compute_forces):
+            # (energies alone keep no autograd graph: a fraction of the memory)
             warnings.filterwarnings("ignore", message="Converting a tensor with requires_grad")
             prediction = self.chgnet(graphs, task="efs" if self._compute_forces else "e")
         n_atoms = state.n_atoms_per_system.to(self._device)

@@ -11,6 +11,7 @@ failure here only costs the sharing; the workers then load what they need.
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 
@@ -32,3 +33,8 @@ if os.environ.get(PRELOAD_ENV):
         resources.preload(CampaignConfig.model_validate_json(os.environ[PRELOAD_ENV]))
     except Exception as err:  # the workers load it themselves
         logging.getLogger(__name__).debug("worker preload skipped: %s", err)
+
+# What is loaded so far lives as long as the workers: GC never needs to visit it, and a
+# collection in a worker would otherwise write to (and so copy) every page it sits on.
+gc.collect()
+gc.freeze()

@@ -59,8 +59,6 @@ def funnel_table(table: pd.DataFrame) -> pd.DataFrame:
         status = table[column] if column in table else pd.Series(None, table.index, object)
         reasons = table.get(f"{stage}_reason", pd.Series("", index=table.index)).fillna("")
         out = status.isin(["dropped", "failed"])
-        folded = reasons[out].map(lambda r: _NUMBER.sub("…", r) if r else "(no reason)")
-        common = folded.value_counts().head(4)
         rows.append(
             {
                 "stage": stage,
@@ -68,10 +66,41 @@ def funnel_table(table: pd.DataFrame) -> pd.DataFrame:
                 "passed": int((status == "passed").sum()),
                 "dropped": int((status == "dropped").sum()),
                 "failed": int((status == "failed").sum()),
-                "reasons": "; ".join(f"{reason} ({count})" for reason, count in common.items()),
+                "reasons": _common_reasons(reasons[out].tolist()),
             }
         )
     return pd.DataFrame(rows)
+
+
+def _common_reasons(reasons: list[str], most: int = 4) -> str:
+    """The ``most`` commonest reasons with their counts. Like reasons (the same words,
+    other numbers) count together; a number they share stays (a threshold), one that
+    varies shows its range, and candidate ids become "…"."""
+    groups: dict[str, list[list[str | None]]] = {}
+    for reason in reasons:
+        numbers = [
+            None if match.start() and reason[match.start() - 1] == "c" else match.group()
+            for match in _NUMBER.finditer(reason or "")
+        ]
+        groups.setdefault(_NUMBER.sub("…", reason) if reason else "(no reason)", []).append(numbers)
+    commonest = sorted(groups.items(), key=lambda group: -len(group[1]))[:most]
+    parts = []
+    for pattern, numbers in commonest:
+        text = pattern
+        for values in zip(*numbers, strict=True):  # one number's place, over the group
+            text = text.replace("…", _span(values), 1)
+        parts.append(f"{text} ({len(numbers)})")
+    return "; ".join(parts)
+
+
+def _span(values: tuple[str | None, ...]) -> str:
+    """One number's place over like reasons: the number, its range, or "…" for ids."""
+    if None in values:
+        return "…"
+    if len(set(values)) == 1:
+        return values[0]
+    ordered = sorted(values, key=float)
+    return f"{ordered[0]} to {ordered[-1]}"
 
 
 def _top_candidates(table: pd.DataFrame, n: int) -> pd.DataFrame:
@@ -161,8 +190,19 @@ def _sections(config, table, funnel, top, timing) -> dict[str, pd.DataFrame | li
     ]
     columns = {"rank_position": "rank", "cid": "id", "reaudit_reduced_formula": "formula",
                "reaudit_spacegroup_symbol": "space group", "generate_source": "source",
+               "generate_parent": "parent", "generate_made_by": "made by",
                "reaudit_novelty_class": "novelty"}  # fmt: skip
     shown = pd.DataFrame({label: top[c] for c, label in columns.items() if c in top})
+    for label in ("parent", "made by"):
+        if label in shown:
+            shown[label] = shown[label].fillna("–")
+    if "reaudit_matched_id" in top:  # the known crystal it matches or was derived from
+        shown["closest known"] = [
+            f"{m} ({split})" if isinstance(m, str) and m else "–"
+            for m, split in zip(
+                top["reaudit_matched_id"], top["reaudit_matched_split"], strict=True
+            )
+        ]
     if "rank" in shown:
         shown["rank"] = shown["rank"].astype(int)
     for name in predicted_properties(top.columns, "reaudit"):

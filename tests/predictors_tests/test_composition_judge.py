@@ -46,7 +46,9 @@ def test_training_is_deterministic_and_the_file_runs_no_code(tmp_path):
             return (open, (str(tmp_path / "ran"), "w"))
 
     torch.save({"kind": "gendesign composition judge", "x": Payload()}, tmp_path / "crafted.pt")
-    with pytest.raises(InputError, match=r"not a gendesign composition judge: .* \(no code in it ran\)"):
+    with pytest.raises(
+        InputError, match=r"not a gendesign composition judge: .* \(no code in it ran\)"
+    ):
         CompositionJudge.load(tmp_path / "crafted.pt")
     assert not (tmp_path / "ran").exists()
     with pytest.raises(InputError, match="composition judge not found"):

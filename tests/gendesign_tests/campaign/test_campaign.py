@@ -427,6 +427,8 @@ def test_report_opens_in_headless_chromium_with_the_top_candidates(finished):
     assert "(stable by chgnet-0.3.0; measured precision on MPTS-52" in text
     assert "Second stability judge: tensornet-matpes-pbe" in text
     assert "| stability verdict |" in text and "band_gap (independent)" in text
+    # where each candidate came from and the known crystal it is closest to
+    assert "| source | parent | made by | novelty | closest known |" in text
     assert "## Rediscovered known crystals" in text
 
 

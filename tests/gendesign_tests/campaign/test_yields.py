@@ -72,7 +72,7 @@ def test_novelty_class_shares_are_of_the_valid_unique_candidates():
     assert shares.loc["substitution", "known"] == round(100 / 3, 1)
 
 
-def test_funnel_reasons_fold_measured_numbers_and_ids_but_not_names():
+def test_funnel_reasons_keep_thresholds_show_measured_ranges_and_fold_ids():
     from gendesign.campaign.report import funnel_table
 
     reasons = ["pre-screen E_hull 0.499 eV/atom above 0.3 (chgnet-0.3.0, single point)",
@@ -84,7 +84,8 @@ def test_funnel_reasons_fold_measured_numbers_and_ids_but_not_names():
     row = funnel_table(table).set_index("stage").loc["prescreen"]
     assert row["dropped"] == 4 and row["passed"] == 1
     assert row["reasons"] == (
-        "pre-screen E_hull … eV/atom above … (chgnet-0.3.0, single point) (2); duplicate of c… (2)"
+        "pre-screen E_hull -1.2e-3 to 0.499 eV/atom above 0.3 (chgnet-0.3.0, single point) (2); "
+        "duplicate of c… (2)"
     )
 
 
