@@ -94,14 +94,21 @@ class HullReference:
         )
         return HullResult("ok", float(formation_energy_per_atom - solution.fun), phases)
 
+    def system_entries(self, symbols: frozenset[str]) -> list[PDEntry]:
+        """Every reference entry inside the chemical system of ``symbols`` (its subsystems
+        included), each element first at 0 eV/atom."""
+        order = sorted(symbols)
+        entries = [PDEntry(Composition({s: 1}), 0.0, name=s) for s in order]
+        for size in range(1, len(order) + 1):
+            for subsystem in itertools.combinations(order, size):
+                entries += self.by_system.get(frozenset(subsystem), [])
+        return entries
+
     def _system_entries(self, symbols: frozenset[str]):
         """Element order, reduced formulas, atom fractions (entries × elements) and formation
         energies (eV/atom) of every reference entry inside the system, elements included."""
         order = sorted(symbols)
-        entries = [PDEntry(Composition({s: 1}), 0.0) for s in order]
-        for size in range(1, len(order) + 1):
-            for subsystem in itertools.combinations(order, size):
-                entries += self.by_system.get(frozenset(subsystem), [])
+        entries = self.system_entries(symbols)
         formulas = [entry.composition.reduced_formula for entry in entries]
         fractions = np.array(
             [[entry.composition.get_atomic_fraction(s) for s in order] for entry in entries]

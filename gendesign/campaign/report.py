@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import html
 import re
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +21,7 @@ import pandas as pd
 from pymatgen.core import Structure
 
 from gendesign.campaign import report_figures as figures
+from gendesign.campaign import report_views as views
 from gendesign.campaign.config import STAGES, CampaignConfig
 from gendesign.campaign.records import column, predicted_properties
 from gendesign.campaign.store import CampaignStore
@@ -28,25 +30,32 @@ from relax.precision import CONSENSUS, precision_note
 
 FIGURES = "report_files"
 CIFS = "cifs"
+CIFS_ZIP = "cifs.zip"
+SHEET_CSV = "top_candidates.csv"
 # A measured number or a candidate id, folded so that like reasons count together; digits
 # inside names (chgnet-0.3.0, mp20) are not numbers.
 _NUMBER = re.compile(r"(?<![\w.-])-?\d+(?:\.\d+)?(?:e-?\d+)?(?![\w.])|(?<=\bc)\d+\b")
 
 
 def write_campaign_report(folder: str | Path, store: CampaignStore) -> dict[str, Path]:
-    """Write report.md, report.html, report_files/ and cifs/ of the top candidates."""
+    """Write report.md, report.html, report_files/, the top candidates' CIFs (cifs/ and
+    cifs.zip) and their decision sheet as top_candidates.csv."""
     folder = Path(folder)
     config = CampaignConfig.model_validate(store.metadata["config"])
     table = store.table()
     (folder / FIGURES).mkdir(parents=True, exist_ok=True)
     funnel = funnel_table(table)
     top = _top_candidates(table, config.report.top_n)
-    pictures = _write_structures(folder, store, top)
+    sheet = decision_sheet(top, config)
+    sheet.to_csv(folder / SHEET_CSV, index=False)
+    structures = {c.cid: c.structure for c in store.candidates(cids=set(top["cid"]))}
+    pictures = _write_structures(folder, structures)
     plots = _plots(folder / FIGURES, config, table, funnel)
     timing = store.metadata.get("timing_s", {})
-    sections = _sections(config, table, funnel, top, timing)
+    sections = _sections(config, table, funnel, sheet, timing)
     (folder / "report.md").write_text(_markdown(config, sections, plots, pictures))
-    (folder / "report.html").write_text(_html(config, sections, plots, pictures, folder))
+    cards = _candidate_cards(config, top, structures, pictures)
+    (folder / "report.html").write_text(_html(config, sections, plots, pictures, cards))
     return {"markdown": folder / "report.md", "html": folder / "report.html"}
 
 
@@ -110,16 +119,76 @@ def _top_candidates(table: pd.DataFrame, n: int) -> pd.DataFrame:
     return ranked.head(n).reset_index(drop=True)
 
 
-def _write_structures(folder: Path, store: CampaignStore, top: pd.DataFrame) -> dict[str, Path]:
-    """CIFs of the relaxed top candidates and their pictures; returns cid → picture."""
+def _write_structures(folder: Path, structures: dict[str, Structure]) -> dict[str, Path]:
+    """CIFs of the relaxed top candidates (cifs/ and one cifs.zip) and a picture of each;
+    returns cid → picture."""
     (folder / CIFS).mkdir(exist_ok=True)
     pictures = {}
-    for candidate in store.candidates(cids=set(top["cid"]) if len(top) else set()):
-        structure: Structure = candidate.structure
-        structure.to(filename=str(folder / CIFS / f"{candidate.cid}.cif"))
-        path = folder / FIGURES / f"{candidate.cid}.png"
-        pictures[candidate.cid] = figures.structure_picture(structure, path)
+    with zipfile.ZipFile(folder / CIFS_ZIP, "w", zipfile.ZIP_DEFLATED) as archive:
+        for cid, structure in sorted(structures.items()):
+            path = folder / CIFS / f"{cid}.cif"
+            structure.to(filename=str(path))
+            archive.write(path, f"{CIFS}/{path.name}")
+            pictures[cid] = figures.structure_picture(structure, folder / FIGURES / f"{cid}.png")
     return pictures
+
+
+def _candidate_cards(
+    config: CampaignConfig,
+    top: pd.DataFrame,
+    structures: dict[str, Structure],
+    pictures: dict[str, Path],
+) -> list[str]:
+    """One HTML card per top candidate: its picture, a rotatable 3D view and the hull of
+    its chemical system with the candidate placed by the first judge's energy."""
+    from relax.hull import mp20_hull_reference
+
+    if top.empty:
+        return []
+    reference = mp20_hull_reference(config.data_root)
+    cards = []
+    for _, row in top.iterrows():
+        cid = row["cid"]
+        structure = structures.get(cid)
+        if structure is None:
+            continue
+        potential = row.get("relax_potential") or "the first judge"
+        e_form = float(row.get("relax_e_form_eV_atom", float("nan")))
+        hull = (
+            views.hull_view(structure.composition, e_form, reference, f"{cid} ({potential})")
+            if np.isfinite(e_form)
+            else views.note("no hull plot: no formation energy from the relaxation")
+        )
+        heading = " · ".join(
+            str(v)
+            for v in (
+                f"{int(row['rank_position'])}. {cid}",
+                row.get("reaudit_reduced_formula"),
+                row.get("reaudit_spacegroup_symbol"),
+            )
+            if isinstance(v, str) and v
+        )
+        line = _card_line(row, potential, reference.label)
+        cards.append(
+            f'<section class="candidate" id="{html.escape(cid)}"><h3>{html.escape(heading)}</h3>'
+            f'<p>{html.escape(line)}</p><div class="views">'
+            f"{_image(pictures[cid], cid) if cid in pictures else ''}"
+            f"{views.structure_view(structure, cid)}{hull}</div></section>"
+        )
+    return cards
+
+
+def _card_line(row: pd.Series, potential: str, hull_label: str) -> str:
+    """E_hull by the first judge and what the candidate would decompose into."""
+    e_hull = float(row.get("relax_e_above_hull_eV_atom", float("nan")))
+    if not np.isfinite(e_hull):
+        return f"{potential}: no converged E_hull"
+    where = "above" if e_hull >= 0 else "below"
+    line = f"{abs(e_hull):.3f} eV/atom {where} the {hull_label} hull by {potential}"
+    decomposition = row.get("relax_decomposition")
+    if isinstance(decomposition, str) and decomposition:
+        line += f"; the hull's phases at its composition: {decomposition}"
+    return line
 
 
 def _training_values(config: CampaignConfig) -> pd.DataFrame | None:
@@ -169,7 +238,7 @@ def _schedule(config) -> str:
     return generator.schedule_text(generator.sampling_with(config.generate.sampling))
 
 
-def _sections(config, table, funnel, top, timing) -> dict[str, pd.DataFrame | list[str]]:
+def _sections(config, table, funnel, sheet, timing) -> dict[str, pd.DataFrame | list[str]]:
     """The report's tables as plain data, rendered by both writers."""
     targets = ", ".join(f"{k} {v.describe()}" for k, v in config.targets.items()) or "none"
     counts = config.generate.source_counts()
@@ -188,65 +257,94 @@ def _sections(config, table, funnel, top, timing) -> dict[str, pd.DataFrame | li
         f"Screening: predictor {config.screen.predictor}, kappa {config.screen.kappa:g}, top {config.screen.top_k} relaxed",
         *verdict_lines(config, table),
     ]
-    columns = {"rank_position": "rank", "cid": "id", "reaudit_reduced_formula": "formula",
-               "reaudit_spacegroup_symbol": "space group", "generate_source": "source",
-               "generate_parent": "parent", "generate_made_by": "made by",
-               "reaudit_novelty_class": "novelty"}  # fmt: skip
-    shown = pd.DataFrame({label: top[c] for c, label in columns.items() if c in top})
-    for label in ("parent", "made by"):
-        if label in shown:
-            shown[label] = shown[label].fillna("–")
-    if "reaudit_matched_id" in top:  # the known crystal it matches or was derived from
-        shown["closest known"] = [
-            f"{m} ({split})" if isinstance(m, str) and m else "–"
-            for m, split in zip(
-                top["reaudit_matched_id"], top["reaudit_matched_split"], strict=True
-            )
-        ]
-    if "rank" in shown:
-        shown["rank"] = shown["rank"].astype(int)
-    for name in predicted_properties(top.columns, "reaudit"):
-        mean, std = top[column("reaudit", name)], top[column("reaudit", f"{name}_std")]
-        shown[f"{name} (pred.)"] = [f"{m:.3g} ± {s:.2g}" for m, s in zip(mean, std, strict=True)]
-    for key, label in (("e_form_eV_atom", "E_form (eV/atom)"),
-                       ("e_above_hull_eV_atom", "E_hull (eV/atom)")):  # fmt: skip
-        if column("relax", key) in top:
-            shown[label] = [
-                f"{v:.3f}" if np.isfinite(v) else "–"
-                for v in top[column("relax", key)].astype(float)
-            ]
-    if "relax_converged" in top:
-        shown["converged"] = top["relax_converged"].map({True: "yes", False: "no"})
-    if "judge_e_above_hull_eV_atom" in top:
-        second = _first(top, "judge_potential")
-        shown[f"E_hull {second} (eV/atom)"] = [
-            f"{v:.3f}" if np.isfinite(v) else "–"
-            for v in top["judge_e_above_hull_eV_atom"].astype(float)
-        ]
-    if "rank_stability_verdict" in top:
-        shown["stability verdict"] = top["rank_stability_verdict"].fillna("one judge only")
-    for name in predicted_properties(top.columns, "judge"):
-        mean, std = top[column("judge", name)], top[column("judge", f"{name}_std")]
-        shown[f"{name} (independent)"] = [
-            f"{m:.3g} ± {s:.2g}" if np.isfinite(m) else "–"
-            for m, s in zip(mean.astype(float), std.astype(float), strict=True)
-        ]
-    if "rank_meets_targets_independent" in top:
-        both = top["rank_meets_targets_independent"]
-        shown["in range by"] = [
-            _in_range_by(screen, independent)
-            for screen, independent in zip(top.get("rank_meets_targets"), both, strict=True)
-        ]
     times = pd.DataFrame({"stage": list(timing), "seconds": [f"{v:.1f}" for v in timing.values()]})
     return {
         "summary": summary,
         "funnel": funnel,
         "sources": source_yield_table(table, config),
         "novelty": novelty_class_table(table, config),
-        "top": shown,
+        "top": displayed(sheet),
         "rediscovered": rediscovered_table(table),
         "timing": times,
     }
+
+
+# Store columns of the decision sheet, in order, with the names it shows.
+_SHEET_COLUMNS = {"rank_position": "rank", "cid": "id", "reaudit_reduced_formula": "formula",
+                  "reaudit_spacegroup_symbol": "space group", "generate_source": "source",
+                  "generate_parent": "parent", "generate_made_by": "made by",
+                  "reaudit_novelty_class": "novelty"}  # fmt: skip
+_SIGMA = " σ"  # suffix of a prediction's ensemble standard deviation
+
+
+def decision_sheet(top: pd.DataFrame, config: CampaignConfig) -> pd.DataFrame:
+    """One row per top candidate with what a chemist decides on: where it came from, the
+    known crystal it is closest to, each judge's E_hull (eV/atom) and verdict, the target
+    properties with σ and the probability of being in range. Raw values, units in the
+    column names: ``top_candidates.csv``, and formatted (:func:`displayed`) in both reports."""
+    sheet = pd.DataFrame({label: top[c] for c, label in _SHEET_COLUMNS.items() if c in top})
+    if "reaudit_matched_id" in top:  # the known crystal it matches or was derived from
+        sheet["closest known"] = [
+            f"{m} ({split})" if isinstance(m, str) and m else None
+            for m, split in zip(
+                top["reaudit_matched_id"], top["reaudit_matched_split"], strict=True
+            )
+        ]
+    for name in predicted_properties(top.columns, "reaudit"):
+        mean = top[column("reaudit", name)].astype(float)
+        std = top[column("reaudit", f"{name}_std")].astype(float)
+        sheet[f"{name} (pred.)"], sheet[f"{name} (pred.){_SIGMA}"] = mean, std
+        if name in config.targets:  # the screening ensemble's mean ± σ read as a normal
+            sheet[f"P({name} in range)"] = [
+                config.targets[name].probability(m, s) for m, s in zip(mean, std, strict=True)
+            ]
+    first = _first(top, "relax_potential") or "first judge"
+    for key, label in (("e_form_eV_atom", "E_form (eV/atom)"),
+                       ("e_above_hull_eV_atom", f"E_hull {first} (eV/atom)")):  # fmt: skip
+        if column("relax", key) in top:
+            sheet[label] = top[column("relax", key)].astype(float)
+    if "relax_converged" in top:
+        sheet["converged"] = top["relax_converged"].map({True: "yes", False: "no"})
+    if "judge_e_above_hull_eV_atom" in top:
+        second = _first(top, "judge_potential")
+        sheet[f"E_hull {second} (eV/atom)"] = top["judge_e_above_hull_eV_atom"].astype(float)
+    if "rank_stability_verdict" in top:
+        sheet["stability verdict"] = top["rank_stability_verdict"].fillna("one judge only")
+    for name in predicted_properties(top.columns, "judge"):
+        sheet[f"{name} (independent)"] = top[column("judge", name)].astype(float)
+        sheet[f"{name} (independent){_SIGMA}"] = top[column("judge", f"{name}_std")].astype(float)
+    if "rank_meets_targets_independent" in top:
+        sheet["in range by"] = [
+            _in_range_by(screen, independent)
+            for screen, independent in zip(
+                top.get("rank_meets_targets"), top["rank_meets_targets_independent"], strict=True
+            )
+        ]
+    if "rank" in sheet:
+        sheet["rank"] = sheet["rank"].astype(int)
+    return sheet
+
+
+def displayed(sheet: pd.DataFrame) -> pd.DataFrame:
+    """The decision sheet as the reports show it: "mean ± σ", energies to 1 meV/atom,
+    probabilities in per cent, "–" where a value is missing."""
+    shown = pd.DataFrame(index=sheet.index)
+    for name in sheet.columns:
+        if name.endswith(_SIGMA):
+            continue
+        values = sheet[name]
+        if f"{name}{_SIGMA}" in sheet:
+            shown[name] = [
+                f"{m:.3g} ± {s:.2g}" if np.isfinite(m) else "–"
+                for m, s in zip(values, sheet[f"{name}{_SIGMA}"], strict=True)
+            ]
+        elif name.startswith("P("):
+            shown[name] = [f"{100 * p:.0f} %" if np.isfinite(p) else "–" for p in values]
+        elif "(eV/atom)" in name:
+            shown[name] = [f"{v:.3f}" if np.isfinite(v) else "–" for v in values]
+        else:
+            shown[name] = values.fillna("–")
+    return shown
 
 
 def verdict_lines(config: CampaignConfig, table: pd.DataFrame) -> list[str]:
@@ -368,7 +466,10 @@ def _markdown(config, sections, plots, pictures) -> str:
     lines += ["## Yield per source", "", _md_table(sections["sources"]), ""]
     lines += ["Novelty classes of valid, unique candidates (% of judged):", ""]
     lines += [_md_table(sections["novelty"]), ""]
-    lines += ["## Top candidates", "", _md_table(top), ""]
+    lines += ["## Top candidates", "", _SHEET_NOTE, "", _md_table(top), ""]
+    lines += [f"Downloads: [{SHEET_CSV}]({SHEET_CSV}) (raw values), [{CIFS_ZIP}]({CIFS_ZIP}) "
+              "(the relaxed CIFs). Rotatable 3D views and each candidate's hull plot are "
+              "in report.html.", ""]  # fmt: skip
     lines += ["## Rediscovered known crystals", "", _REDISCOVERED, ""]
     lines += [_md_table(sections["rediscovered"]), ""]
     lines += ["## Distributions", ""]
@@ -405,6 +506,17 @@ _REDISCOVERED = (
     "S.U.N."
 )
 
+_SHEET_NOTE = (
+    "P(in range): the probability that the property lies in the target range, reading the "
+    "screening ensemble's mean ± σ as a normal distribution. E_hull: energy above the MP-20 "
+    "hull after relaxation, by each judge."
+)
+_CARDS_NOTE = (
+    "Each top candidate: a picture, a 3D view to turn with the mouse, and the convex hull of "
+    "its chemical system (MP-20 DFT formation energies) with the candidate highlighted at the "
+    "first judge's formation energy."
+)
+
 _STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 1100px; color: #222; }
 table { border-collapse: collapse; margin: 0.5rem 0 1.5rem; font-size: 0.9rem; }
@@ -412,10 +524,12 @@ th, td { border-bottom: 1px solid #ddd; padding: 0.3rem 0.6rem; text-align: left
 th { background: #f4f4f4; }
 img { max-width: 100%; }
 .figures img { width: 48%; margin: 0.5%; }
+.candidate .views { display: flex; flex-wrap: wrap; align-items: center; gap: 1rem; }
+.candidate { border-top: 1px solid #ddd; }
 """
 
 
-def _html(config, sections, plots, pictures, folder: Path) -> str:
+def _html(config, sections, plots, pictures, cards: list[str]) -> str:
     top = sections["top"].copy()
     ids = list(top["id"]) if "id" in top else []
     if ids:
@@ -431,7 +545,7 @@ def _html(config, sections, plots, pictures, folder: Path) -> str:
     summary = "".join(f"<li>{html.escape(line)}</li>" for line in sections["summary"])
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>Campaign {html.escape(config.name)}</title>
-<style>{_STYLE}</style></head><body>
+<style>{_STYLE}</style>{views.plotly_script() if cards else ""}</head><body>
 <h1>Campaign {html.escape(config.name)}</h1>
 <ul>{summary}</ul>
 <h2>Funnel</h2>
@@ -442,7 +556,13 @@ def _html(config, sections, plots, pictures, folder: Path) -> str:
 <p>Novelty classes of valid, unique candidates (% of judged):</p>
 {_html_table(sections["novelty"], "novelty-classes")}
 <h2>Top candidates</h2>
+<p>{html.escape(_SHEET_NOTE)}</p>
 {_html_table(top, "top-candidates", {"id": link, "picture": picture})}
+<p>Downloads: <a id="sheet-csv" href="{SHEET_CSV}">{SHEET_CSV}</a> (raw values),
+<a id="cifs-zip" href="{CIFS_ZIP}">{CIFS_ZIP}</a> (the relaxed CIFs).</p>
+<h2>Candidates one by one</h2>
+<p>{html.escape(_CARDS_NOTE)}</p>
+{"".join(cards) or "<p><em>(none)</em></p>"}
 <h2>Rediscovered known crystals</h2>
 <p>{html.escape(_REDISCOVERED)}</p>
 {_html_table(sections["rediscovered"], "rediscovered")}

@@ -26,6 +26,11 @@ class OpenedPage:
     errors: list[str]  # console errors and uncaught page errors
     top_candidate_rows: int
     broken_images: int
+    structure_views: int  # 3D structure views that plotly drew when their button was clicked
+    live_3d_views: int  # 3D figures still drawn after every button was clicked (one at a time)
+    hull_plots: int  # convex-hull plots drawn with the page (2D) or behind a button (3D)
+    hull_notes: list[str]  # the sentences shown where a candidate has no hull plot
+    links: dict[str, str]  # id → href of every link with an id
 
 
 def chromium_path() -> str:
@@ -52,5 +57,16 @@ def open_in_chromium(html: Path) -> OpenedPage:
         broken = page.evaluate(
             "Array.from(document.images).filter(i => !(i.complete && i.naturalWidth > 0)).length"
         )
+        buttons, views = page.locator(".structure-view > button"), 0
+        for k in range(buttons.count()):
+            buttons.nth(k).click()
+            views += page.locator(".structure-view").nth(k).locator(".js-plotly-plot").count()
+        live = page.locator(".on-demand .js-plotly-plot").count()
+        hulls = page.locator(".hull-plot .js-plotly-plot, .hull-plot.on-demand").count()
+        notes = page.locator(".hull-note").all_inner_texts()
+        links = page.evaluate(
+            "Object.fromEntries(Array.from(document.querySelectorAll('a[id]'))"
+            ".map(a => [a.id, a.getAttribute('href')]))"
+        )
         browser.close()
-    return OpenedPage(errors, rows, broken)
+    return OpenedPage(errors, rows, broken, views, live, hulls, notes, links)
