@@ -237,7 +237,7 @@ def stability(name: str, n: int, so_far: bool = False) -> dict:
     splits = over_all("matched_split", "")
     unique = pd.Series(over_all("unique", False)).fillna(False).to_numpy(bool)
     sun = stable & novel & unique
-    label = name if not so_far else f"{name} (first {len(ids)} of {n}, run in progress)"
+    label = name if len(ids) >= n else f"{name} (first {len(ids)} of {n}, run in progress)"
     return {
         label: {
             "relaxed": len(ids),
@@ -247,7 +247,7 @@ def stability(name: str, n: int, so_far: bool = False) -> dict:
             "sun_share": 100 * float(sun.mean()),
             "sun_new_formula_share": 100 * float((sun & new_formula).mean()),
             "sun_val_only_share": 100
-            * float((stable & unique & new_formula & (splits != "mp20:val")).mean()),
+            * float((stable & unique & new_formula & ~(known & (splits == "mp20:val"))).mean()),
             "novel_share": 100 * float(novel.mean()),
             "known_stable_by_split": {
                 split: int((stable & unique & known & (splits == split)).sum())

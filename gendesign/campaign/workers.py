@@ -22,18 +22,24 @@ PRELOAD_ENV = "GENDESIGN_WORKER_PRELOAD"  # the campaign config (JSON) the fork 
 
 
 def run_task(function: Callable, *args: Any) -> Any:
-    """Call ``function`` with torch on one thread (the same arithmetic on every worker),
-    then hand the batch's working memory back to the system."""
+    """In a worker process: call ``function`` with torch on one thread (the same arithmetic
+    on every worker), then hand the batch's working memory back to the system."""
+    try:
+        return run_inline(function, *args)
+    finally:
+        release_memory()
+
+
+def run_inline(function: Callable, *args: Any) -> Any:
+    """Call ``function`` with torch on one thread. In the coordinator no collection runs
+    after it: a Ctrl-C that lands in a finalizer during a collection would be lost."""
     import torch
 
     from gendesign.notices import quiet_third_party
 
     torch.set_num_threads(1)
     quiet_third_party()
-    try:
-        return function(*args)
-    finally:
-        release_memory()
+    return function(*args)
 
 
 def release_memory() -> None:
@@ -70,7 +76,7 @@ class InlineWorkers:
         for future in futures:
             function, args = future.task  # type: ignore[attr-defined]
             try:
-                future.set_result(run_task(function, *args))
+                future.set_result(run_inline(function, *args))
             except Exception as err:  # reported by the coordinator per batch
                 future.set_exception(err)
             yield future
