@@ -78,7 +78,7 @@ def sources(n: int, relax_count: int, e_hull_max: float, seed: int = 5) -> dict:
     from gendesign.audit.structure_audit import audit_structure
     from gendesign.campaign import resources
     from gendesign.data.crystal_set import CrystalSet
-    from gendesign.model.constraints import Constraints
+    from gendesign.model.common.constraints import Constraints
     from relax.energies import single_point_energies
     from relax.potentials import load_potential
     from relax.relaxation import RelaxSettings

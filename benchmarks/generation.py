@@ -24,12 +24,12 @@ import torch
 from benchmarks.reporting import RESULTS, markdown_table, update_section, write_result
 from gendesign.audit.runner import audit
 from gendesign.data.datasets import load_dataset
-from gendesign.model.config import SamplingConfig
-from gendesign.model.constraints import Constraints
+from gendesign.model.cdvae.config import SamplingConfig
+from gendesign.model.cdvae.reconstruction import reconstruct
+from gendesign.model.cdvae.sampling import decode
+from gendesign.model.common.constraints import Constraints
+from gendesign.model.common.steering import minimise_property
 from gendesign.model.generator import Generator
-from gendesign.model.reconstruction import reconstruct
-from gendesign.model.sampling import decode
-from gendesign.model.steering import minimise_property
 
 RESULT = RESULTS / "generation.json"
 # CDVAE (Xie et al. 2022, Table 2), trained on the full splits: validity struct / comp,

@@ -40,9 +40,9 @@ from benchmarks.reporting import (
     update_section,
 )
 from gendesign.audit.runner import audit
-from gendesign.model.constraints import Constraints
+from gendesign.model.common.constraints import Constraints
+from gendesign.model.common.symmetrise import symmetrise
 from gendesign.model.generator import Generator
-from gendesign.model.symmetrise import symmetrise
 from gendesign.notices import quiet_third_party
 
 NAME = "generators"
@@ -274,9 +274,9 @@ def coverage_only(name: str, sizes: list[int]) -> dict:
     )
     from gendesign.audit.reference import resolve_reference
     from gendesign.audit.reference_cache import reference_profile, stack_fingerprints
-    from gendesign.audit.runner import oxidation_states_for
     from gendesign.audit.set_metrics import CompositionStandardizer, coverage
     from gendesign.audit.structure_audit import audit_structures
+    from gendesign.audit.validity import oxidation_states_for
 
     generator = Generator.load(name, "cpu")
     structures, seconds = _sample(generator, max(sizes))

@@ -27,8 +27,8 @@ class Range(StrictConfig):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    min: float | None = None
-    max: float | None = None
+    min: float | None = None  # lower end, in the value's units; None: open
+    max: float | None = None  # upper end, in the value's units; None: open
 
     @model_validator(mode="before")
     @classmethod

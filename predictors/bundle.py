@@ -15,7 +15,7 @@ import argparse
 import shutil
 from pathlib import Path
 
-from gendesign.nn.bundle import new_bundle_folder, run_history, write_history
+from gendesign.nn.bundle_folder import new_bundle_folder, run_history, write_history
 from predictors.inference import PRETRAINED_DIR
 from predictors.model import load_predictor_checkpoint
 from predictors.training import CHECKPOINT_NAME

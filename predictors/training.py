@@ -42,16 +42,16 @@ class PredictorTrainingConfig(StrictConfig):
     targets: list[str] | None = None  # default: the dataset's default targets
     model: CrystalGraphNetworkConfig = Field(default_factory=CrystalGraphNetworkConfig)
     loss: LossName = "mae"  # on standardised targets
-    batch_size: int = Field(64, gt=0)
-    max_epochs: int = Field(150, gt=0)
+    batch_size: int = Field(64, gt=0)  # crystals per optimiser step
+    max_epochs: int = Field(150, gt=0)  # the run stops after this many epochs at most
     max_steps: int = -1  # -1: no limit (tests use a few steps)
     patience: int = Field(25, gt=0)  # epochs without holdout improvement before stopping
-    learning_rate: float = Field(1e-3, gt=0)
-    seed: int = 0
+    learning_rate: float = Field(1e-3, gt=0)  # Adam's
+    seed: int = 0  # weights and shuffling; an ensemble's members differ in it
     max_train_crystals: int | None = Field(None, gt=0)  # a seeded subset, for small-data runs
     finetune_from: str | None = None  # predictor checkpoint to start from (its model config wins)
     freeze_message_passing: bool = False  # with finetune_from: train only embedding and heads
-    out_dir: str = "outputs/predictor"
+    out_dir: str = "outputs/predictor"  # the run folder (predictor.pt, config.yaml, log)
 
 
 def resolve_targets(config: PredictorTrainingConfig, data: PreparedDataset) -> list[str]:

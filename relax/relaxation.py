@@ -33,8 +33,8 @@ Status = Literal["converged", "not_converged", "failed"]
 class RelaxSettings(StrictConfig):
     """How to relax (forces in eV/Å, distances in Å, energies in eV/atom, time in s)."""
 
-    fmax: float = Field(0.05, gt=0)
-    max_steps: int = Field(500, ge=0)
+    fmax: float = Field(0.05, gt=0)  # eV/Å: converged when every atomic and cell force is below
+    max_steps: int = Field(500, ge=0)  # FIRE steps; a structure still above fmax is not converged
     relax_cell: bool = True  # FrechetCellFilter; False keeps the cell fixed
     min_distance: float = Field(0.5, ge=0)  # closer atoms are refused before starting
     max_abs_energy_per_atom: float = Field(50.0, gt=0)  # beyond this the potential exploded

@@ -21,6 +21,8 @@ class AuditConfig(StrictConfig):
     # them for sets of at least MIN_COVERAGE_SET valid structures (they mean little for
     # fewer, and the reference's fingerprints take minutes the first time); "on" always.
     coverage: Literal["auto", "on", "off"] = "auto"
+    # denominators: "default" (valid structures, a seeded draw) or "cdvae" (CDVAE's: COV over
+    # every item, distribution statistics on exactly n_samples valid ones)
     protocol: Literal["default", "cdvae"] = "default"
     n_samples: int = Field(1000, gt=0)  # valid structures drawn for distribution statistics
     seed: int = 0  # seeds that draw
@@ -28,7 +30,7 @@ class AuditConfig(StrictConfig):
     # Larger structures are listed with this reason, not audited: a cell of 10,000 atoms
     # takes minutes (its site fingerprints are sampled, its symmetry search is not)
     max_atoms: int = Field(10_000, gt=0)
-    data_root: str | None = None
+    data_root: str | None = None  # None: GENDESIGN_DATA, then ../shared/data
     cache_dir: str | None = None  # where reference fingerprints are cached
     # (structure, composition) fingerprint distance cutoffs; default from the reference dataset
     coverage_cutoffs: tuple[float, float] | None = None

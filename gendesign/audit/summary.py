@@ -114,3 +114,32 @@ class AuditSummary:
     def to_dict(self) -> dict[str, Any]:
         """The plain form (``summary.json``); sections not computed are left out."""
         return {key: value for key, value in asdict(self).items() if value is not None}
+
+
+def denominators(summary: AuditSummary, protocol: str) -> dict[str, str]:
+    n_items, n_valid, n_unique = summary.n_items, summary.counts.valid, summary.n_unique
+    out = {
+        "validity": f"all {n_items} input items (unreadable ones count as invalid)",
+        "uniqueness": f"{n_valid} valid structures",
+        "novelty": f"{n_unique} unique valid structures",
+        "novelty_classes": f"{n_unique} unique valid structures",
+        "composition_novelty_mp20_train": f"{n_valid} valid structures",
+    }
+    cov = summary.coverage
+    if cov is not None:
+        pool = (
+            "all structures with fingerprints"
+            if protocol == "cdvae"
+            else "valid structures with fingerprints"
+        )
+        out["cov_recall"] = (
+            f"{cov.n_reference_with_fingerprints} reference structures, matched by {pool}"
+        )
+        out["cov_precision"] = (
+            f"{cov.precision_denominator} ({'all input items' if protocol == 'cdvae' else pool})"
+        )
+        out["distribution"] = (
+            f"{summary.distribution.n_sample} valid structures (seeded draw, seed "
+            f"{summary.seed}) vs all {summary.reference.n_structures} reference structures"
+        )
+    return out

@@ -21,7 +21,7 @@ from pydantic import Field, field_validator, model_validator
 
 from gendesign.config import StrictConfig
 from gendesign.errors import ConfigError
-from gendesign.model.constraints import Constraints, parse_elements
+from gendesign.model.common.constraints import Constraints, parse_elements
 from gendesign.ranges import OPEN, Range
 from gendesign.sources import SOURCE_NAMES
 from relax.relaxation import RelaxSettings
@@ -93,7 +93,7 @@ class PrescreenSection(StrictConfig):
     energy (after ``steps`` FIRE steps; 0: of the structure as generated) turned into
     E_hull against the MP-20 hull; candidates estimated above ``e_hull_max`` drop."""
 
-    enabled: bool = True
+    enabled: bool = True  # false: every audited candidate goes on to the screen
     steps: int = Field(0, ge=0)  # FIRE steps before the energy; 0: a single point
     e_hull_max: float = Field(0.3, ge=0)  # eV/atom
 
@@ -121,7 +121,7 @@ class JudgeSection(StrictConfig):
     it on the MP-20 hull through its own element references; a composition-only model
     that took no part in screening or steering predicts the targets it knows."""
 
-    enabled: bool = True
+    enabled: bool = True  # false: no judge stage; the ranking uses the first potential alone
     potential: str | None = "tensornet-matpes-pbe"  # None: no second stability judge
     potential_path: str | None = None  # the potential's folder, when not under the models root
     properties: bool = True  # the independent property judge (composition model)
@@ -143,11 +143,11 @@ class ReportSection(StrictConfig):
 class CampaignConfig(StrictConfig):
     """A whole campaign; see configs/campaign/demo.yaml for an annotated example."""
 
-    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
-    seed: int = 0
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")  # names the run folder outputs/<name>
+    seed: int = 0  # every batch's seed derives from it: the same seed gives the same candidates
     out_dir: str | None = None  # default outputs/<name>
     store: str | None = None  # default <out_dir>/campaign.db; or postgresql://user@host/db
-    data_root: str | None = None
+    data_root: str | None = None  # None: GENDESIGN_DATA, then ../shared/data
     batch_size: int = Field(32, gt=0)  # candidates per task
     targets: dict[str, TargetRange] = Field(default_factory=dict)  # property → range
     elements: list[str] | None = None  # only these elements

@@ -10,7 +10,7 @@ if TYPE_CHECKING:
     from gendesign.audit.novelty_reference import NoveltyReference
     from gendesign.campaign.config import CampaignConfig
     from gendesign.data.known_crystals import KnownCrystals
-    from gendesign.model.constraints import Constraints
+    from gendesign.model.common.constraints import Constraints
 
 
 @lru_cache(maxsize=2)

@@ -36,10 +36,14 @@ def train_command(
     """Train a generative model (or one stage of a crystalflow model, `kind: crystalflow`
     in its config); writes model.pt or stage.pt, logs and resumable checkpoints."""
     from gendesign.errors import ConfigError
-    from gendesign.model.config import TrainingConfig
-    from gendesign.model.flow_config import FlowTrainingConfig
-    from gendesign.model.flow_training import STAGE_FILE, recover_flow_stage, train_flow_stage
-    from gendesign.model.training import recover_model, train_model
+    from gendesign.model.cdvae.config import TrainingConfig
+    from gendesign.model.cdvae.training import recover_model, train_model
+    from gendesign.model.crystalflow.config import FlowTrainingConfig
+    from gendesign.model.crystalflow.training import (
+        STAGE_FILE,
+        recover_flow_stage,
+        train_flow_stage,
+    )
 
     if recover:
         is_flow = (recover / STAGE_FILE).exists() or _is_flow_config(recover / "config.yaml")
@@ -121,9 +125,9 @@ def sample_command(
     import numpy as np
     import pandas as pd
 
-    from gendesign.model.constraints import Constraints
+    from gendesign.model.common.constraints import Constraints
+    from gendesign.model.common.output import write_samples
     from gendesign.model.generator import Generator
-    from gendesign.model.output import write_samples
     from predictors.inference import BUNDLED as BUNDLED_PREDICTORS
     from predictors.inference import Predictor
 

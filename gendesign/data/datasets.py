@@ -1,6 +1,6 @@
 """Named datasets, their evaluation protocol, and loading with the on-disk cache.
 
-Protocol (see the README): the public train splits of MP-20, Perov-5 and
+Protocol (see docs/data.md): the public train splits of MP-20, Perov-5 and
 Carbon-24 are not available with positions, so each dataset trains on its
 published *val* split (with a seeded holdout for early stopping) and is
 evaluated on its published *test* split. MP-20 results are labelled

@@ -43,3 +43,18 @@ def matrix_from_params(lengths: torch.Tensor, angles: torch.Tensor) -> torch.Ten
 def volume(matrix: torch.Tensor) -> torch.Tensor:
     """Cell volume in Å³ (absolute value of the determinant)."""
     return torch.linalg.det(matrix).abs()
+
+
+def cell_angles(angles: torch.Tensor, min_volume_factor: float = 0.05) -> torch.Tensor:
+    """Angles (B, 3) in degrees, clamped to 30°–150° and, where the three cannot span a
+    cell with volume (the factor √(1 − Σcos² + 2Πcos) below ``min_volume_factor``),
+    moved toward 90° until they can."""
+    angles = angles.clamp(30.0, 150.0)
+    for _ in range(8):
+        cos = torch.cos(torch.deg2rad(angles))
+        factor = 1 - (cos**2).sum(1) + 2 * cos.prod(1)
+        flat = factor < min_volume_factor**2
+        if not flat.any():
+            break
+        angles = torch.where(flat[:, None], 90.0 + 0.5 * (angles - 90.0), angles)
+    return angles

@@ -13,7 +13,7 @@ from gendesign.errors import StructureError
 class DataConfig(StrictConfig):
     """Which dataset to load and how to preprocess it."""
 
-    dataset: str = "mp20"
+    dataset: str = "mp20"  # a named dataset (mp20, perov5, carbon24, mpts52, supercon)
     data_root: str | None = None  # None: GENDESIGN_DATA, then ../shared/data
     cache_dir: str | None = None  # None: GENDESIGN_CACHE, then ~/.cache/gendesign
     niggli: bool = True  # Niggli-reduce every cell

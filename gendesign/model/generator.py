@@ -23,16 +23,15 @@ import torch
 from pymatgen.core import Structure
 
 from gendesign.config import read_yaml_mapping, validate_config
-from gendesign.model.cdvae import CDVAE
-from gendesign.model.config import SamplingConfig
-from gendesign.model.constraints import Constraints
-from gendesign.model.crystal_flow import CrystalFlow
-from gendesign.model.flow_config import FlowSamplingConfig
-from gendesign.model.steering import steer_latents
+from gendesign.model.cdvae.config import SamplingConfig
+from gendesign.model.cdvae.model import CDVAE
+from gendesign.model.common.bundled import BUNDLED
+from gendesign.model.common.constraints import Constraints
+from gendesign.model.common.steering import steer_latents
+from gendesign.model.crystalflow.config import FlowSamplingConfig
+from gendesign.model.crystalflow.model import CrystalFlow
 from gendesign.nn.checkpoint import Checkpoint
-from gendesign.nn.pretrained import BundledModels
 
-BUNDLED = BundledModels(Path(__file__).parent / "pretrained", "model.pt", "generative model")
 FAMILIES = (CrystalFlow, CDVAE)
 GeneratorCheckpoint = Checkpoint[CrystalFlow | CDVAE]
 # Beside a model.pt: sampler settings tuned after training, over those stored in the
@@ -161,7 +160,7 @@ class Generator:
     def _decode(self, z, sampling, constraints, generator) -> tuple[list[Structure], dict]:
         """Structures for latents ``z`` and per-sample columns of what the decoder did."""
         if self.is_flow:
-            from gendesign.model.flow_sampling import decode as decode_flow
+            from gendesign.model.crystalflow.sampling import decode as decode_flow
 
             decoded = decode_flow(self.model, z, sampling, constraints, generator)
             return decoded.structures, {
@@ -171,14 +170,14 @@ class Generator:
                 "template_space_group": decoded.template_space_group,
                 "placements": decoded.placements,
             }
-        from gendesign.model.sampling import decode
+        from gendesign.model.cdvae.sampling import decode
 
         return decode(self.model, z, sampling, constraints, generator).structures(), {}
 
     def encode(self, structures: list[Structure]) -> torch.Tensor:
         """Latent means (B, latent_dim) of ``structures``."""
         if self.is_flow:
-            from gendesign.model.flow_sampling import encode_structures
+            from gendesign.model.crystalflow.sampling import encode_structures
 
             return encode_structures(self.model, structures)
         from torch_geometric.loader import DataLoader

@@ -36,13 +36,15 @@ MAX_ATOMIC_NUMBER = 118
 class CrystalGraphNetworkConfig(StrictConfig):
     """Architecture of :class:`CrystalGraphNetwork` (lengths in Å)."""
 
+    # "cgcnn": gated convolutions; "edge_gated": residual edge-gated convolutions that also
+    # update edge features
     architecture: Literal["cgcnn", "edge_gated"] = "cgcnn"
-    hidden_channels: int = Field(64, gt=0)
-    num_layers: int = Field(3, gt=0)
-    cutoff: float = Field(8.0, gt=0)
-    max_neighbors: int | None = Field(12, gt=0)
-    num_gaussians: int = Field(64, gt=1)
-    head_hidden: int = Field(128, gt=0)
+    hidden_channels: int = Field(64, gt=0)  # width of atom features
+    num_layers: int = Field(3, gt=0)  # message-passing layers
+    cutoff: float = Field(8.0, gt=0)  # Å, neighbour search radius
+    max_neighbors: int | None = Field(12, gt=0)  # nearest neighbours kept per atom; None: all
+    num_gaussians: int = Field(64, gt=1)  # Gaussians expanding each distance
+    head_hidden: int = Field(128, gt=0)  # width of each target's head
 
 
 def mlp(inputs: int, hidden: int, outputs: int, layers: int = 2) -> nn.Sequential:

@@ -7,7 +7,7 @@
   crystals (:mod:`gendesign.sources.prototypes`).
 
 The two template sources are the baselines a generative model has to beat; each
-drawn candidate is a :class:`~gendesign.sources.templates.Drawn` record.
+drawn candidate is a :class:`~gendesign.sources.redecoration.Drawn` record.
 """
 
 SOURCE_NAMES = ("model", "substitution", "prototypes")

@@ -20,8 +20,8 @@ import numpy as np
 from pymatgen.symmetry.groups import sg_symbol_from_int_number
 
 from gendesign.data.known_crystals import KnownCrystals
-from gendesign.model.constraints import Constraints
-from gendesign.sources.templates import (
+from gendesign.model.common.constraints import Constraints
+from gendesign.sources.redecoration import (
     Drawn,
     Ion,
     allowed_element,

@@ -18,8 +18,8 @@ from pymatgen.analysis.structure_prediction.substitution_probability import (
 )
 
 from gendesign.data.known_crystals import KnownCrystals
-from gendesign.model.constraints import Constraints
-from gendesign.sources.templates import (
+from gendesign.model.common.constraints import Constraints
+from gendesign.sources.redecoration import (
     Drawn,
     Ion,
     allowed_element,

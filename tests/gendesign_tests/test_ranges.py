@@ -7,7 +7,7 @@ import math
 import pytest
 
 from gendesign.errors import ConfigError
-from gendesign.model.constraints import Constraints
+from gendesign.model.common.constraints import Constraints
 from gendesign.ranges import OPEN, Range
 
 

@@ -12,7 +12,7 @@ from gendesign.campaign.config import CampaignConfig
 from gendesign.campaign.prescreen import prescreen_batch
 from gendesign.data.inputs import dataset_split
 from gendesign.data.known_crystals import known_crystals
-from gendesign.model.constraints import Constraints
+from gendesign.model.common.constraints import Constraints
 from gendesign.sources.substitution import IonExchange
 
 

@@ -8,8 +8,8 @@ import pytest
 
 from gendesign.audit.runner import audit
 from gendesign.errors import ConfigError
-from gendesign.model.config import SamplingConfig
-from gendesign.model.constraints import Constraints
+from gendesign.model.cdvae.config import SamplingConfig
+from gendesign.model.common.constraints import Constraints
 from gendesign.model.generator import BUNDLED, SAMPLING_FILE, Generator
 
 SHORT = SamplingConfig(levels=10, steps_per_level=20, batch_size=32)

@@ -14,23 +14,28 @@ from pymatgen.core import Lattice, Structure
 
 from gendesign.audit.composition import charge_balanced
 from gendesign.config import load_config
-from gendesign.data.chemistry import canonical_elements, load_chemistry_data
+from gendesign.data.chemistry_table import canonical_elements, load_chemistry_data
 from gendesign.data.lattice import params_from_matrix
 from gendesign.errors import ConfigError, InputError
-from gendesign.model.constraints import Constraints
-from gendesign.model.flow_bundle import SUMMARY_HEADING, bundle, rebuild_templates
-from gendesign.model.flow_config import CoordinateFlowConfig, FlowTrainingConfig
-from gendesign.model.flow_sampling import conditions_for
+from gendesign.model.common.constraints import Constraints
+from gendesign.model.common.symmetrise import symmetrise
+from gendesign.model.crystalflow.bundle import SUMMARY_HEADING, bundle, rebuild_templates
+from gendesign.model.crystalflow.config import CoordinateFlowConfig, FlowTrainingConfig
+from gendesign.model.crystalflow.sampling import conditions_for
+from gendesign.model.crystalflow.torus_flow import (
+    CoordinateFlow,
+    cell_pairs,
+    integrate,
+    lattice_invariants,
+)
 from gendesign.model.generator import Generator, load_generator_checkpoint
-from gendesign.model.symmetrise import symmetrise
-from gendesign.model.torus_flow import CoordinateFlow, cell_pairs, integrate, lattice_invariants
 from gendesign.ranges import Range
 
 
 @pytest.fixture(scope="module")
 def tiny_flow(perov5, tmp_path_factory):
     """Both tiny stages trained for 3 epochs on 512 perov5 crystals, then bundled."""
-    from gendesign.model.flow_training import train_flow_stage
+    from gendesign.model.crystalflow.training import train_flow_stage
 
     runs = {}
     for stage in ("chemistry", "coordinates"):
@@ -70,7 +75,7 @@ def test_both_stages_train_and_their_losses_drop(tiny_flow):
 
 
 def test_a_killed_stage_resumes_from_its_last_epoch(tiny_flow):
-    from gendesign.model.flow_training import train_flow_stage
+    from gendesign.model.crystalflow.training import train_flow_stage
 
     runs, _ = tiny_flow
     config = load_config(
@@ -116,8 +121,8 @@ def test_rebuilding_templates_in_place_keeps_the_library_and_the_rest_of_the_sum
 def test_a_bundle_takes_a_newer_coordinate_stage_and_keeps_the_rest(tiny_flow, tmp_path):
     """A coordinates run continued from the bundle (finetune_from its model.pt, under
     template paths) replaces the bundle's coordinate stage in place."""
-    from gendesign.model.flow_bundle import replace_stage
-    from gendesign.model.flow_training import train_flow_stage
+    from gendesign.model.crystalflow.bundle import replace_stage
+    from gendesign.model.crystalflow.training import train_flow_stage
 
     runs, folder = tiny_flow
     bundle_copy = tmp_path / "bundle"

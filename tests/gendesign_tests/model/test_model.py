@@ -11,8 +11,8 @@ from pymatgen.core import Element
 
 from gendesign.config import load_config
 from gendesign.errors import ConfigError, InputError
-from gendesign.model.config import SamplingConfig, TrainingConfig
-from gendesign.model.constraints import Constraints
+from gendesign.model.cdvae.config import SamplingConfig, TrainingConfig
+from gendesign.model.common.constraints import Constraints
 from gendesign.model.generator import Generator, load_generator_checkpoint
 from gendesign.ranges import Range
 
@@ -22,7 +22,7 @@ FAST = SamplingConfig(steps_per_level=3, levels=5, batch_size=16)
 @pytest.fixture(scope="module")
 def tiny_run(perov5, tmp_path_factory):
     """The tiny config trained for 4 epochs on 256 perov5 crystals (seconds)."""
-    from gendesign.model.training import train_model
+    from gendesign.model.cdvae.training import train_model
 
     out = tmp_path_factory.mktemp("tiny")
     config = load_config(
@@ -90,7 +90,7 @@ def test_property_targets_are_reported_per_sample(tiny):
 
 
 def test_steering_moves_the_property_head_into_the_range(tiny):
-    from gendesign.model.steering import steer_latents
+    from gendesign.model.common.steering import steer_latents
 
     model = tiny.model
     z = torch.randn(32, model.config.latent_dim, generator=torch.Generator().manual_seed(0))
@@ -139,7 +139,7 @@ def test_incompatible_checkpoints_fail_clearly(tiny_run, tmp_path):
 
 
 def test_reconstruction_reports_match_rate_and_rmsd(tiny, perov5):
-    from gendesign.model.reconstruction import reconstruct
+    from gendesign.model.cdvae.reconstruction import reconstruct
 
     result = reconstruct(tiny.model, perov5.splits["test"].subset(range(8)), FAST)
     assert result.crystals == 8 and len(result.reconstructed) == 8
@@ -181,7 +181,7 @@ def test_train_and_sample_commands(gendesign_cli, tiny_run, tmp_path):
 
 
 def test_a_run_bundles_with_its_config_and_training_curve(tiny_run, tmp_path):
-    from gendesign.model.bundle import bundle
+    from gendesign.model.cdvae.bundle import bundle
 
     path, out = tiny_run
     folder = bundle("tiny", out, destination=tmp_path)
@@ -196,7 +196,7 @@ def test_a_run_bundles_with_its_config_and_training_curve(tiny_run, tmp_path):
 def test_a_killed_run_is_recovered_from_its_checkpoint(tiny_run, tmp_path):
     import shutil
 
-    from gendesign.model.training import recover_model
+    from gendesign.model.cdvae.training import recover_model
 
     _, out = tiny_run
     killed = tmp_path / "killed"

@@ -11,10 +11,10 @@ import torch
 from gendesign.config import load_config
 from gendesign.data.arrays import CrystalArrays
 from gendesign.errors import InputError
-from gendesign.model.flow_config import FlowTrainingConfig
-from gendesign.model.symmetric_paths import SymmetricPath, TemplatedCrystals
-from gendesign.model.templates import BatchSymmetry, constrain
-from gendesign.model.torus_flow import free_path, wrap
+from gendesign.model.crystalflow.config import FlowTrainingConfig
+from gendesign.model.crystalflow.spacegroup_templates import BatchSymmetry, constrain
+from gendesign.model.crystalflow.symmetric_paths import SymmetricPath, TemplatedCrystals
+from gendesign.model.crystalflow.torus_flow import free_path, wrap
 
 
 def test_every_point_of_a_symmetric_path_keeps_the_space_group_and_it_ends_on_the_crystal(mp20):
@@ -42,7 +42,7 @@ def test_every_point_of_a_symmetric_path_keeps_the_space_group_and_it_ends_on_th
 
 
 def test_a_coordinate_stage_trains_on_a_mix_of_symmetric_and_free_paths(mp20, tmp_path):
-    from gendesign.model.flow_training import train_flow_stage
+    from gendesign.model.crystalflow.training import train_flow_stage
 
     config = load_config(
         FlowTrainingConfig,

@@ -12,15 +12,15 @@ from pymatgen.core import Lattice, Structure
 from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
 
 from gendesign.audit.symmetry import space_group
-from gendesign.data.chemistry import element_order_key
-from gendesign.model.generator import Generator
-from gendesign.model.templates import (
+from gendesign.data.chemistry_table import element_order_key
+from gendesign.model.crystalflow.spacegroup_templates import (
     BatchSymmetry,
     TemplateLibrary,
     constrain,
     project_lattice,
     template_of,
 )
+from gendesign.model.generator import Generator
 
 FIXTURES = Path(__file__).parents[2] / "fixtures" / "crystals"
 TEXTBOOK = {path.stem: Structure.from_file(path) for path in sorted(FIXTURES.glob("*.cif"))}
@@ -115,8 +115,8 @@ def test_real_crystals_are_fixed_points_of_their_own_constraint(mp20):
     leaves it where it is, and a small nudge moves it only a little: no jump to another
     point of a Wyckoff position (an oblique free direction such as (x, 0, 2x) in a
     reduced monoclinic cell once sent a fifth of MP-20's cells elsewhere)."""
-    from gendesign.model.templates import template_and_cell
-    from gendesign.model.torus_flow import wrap
+    from gendesign.model.crystalflow.spacegroup_templates import template_and_cell
+    from gendesign.model.crystalflow.torus_flow import wrap
 
     found = [template_and_cell(s) for s in mp20.crystal_set("test").structures[:200]]
     templates, cells = zip(*[f for f in found if f is not None], strict=True)
@@ -193,7 +193,7 @@ def test_without_templates_the_same_model_samples_free_cells(mp20_flow):
 
 
 def test_templated_sampling_is_reproducible_and_honours_constraints(mp20_flow):
-    from gendesign.model.constraints import Constraints
+    from gendesign.model.common.constraints import Constraints
 
     constraints = Constraints.parse(elements="Li,Fe,P,O", atoms="4:14")
     a, table = mp20_flow.sample_table(24, seed=9, constraints=constraints)

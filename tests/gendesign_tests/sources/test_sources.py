@@ -13,7 +13,7 @@ from gendesign.audit.composition import charge_balanced, reduced_counts
 from gendesign.audit.matching import novelty_classes
 from gendesign.data.inputs import dataset_split
 from gendesign.data.known_crystals import KnownCrystals, known_crystals
-from gendesign.model.constraints import Constraints
+from gendesign.model.common.constraints import Constraints
 from gendesign.sources.prototypes import PrototypeDecoration
 from gendesign.sources.substitution import IonExchange
 

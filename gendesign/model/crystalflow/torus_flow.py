@@ -24,8 +24,8 @@ import torch
 from torch import nn
 from torch_geometric.utils import scatter
 
-from gendesign.model.chemistry import sinusoidal
-from gendesign.model.flow_config import CoordinateFlowConfig
+from gendesign.model.crystalflow.chemistry_vae import sinusoidal
+from gendesign.model.crystalflow.config import CoordinateFlowConfig
 from gendesign.nn.blocks import mlp
 
 

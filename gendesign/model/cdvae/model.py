@@ -4,10 +4,10 @@
 - :class:`LatentHeads`: from z, the number of atoms (classes 1..max_atoms), the
   lattice (lengths / n^(1/3) and angles, standardised), the composition (a
   distribution over the vocabulary) and the steering properties (standardised).
-- :class:`~gendesign.model.decoder.ScoreNetwork`: denoises coordinates and elements.
+- :class:`~gendesign.model.cdvae.score_decoder.ScoreNetwork`: denoises coordinates and elements.
 
 :meth:`CDVAE.losses` is the training objective; sampling lives in
-:mod:`gendesign.model.sampling`. Lengths in Å, angles in degrees.
+:mod:`gendesign.model.cdvae.sampling`. Lengths in Å, angles in degrees.
 """
 
 from __future__ import annotations
@@ -18,10 +18,10 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from gendesign.data.lattice import matrix_from_params
-from gendesign.model.config import ModelConfig
-from gendesign.model.decoder import ScoreNetwork
-from gendesign.model.noise import add_coordinate_noise, geometric_levels
+from gendesign.data.lattice import cell_angles, matrix_from_params
+from gendesign.model.cdvae.config import ModelConfig
+from gendesign.model.cdvae.noise import add_coordinate_noise, geometric_levels
+from gendesign.model.cdvae.score_decoder import ScoreNetwork
 from gendesign.nn.blocks import CrystalGraphNetwork, CrystalGraphNetworkConfig, mlp
 from gendesign.nn.checkpoint import upgrade_version_1
 
@@ -245,21 +245,6 @@ class CDVAE(nn.Module):
     def weighted_loss(self, losses: dict[str, torch.Tensor]) -> torch.Tensor:
         weights = self.config.loss_weights.model_dump()
         return sum(weights[name] * value for name, value in losses.items())
-
-
-def cell_angles(angles: torch.Tensor, min_volume_factor: float = 0.05) -> torch.Tensor:
-    """Angles (B, 3) in degrees, clamped to 30°–150° and, where the three cannot span a
-    cell with volume (the factor √(1 − Σcos² + 2Πcos) below ``min_volume_factor``),
-    moved toward 90° until they can."""
-    angles = angles.clamp(30.0, 150.0)
-    for _ in range(8):
-        cos = torch.cos(torch.deg2rad(angles))
-        factor = 1 - (cos**2).sum(1) + 2 * cos.prod(1)
-        flat = factor < min_volume_factor**2
-        if not flat.any():
-            break
-        angles = torch.where(flat[:, None], 90.0 + 0.5 * (angles - 90.0), angles)
-    return angles
 
 
 def _usable_std(std: torch.Tensor) -> torch.Tensor:

@@ -4,7 +4,7 @@ loss curve.
 A bundle is a folder ``<family>/pretrained/<name>/`` that :mod:`gendesign.nn.pretrained`
 finds by name: the checkpoint file(s) (weights only, no optimizer state), the
 training config(s), the per-epoch log(s) compressed and ``training_summary.md``.
-Each family's bundler (``gendesign.model.bundle``, ``gendesign.model.flow_bundle``,
+Each family's bundler (``gendesign.model.cdvae.bundle``, ``gendesign.model.crystalflow.bundle``,
 ``predictors.bundle``) decides what goes in; the steps are these.
 """
 

@@ -15,7 +15,7 @@ The condition is the standardised property vector with a mask; in training each
 property is hidden at random (``condition_dropout``) so the same network gives
 the unconditional distribution and classifier-free guidance works at sampling.
 Vocabulary indices follow canonical formula order (see
-:func:`gendesign.data.chemistry.element_order_key`).
+:func:`gendesign.data.chemistry_table.element_order_key`).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from gendesign.model.flow_config import ChemistryConfig
+from gendesign.model.crystalflow.config import ChemistryConfig
 from gendesign.nn.blocks import mlp
 
 LABEL_BANK_SIZE = 8192

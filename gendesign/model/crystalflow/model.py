@@ -3,7 +3,7 @@
 :class:`CrystalFlow` holds the two stages: the chemistry VAE (z → stoichiometry →
 lattice, trained on every crystal with a composition) and the periodic coordinate
 flow (trained on the crystals with positions), and the space-group templates of
-the coordinate stage's training crystals (:mod:`gendesign.model.templates`). Its checkpoint (family
+the coordinate stage's training crystals (:mod:`gendesign.model.crystalflow.spacegroup_templates`). Its checkpoint (family
 ``crystalflow`` of :mod:`gendesign.nn.checkpoint`) holds both stages' configs and
 weights, the shared element vocabulary, the template library, and the training
 summary of each stage. A checkpoint without templates still loads and samples
@@ -17,10 +17,10 @@ from typing import ClassVar
 import torch
 from torch import nn
 
-from gendesign.model.chemistry import ChemistryVAE
-from gendesign.model.flow_config import FlowModelConfig
-from gendesign.model.templates import TemplateLibrary
-from gendesign.model.torus_flow import CoordinateFlow
+from gendesign.model.crystalflow.chemistry_vae import ChemistryVAE
+from gendesign.model.crystalflow.config import FlowModelConfig
+from gendesign.model.crystalflow.spacegroup_templates import TemplateLibrary
+from gendesign.model.crystalflow.torus_flow import CoordinateFlow
 from gendesign.nn.checkpoint import upgrade_version_1
 
 
@@ -40,7 +40,7 @@ class CrystalFlow(nn.Module):
         self.chemistry = ChemistryVAE(config.chemistry, vocabulary, max_atoms, property_names)
         self.coordinates = CoordinateFlow(config.coordinates, len(vocabulary))
 
-    # What latent steering (gendesign.model.steering) needs of a model.
+    # What latent steering (gendesign.model.common.steering) needs of a model.
     @property
     def property_names(self) -> list[str]:
         return self.chemistry.property_names

@@ -46,8 +46,8 @@ import torch
 from pymatgen.core import Structure
 from torch_geometric.utils import scatter
 
-from gendesign.data.chemistry import element_order_key
-from gendesign.model.torus_flow import wrap
+from gendesign.data.chemistry_table import element_order_key
+from gendesign.model.crystalflow.torus_flow import wrap
 
 SYMPREC = 0.1  # Å, the audit's tolerance: a template has the symmetry the audit would see
 

@@ -1,6 +1,6 @@
 """Packing a trained run into a bundled model that ``Generator.from_pretrained`` loads.
 
-python -m gendesign.model.bundle NAME RUN_DIR [--note TEXT]
+python -m gendesign.model.cdvae.bundle NAME RUN_DIR [--note TEXT]
 
 RUN_DIR is a ``gendesign train`` output folder (``model.pt``, ``config.yaml``,
 ``log/``). The bundle ``gendesign/model/pretrained/NAME/`` gets ``model.pt``
@@ -14,14 +14,16 @@ import argparse
 import shutil
 from pathlib import Path
 
-from gendesign.model.generator import BUNDLED, load_generator_checkpoint
-from gendesign.model.training import MODEL_FILE
-from gendesign.nn.bundle import loss_curve, new_bundle_folder, run_history, write_history
+from gendesign.model.cdvae.model import CDVAE
+from gendesign.model.cdvae.training import MODEL_FILE
+from gendesign.model.common.bundled import BUNDLED
+from gendesign.nn.bundle_folder import loss_curve, new_bundle_folder, run_history, write_history
+from gendesign.nn.checkpoint import Checkpoint
 
 
 def bundle(name: str, run: Path, destination: Path = BUNDLED.folder, note: str = "") -> Path:
     folder = new_bundle_folder(destination, name)
-    checkpoint = load_generator_checkpoint(run / MODEL_FILE)
+    checkpoint = Checkpoint.load(run / MODEL_FILE, (CDVAE,), "cdvae checkpoint")
     shutil.copyfile(run / MODEL_FILE, folder / MODEL_FILE)
     shutil.copyfile(run / "config.yaml", folder / "config.yaml")
     history = run_history(run)

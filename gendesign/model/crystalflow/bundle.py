@@ -1,14 +1,14 @@
 """Joining a chemistry run and a coordinates run into one bundled ``crystalflow`` model.
 
-python -m gendesign.model.flow_bundle NAME CHEMISTRY_RUN COORDINATES_RUN [--note TEXT]
-python -m gendesign.model.flow_bundle --rebuild-templates MODEL_PT
-python -m gendesign.model.flow_bundle --replace-coordinates MODEL_PT COORDINATES_RUN [--note TEXT]
+python -m gendesign.model.crystalflow.bundle NAME CHEMISTRY_RUN COORDINATES_RUN [--note TEXT]
+python -m gendesign.model.crystalflow.bundle --rebuild-templates MODEL_PT
+python -m gendesign.model.crystalflow.bundle --replace-coordinates MODEL_PT COORDINATES_RUN [--note TEXT]
 
 Each run folder is a ``gendesign train`` output of one stage (``stage.pt``,
 ``config.yaml``, ``log/``). The bundle ``gendesign/model/pretrained/NAME/`` gets
 ``model.pt``, both stage configs, both per-epoch logs compressed and
 ``training_summary.md``. The bundle's space-group templates
-(:mod:`gendesign.model.templates`) come from the coordinate stage's training
+(:mod:`gendesign.model.crystalflow.spacegroup_templates`) come from the coordinate stage's training
 crystals; ``--rebuild-templates`` rebuilds them in place in an existing bundle, and
 ``--replace-coordinates`` swaps an existing bundle's coordinate stage for a newer run.
 """
@@ -22,12 +22,16 @@ from pathlib import Path
 
 from gendesign.data.datasets import get_dataset_spec
 from gendesign.errors import InputError
-from gendesign.model.crystal_flow import CrystalFlow
-from gendesign.model.flow_config import FlowModelConfig, FlowSamplingConfig, FlowTrainingConfig
-from gendesign.model.flow_training import STAGE_FILE, coordinate_training_crystals
-from gendesign.model.generator import BUNDLED
-from gendesign.model.templates import TemplateLibrary
-from gendesign.nn.bundle import loss_curve, new_bundle_folder, run_history, write_history
+from gendesign.model.common.bundled import BUNDLED
+from gendesign.model.crystalflow.config import (
+    FlowModelConfig,
+    FlowSamplingConfig,
+    FlowTrainingConfig,
+)
+from gendesign.model.crystalflow.model import CrystalFlow
+from gendesign.model.crystalflow.spacegroup_templates import TemplateLibrary
+from gendesign.model.crystalflow.training import STAGE_FILE, coordinate_training_crystals
+from gendesign.nn.bundle_folder import loss_curve, new_bundle_folder, run_history, write_history
 from gendesign.nn.checkpoint import Checkpoint
 from gendesign.torch_files import load_payload
 
@@ -216,7 +220,7 @@ def summary_section(note: dict) -> str:
     """The bundle summary's paragraph on the template library."""
     return (
         f"{SUMMARY_HEADING}\n\n{describe_templates(note)}, from the coordinate stage's "
-        "training crystals (`python -m gendesign.model.flow_bundle --rebuild-templates`).\n"
+        "training crystals (`python -m gendesign.model.crystalflow.bundle --rebuild-templates`).\n"
     )
 
 

@@ -4,7 +4,7 @@ A run trains one stage (``stage: chemistry`` or ``stage: coordinates`` in its
 config) and writes, like every gendesign training run, its resolved
 ``config.yaml``, ``lightning/last.ckpt`` after every epoch (``--resume``), the
 best holdout epoch, a CSV log, and ``stage.pt``: the stage's weights with its
-config, vocabulary and standardisation. ``python -m gendesign.model.flow_bundle``
+config, vocabulary and standardisation. ``python -m gendesign.model.crystalflow.bundle``
 joins a chemistry and a coordinates run into one bundled model.
 
 Both stages share one element vocabulary: every element of the chemistry data
@@ -22,7 +22,7 @@ from torch.utils.data import DataLoader
 
 from gendesign.config import write_resolved_config
 from gendesign.data.arrays import CrystalArrays
-from gendesign.data.chemistry import (
+from gendesign.data.chemistry_table import (
     ChemistryData,
     ChemistryTable,
     canonical_elements,
@@ -32,11 +32,15 @@ from gendesign.data.datasets import get_dataset_spec, load_dataset
 from gendesign.data.lattice import params_from_matrix
 from gendesign.data.scalers import StandardScaler
 from gendesign.errors import InputError
-from gendesign.model.chemistry import LABEL_BANK_SIZE, ChemistryVAE, CompositionBatch
-from gendesign.model.flow_config import FlowTrainingConfig
-from gendesign.model.symmetric_paths import SymmetricPath, TemplatedCrystals
-from gendesign.model.templates import BatchSymmetry
-from gendesign.model.torus_flow import (
+from gendesign.model.crystalflow.chemistry_vae import (
+    LABEL_BANK_SIZE,
+    ChemistryVAE,
+    CompositionBatch,
+)
+from gendesign.model.crystalflow.config import FlowTrainingConfig
+from gendesign.model.crystalflow.spacegroup_templates import BatchSymmetry
+from gendesign.model.crystalflow.symmetric_paths import SymmetricPath, TemplatedCrystals
+from gendesign.model.crystalflow.torus_flow import (
     CoordinateFlow,
     flow_matching_loss,
     free_path,
@@ -348,7 +352,9 @@ def _subset(index: np.ndarray, config: FlowTrainingConfig) -> np.ndarray:
 def _start_from(network: torch.nn.Module, source: str, stage: str, vocabulary: list[int]) -> None:
     """Load ``stage``'s weights from a crystalflow model (bundled name or model.pt) or a
     stage.pt into ``network``; one sentence when the source does not fit."""
-    from gendesign.model.generator import BUNDLED, load_generator_checkpoint
+    from gendesign.model.common.bundled import BUNDLED
+    from gendesign.model.crystalflow.model import CrystalFlow
+    from gendesign.nn.checkpoint import Checkpoint
     from gendesign.torch_files import load_payload
 
     if Path(source).name == STAGE_FILE:
@@ -359,9 +365,7 @@ def _start_from(network: torch.nn.Module, source: str, stage: str, vocabulary: l
     else:
         name = BUNDLED.name_of(source)
         path = BUNDLED.files(name)[0] if name else source
-        model = load_generator_checkpoint(path).model
-        if model.family != "crystalflow":
-            raise InputError(f"finetune_from {source}: not a crystalflow model")
+        model = Checkpoint.load(path, (CrystalFlow,), "crystalflow model (finetune_from)").model
         weights = getattr(model, stage).state_dict()
         source_vocabulary = model.atomic_numbers.tolist()
     if list(source_vocabulary) != list(vocabulary):

@@ -14,8 +14,8 @@ from torch import nn
 from torch_geometric.utils import scatter
 
 from gendesign.graphs.neighbors import periodic_radius_graph
-from gendesign.model.config import DecoderConfig
-from gendesign.model.noise import to_cartesian
+from gendesign.model.cdvae.config import DecoderConfig
+from gendesign.model.cdvae.noise import to_cartesian
 from gendesign.nn.blocks import GaussianDistanceExpansion, mlp
 
 

@@ -19,8 +19,8 @@ from gendesign.config import load_config, write_resolved_config
 from gendesign.data.arrays import CrystalArrays
 from gendesign.data.datasets import PreparedDataset, load_dataset
 from gendesign.data.scalers import StandardScaler
-from gendesign.model.config import TrainingConfig
-from gendesign.model.lightning_module import CDVAEModule
+from gendesign.model.cdvae.config import TrainingConfig
+from gendesign.model.cdvae.lightning_module import CDVAEModule
 from gendesign.nn.checkpoint import Checkpoint
 from gendesign.nn.runs import fit_resumable, last_checkpoint, recovered_progress, saved_checkpoint
 

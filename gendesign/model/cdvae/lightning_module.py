@@ -1,4 +1,4 @@
-"""Lightning wrapper of :class:`~gendesign.model.cdvae.CDVAE`: weighted losses,
+"""Lightning wrapper of :class:`~gendesign.model.cdvae.model.CDVAE`: weighted losses,
 teacher forcing of the lattice for the first epochs, Adam with ReduceLROnPlateau."""
 
 from __future__ import annotations
@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytorch_lightning as pl
 import torch
 
-from gendesign.model.cdvae import CDVAE
-from gendesign.model.config import ModelConfig, TrainingConfig
+from gendesign.model.cdvae.config import ModelConfig, TrainingConfig
+from gendesign.model.cdvae.model import CDVAE
 from gendesign.nn.runs import log_losses, with_fixed_noise
 
 

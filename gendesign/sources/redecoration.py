@@ -17,7 +17,7 @@ from pymatgen.core import Species, Structure
 
 from gendesign.audit.composition import charge_balanced
 from gendesign.data.known_crystals import KnownCrystals
-from gendesign.model.constraints import Constraints
+from gendesign.model.common.constraints import Constraints
 
 Ion = tuple[str, int]  # (element symbol, oxidation state)
 

@@ -1,6 +1,6 @@
 """Coordinate-flow training paths that keep a crystal's own space group.
 
-Sampling decodes most cells inside a space-group template (:mod:`gendesign.model.templates`):
+Sampling decodes most cells inside a space-group template (:mod:`gendesign.model.crystalflow.spacegroup_templates`):
 the noise is made symmetric and every Euler step is followed by :func:`constrain`.
 A flow trained only on free paths (uniform noise, each atom on its own geodesic)
 never sees such states. Here a training crystal can take its own template's path
@@ -21,7 +21,7 @@ from pymatgen.core import Structure
 
 from gendesign.data.arrays import CrystalArrays
 from gendesign.data.crystal_set import CrystalSet
-from gendesign.model.templates import (
+from gendesign.model.crystalflow.spacegroup_templates import (
     BatchSymmetry,
     SymmetryTemplate,
     along_free_directions,

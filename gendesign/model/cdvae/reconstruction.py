@@ -16,9 +16,9 @@ from pymatgen.core import Structure
 from torch_geometric.loader import DataLoader
 
 from gendesign.data.arrays import CrystalArrays
-from gendesign.model.cdvae import CDVAE
-from gendesign.model.config import SamplingConfig
-from gendesign.model.sampling import decode
+from gendesign.model.cdvae.config import SamplingConfig
+from gendesign.model.cdvae.model import CDVAE
+from gendesign.model.cdvae.sampling import decode
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""Decoding latents of a :class:`~gendesign.model.crystal_flow.CrystalFlow` into crystals.
+"""Decoding latents of a :class:`~gendesign.model.crystalflow.model.CrystalFlow` into crystals.
 
 Per batch of latents z:
 
@@ -20,7 +20,7 @@ Per batch of latents z:
    can carry the symmetry the flow aimed at.
 4. **Space group.** With the model's template library (``space_group_templates``),
    each composition takes the symmetry of a training crystal whose cell its counts
-   fit (:mod:`gendesign.model.templates`): the lattice is projected onto the cells
+   fit (:mod:`gendesign.model.crystalflow.spacegroup_templates`): the lattice is projected onto the cells
    that symmetry keeps, and the atoms are ordered onto its Wyckoff orbits. A
    composition no template fits stays free (``template_space_group`` 0).
 5. **Coordinates.** ``coordinate_steps`` Euler steps of the torus flow, each followed
@@ -45,21 +45,20 @@ import torch
 from pymatgen.core import Element, Lattice, Structure
 
 from gendesign.audit.composition import charge_balanced
-from gendesign.data.lattice import matrix_from_params
-from gendesign.model.cdvae import cell_angles
-from gendesign.model.chemistry import ChemistryVAE, CompositionBatch
-from gendesign.model.constraints import Constraints
-from gendesign.model.crystal_flow import CrystalFlow
-from gendesign.model.flow_config import FlowSamplingConfig
-from gendesign.model.symmetrise import closest_pair, symmetrise
-from gendesign.model.templates import (
+from gendesign.data.lattice import cell_angles, matrix_from_params
+from gendesign.model.common.constraints import Constraints
+from gendesign.model.common.symmetrise import closest_pair, symmetrise
+from gendesign.model.crystalflow.chemistry_vae import ChemistryVAE, CompositionBatch
+from gendesign.model.crystalflow.config import FlowSamplingConfig
+from gendesign.model.crystalflow.model import CrystalFlow
+from gendesign.model.crystalflow.spacegroup_templates import (
     Assignment,
     BatchSymmetry,
     TemplateLibrary,
     constrain,
     project_lattice,
 )
-from gendesign.model.torus_flow import integrate, lattice_invariants
+from gendesign.model.crystalflow.torus_flow import integrate, lattice_invariants
 from gendesign.ranges import Range
 
 MIN_DISTANCE = 0.5  # Å, CDVAE's structural validity threshold

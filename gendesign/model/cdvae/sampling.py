@@ -20,10 +20,10 @@ from dataclasses import dataclass
 import torch
 from pymatgen.core import Lattice, Structure
 
-from gendesign.model.cdvae import CDVAE
-from gendesign.model.config import SamplingConfig
-from gendesign.model.constraints import Constraints
-from gendesign.model.noise import geometric_levels, to_cartesian, to_fractional
+from gendesign.model.cdvae.config import SamplingConfig
+from gendesign.model.cdvae.model import CDVAE
+from gendesign.model.cdvae.noise import geometric_levels, to_cartesian, to_fractional
+from gendesign.model.common.constraints import Constraints
 
 
 @dataclass
