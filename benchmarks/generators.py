@@ -30,15 +30,7 @@ import numpy as np
 import pandas as pd
 from pymatgen.core import Structure
 
-from benchmarks.reporting import (
-    ROOT,
-    mark_measured,
-    markdown_table,
-    measurement_facts,
-    previous_results,
-    publish,
-    update_section,
-)
+from benchmarks import reporting
 from gendesign.audit.runner import audit
 from gendesign.model.common.constraints import Constraints
 from gendesign.model.common.symmetrise import symmetrise
@@ -56,7 +48,7 @@ CDVAE_PUBLISHED = {
 DIFFCSP_PUBLISHED = {"mp20": (100.0, 83.25, 99.71, 99.76, 0.350, 0.3398)}
 PARTS = ("generation", "ceiling", "coverage", "stability", "system", "steering", "speed", "tables")
 # Where the stability part keeps its finished relaxations, so a rerun resumes.
-STABILITY_WORK = ROOT / "outputs" / "benchmarks"
+STABILITY_WORK = reporting.ROOT / "outputs" / "benchmarks"
 CRYSTAL_SYSTEMS = ("triclinic", "monoclinic", "orthorhombic", "tetragonal", "trigonal",
                    "hexagonal", "cubic")  # fmt: skip
 
@@ -419,7 +411,7 @@ def write_tables(results: dict) -> None:
             "and ICSD-24 oxidation states; COV over all samples; Wasserstein distances on 1,000 valid). "
             "Our models: protocol mp20-reduced (positions from the val split; crystalflow's "
             "compositions and lattices also from the 27,136 train crystals).\n\n"
-            + markdown_table(
+            + reporting.markdown_table(
                 [
                     "model",
                     "output",
@@ -439,7 +431,7 @@ def write_tables(results: dict) -> None:
     if histogram_rows:
         parts.append(
             "Crystal systems (spglib, symprec 0.1 Å) and distinct elements per crystal, % of samples:\n\n"
-            + markdown_table(
+            + reporting.markdown_table(
                 ["set", *CRYSTAL_SYSTEMS, *(f"{k} el." for k in range(1, 7))], histogram_rows
             )
         )
@@ -488,17 +480,17 @@ def write_tables(results: dict) -> None:
             [arm, a["valid"], _pct(a["in_range"]), f"{a['lift']:.2f}×"] for arm, a in arms.items()
         ]
         parts.append(f"Range steering `{key}`, judged by the bundled GNN ensemble on valid samples:\n\n"
-                     + markdown_table(["arm", "valid samples", "in range %", "lift vs unsteered"], rows))  # fmt: skip
+                     + reporting.markdown_table(["arm", "valid samples", "in range %", "lift vs unsteered"], rows))  # fmt: skip
     for name, rows in results.get("speed", {}).items():
         table = [[r["coordinate_steps"], f"{r['samples_per_s']:.1f}", _pct(r["structural_validity"]),
                   _pct(r["compositional_validity"]), _pct(r["cov_r"]), _pct(r["cov_p"]),
                   f"{r['wdist_density']:.3f}", _pct(r["p1_share"])] for r in rows]  # fmt: skip
         parts.append(f"Speed and quality of `{name}` by schedule ({rows[0]['samples']:,} samples each, 2 CPU cores):\n\n"
-                     + markdown_table(["coordinate steps", "samples/s", "struct. %", "comp. %", "COV-R %",
+                     + reporting.markdown_table(["coordinate steps", "samples/s", "struct. %", "comp. %", "COV-R %",
                                        "COV-P %", "wdist ρ", "P1 %"], table))  # fmt: skip
     if results.get("notes"):
         parts.append("Notes on this run:\n" + "\n".join(f"- {note}" for note in results["notes"]))
-    update_section(NAME, "Generative models side by side", "\n\n".join(parts))
+    reporting.update_section(NAME, "Generative models side by side", "\n\n".join(parts))
 
 
 def main() -> None:
@@ -523,9 +515,9 @@ def main() -> None:
     quiet_third_party()
     part = args.part
     if part == "tables":  # re-render what is stored; nothing is re-measured or re-dated
-        write_tables(previous_results(NAME))
+        write_tables(reporting.previous_results(NAME))
         return
-    facts = measurement_facts()
+    facts = reporting.measurement_facts()
     found_reference = {}
     if part == "generation":
         found = generation(args.models, args.samples, args.raw_samples, args.cdvae_schedule)
@@ -541,13 +533,13 @@ def main() -> None:
         }[part]()
     # Parts run in parallel and for hours: merge only what this part measured into the
     # results as they are now, so another part's newer figures are never overwritten.
-    latest = previous_results(NAME)
+    latest = reporting.previous_results(NAME)
     section = latest.setdefault(part, {})
     section.update(found)
     if found_reference:
         section["reference"] = {**section.get("reference", {}), **found_reference}
-    mark_measured(latest, part, found, facts)
-    publish(NAME, latest, write_tables)
+    reporting.mark_measured(latest, part, found, facts)
+    reporting.publish(NAME, latest, write_tables)
 
 
 if __name__ == "__main__":

@@ -40,16 +40,7 @@ import pandas as pd
 from pymatgen.analysis.phase_diagram import PDEntry
 from pymatgen.core import Composition
 
-from benchmarks.reporting import (
-    RESULTS,
-    ROOT,
-    mark_measured,
-    markdown_table,
-    measurement_facts,
-    previous_results,
-    publish,
-    update_section,
-)
+from benchmarks import reporting
 from gendesign.data.readers import structure_from_cif_text
 from gendesign.paths import resolve_data_root
 from relax.hull import HullReference, mp20_hull_reference
@@ -62,9 +53,9 @@ from relax.runner import RESULTS_FILE, relax_structures
 NAME = "judges"
 STABLE = 0.1  # eV/atom
 STABLE_SHARE = 0.3  # share of stable crystals among generated candidates
-WORK = ROOT / "outputs" / "benchmarks" / "judges"
+WORK = reporting.ROOT / "outputs" / "benchmarks" / "judges"
 STARTS = ("perturbed", "dft")  # the off-equilibrium case first: it is what candidates are
-ROWS_FILE = RESULTS / "judges_rows.csv"  # E_hull per crystal, judge and start
+ROWS_FILE = reporting.RESULTS / "judges_rows.csv"  # E_hull per crystal, judge and start
 
 
 def load_mpts52_test(split: str = "test") -> pd.DataFrame:
@@ -380,7 +371,7 @@ def write_tables(results: dict) -> None:
             + ".\n"
         )
         lines.append(
-            markdown_table(
+            reporting.markdown_table(
                 [
                     "judge (start)",
                     "precision (sample)",
@@ -423,12 +414,14 @@ def write_tables(results: dict) -> None:
             if isinstance(s, dict)
         ]  # fmt: skip
         lines.append(
-            markdown_table(
+            reporting.markdown_table(
                 ["range", "DFT share in range", "judge", "called in range", "precision", "recall"],
                 rows,
             )
         )
-    update_section(NAME, 'How often "stable" is right: judges on MPTS-52', "\n".join(lines))
+    reporting.update_section(
+        NAME, 'How often "stable" is right: judges on MPTS-52', "\n".join(lines)
+    )
 
 
 def main() -> None:
@@ -451,22 +444,22 @@ def main() -> None:
         choices=["hull", "judges", "properties"],
     )
     args = parser.parse_args()
-    results = previous_results(NAME)
-    facts = measurement_facts()
+    results = reporting.previous_results(NAME)
+    facts = reporting.measurement_facts()
     table = load_mpts52_test()
     if "hull" in args.parts and not args.skip_hull:
         results["hull"] = hull_part(table)
-        mark_measured(results, "hull", ["all rows"], facts)
+        reporting.mark_measured(results, "hull", ["all rows"], facts)
     if "properties" in args.parts:
         results["properties"] = properties_part()
-        mark_measured(results, "properties", ["band gap"], facts)
+        reporting.mark_measured(results, "properties", ["band gap"], facts)
     if "judges" not in args.parts:
-        publish(NAME, results, write_tables)
+        reporting.publish(NAME, results, write_tables)
         return
     results["judges"] = judges_part(
         table, args.judges, args.per_class, args.seed, args.max_atoms or None, not args.score_only
     )
-    mark_measured(results, "judges", args.judges, facts)
+    reporting.mark_measured(results, "judges", args.judges, facts)
     perturbed = {
         (CONSENSUS if key.startswith("consensus") else key.split(" (")[0]): {
             k: v
@@ -484,7 +477,7 @@ def main() -> None:
         f"{scored.get('unstable', 0)} DFT-unstable crystals scored, from "
         + results["judges"]["sample"],
     )
-    publish(NAME, results, write_tables)
+    reporting.publish(NAME, results, write_tables)
 
 
 if __name__ == "__main__":

@@ -25,14 +25,7 @@ from collections import defaultdict
 import numpy as np
 from joblib import Parallel, delayed
 
-from benchmarks.reporting import (
-    mark_measured,
-    markdown_table,
-    measurement_facts,
-    previous_results,
-    publish,
-    update_section,
-)
+from benchmarks import reporting
 from gendesign.data.known_cells import CellTolerances, cells_match
 from gendesign.data.readers import read_mattergen_cache
 from gendesign.paths import resolve_data_root
@@ -160,7 +153,7 @@ def write_tables(results: dict) -> None:
             f"±{t['length']:.0%} and angles ±{t['angle']:g}° at equal volume, equal atom counts.\n"
         )
         lines.append(
-            markdown_table(
+            reporting.markdown_table(
                 ["pairs", "structure matches", "tp / fp / fn / tn", "recall", "false-match rate"],
                 [
                     [
@@ -198,7 +191,7 @@ def write_tables(results: dict) -> None:
             + f". Matching took {samples['seconds_old_reference']:.0f} s before and "
             f"{samples['seconds_new_reference']:.0f} s now (2 workers)."
         )
-    update_section(NAME, "Novelty against every known crystal", "\n".join(lines))
+    reporting.update_section(NAME, "Novelty against every known crystal", "\n".join(lines))
 
 
 def main() -> None:
@@ -207,16 +200,16 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    results = previous_results(NAME)
-    facts = measurement_facts()
+    results = reporting.previous_results(NAME)
+    facts = reporting.measurement_facts()
     if "cells" in args.parts:  # each part is kept as soon as it is measured
         results["cells"] = cells_part()
-        mark_measured(results, "cells", ["val vs test"], facts)
-        publish(NAME, results, write_tables)
+        reporting.mark_measured(results, "cells", ["val vs test"], facts)
+        reporting.publish(NAME, results, write_tables)
     if "samples" in args.parts:
         results["samples"] = samples_part(args.n, args.seed)
-        mark_measured(results, "samples", [f"{args.n} mp20 samples"], facts)
-        publish(NAME, results, write_tables)
+        reporting.mark_measured(results, "samples", [f"{args.n} mp20 samples"], facts)
+        reporting.publish(NAME, results, write_tables)
 
 
 if __name__ == "__main__":

@@ -19,7 +19,8 @@ costs the same at 10⁵ candidates as at 10³. Readers see "pending" as no statu
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -100,7 +101,7 @@ class CampaignStore:
                 cursor.execute(_SQLITE_QUERY_INDEX)
         if self.metadata.get("store_version") == STORE_VERSION:
             return
-        with self.db:
+        with self._transaction():
             for row in self.db.select(include_data=False):
                 missing = {k: PENDING for k in _STATUS_KEYS if k not in row.key_value_pairs}
                 if missing:
@@ -122,10 +123,27 @@ class CampaignStore:
         return self.db.count()
 
     # ----------------------------------------------------------------- writing
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """One transaction: committed when the block ends, rolled back when it raises,
+        and the block's own error (a Ctrl-C included) is what propagates. ASE's
+        ``with db:`` rolls back through a method its PostgreSQL connection wrapper lacks,
+        which would replace a KeyboardInterrupt by an AttributeError."""
+        self.db.__enter__()
+        try:
+            yield
+        except BaseException:
+            connection = self.db.connection
+            getattr(connection, "con", connection).rollback()  # psycopg2's or sqlite3's
+            connection.close()
+            self.db.connection = None
+            raise
+        self.db.__exit__(None, None, None)
+
     def add(self, outcomes: Iterable[Outcome]) -> None:
         """New candidates from the generate stage, in one transaction."""
         ids = self._known_ids
-        with self.db:
+        with self._transaction():
             for outcome in outcomes:
                 keys = {**dict.fromkeys(_STATUS_KEYS, PENDING), **self._keys("generate", outcome)}
                 structure = outcome.structure  # None when the source could not make one
@@ -140,7 +158,7 @@ class CampaignStore:
         global step that is marked done in the same transaction."""
         outcomes = list(outcomes)
         ids = self._ids_of([outcome.cid for outcome in outcomes])
-        with self.db:
+        with self._transaction():
             for outcome in outcomes:
                 structure = outcome.structure
                 self.db.update(
@@ -157,7 +175,7 @@ class CampaignStore:
         """Forget ``first_stage`` and every later stage (all candidates for "generate")."""
         later = STAGES[STAGES.index(first_stage) :]
         steps = [s for s in self.metadata.get("steps_done", []) if s.split(":")[0] not in later]
-        with self.db:
+        with self._transaction():
             if first_stage == "generate":
                 ids = [row.id for row in self.db.select(include_data=False)]
                 if ids:
@@ -232,7 +250,7 @@ class CampaignStore:
             elif all(values.get(key, PENDING) != PENDING for key in where if key != waiting):
                 unreachable.append(row.id)  # decided otherwise upstream: it never comes here
         if unreachable:
-            with self.db:
+            with self._transaction():
                 for row_id in unreachable:
                     self.db.update(row_id, **{waiting: SKIPPED})
         return kept

@@ -1,10 +1,11 @@
 """Known crystals with the descriptors that novelty classes and template sources need.
 
 Per crystal: reduced formula, framework (pymatgen's anonymised formula, e.g. ABC3),
-primitive-cell site count and, for template sources (``full``), the space group at
-0.1 Å and, where pymatgen's ICSD-based guess finds an integral charge-neutral one,
-an oxidation state per element. Novelty needs only the first three, which take a
-third of the time. The full descriptors of the 9,047 MP-20 training crystals take
+primitive-cell site count, its prototype (space group and the Wyckoff letters each
+element occupies, elements left anonymous) and, for template sources (``full``), the
+space group at 0.1 Å and, where pymatgen's ICSD-based guess finds an integral
+charge-neutral one, an oxidation state per element. Novelty needs only the first four,
+which take a third of the time. The full descriptors of the 9,047 MP-20 training crystals take
 about a minute; they are cached on disk, keyed by the crystals' content and the
 kind, so a worker loads them in a second.
 """
@@ -15,7 +16,7 @@ import hashlib
 import json
 import warnings
 from collections import defaultdict
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from joblib import Parallel, delayed
@@ -28,7 +29,7 @@ from gendesign.paths import resolve_cache_dir
 
 SYMPREC = 0.1  # Å, as the audit's space group column
 # Bump when a descriptor's definition changes.
-DESCRIPTOR_VERSION = 4
+DESCRIPTOR_VERSION = 5
 # Below this many crystals, worker start-up costs more than it saves.
 _MIN_FOR_WORKERS = 500
 
@@ -40,6 +41,7 @@ class CrystalDescriptor:
     formula: str  # reduced formula
     framework: str  # anonymised formula, e.g. "ABC3"
     primitive_sites: int
+    prototype: str = ""  # see prototype_label
     spacegroup: int | None = None  # at SYMPREC; 0 when spglib finds none; None: not asked
     oxidation_states: dict[str, int] | None = None  # element → charge; None: no neutral guess
 
@@ -52,14 +54,46 @@ def reduced_cell(structure: Structure) -> Structure:
     return StructureMatcher._get_reduced_structure(structure, primitive_cell=True, niggli=True)
 
 
+def wyckoff_letters(structure: Structure) -> tuple[int, dict[str, str]]:
+    """The space group number at :data:`SYMPREC` and, per element, the sorted Wyckoff
+    letters of the orbits it occupies (0 and an empty mapping when spglib finds no
+    symmetry)."""
+    try:
+        dataset = SpacegroupAnalyzer(structure, symprec=SYMPREC).get_symmetry_dataset()
+    except Exception:  # spglib gives up on some degenerate cells
+        dataset = None
+    if dataset is None:
+        return 0, {}
+    orbits: dict[str, list[str]] = defaultdict(list)
+    for site, (representative, letter) in enumerate(
+        zip(dataset.equivalent_atoms, dataset.wyckoffs, strict=True)
+    ):
+        if site == representative:
+            orbits[structure[site].species_string].append(letter)
+    return int(dataset.number), {element: "".join(sorted(v)) for element, v in orbits.items()}
+
+
+def prototype_label(structure: Structure) -> str:
+    """The structure type in the AFLOW sense, with the elements left anonymous: the space
+    group at :data:`SYMPREC` and, per element, the Wyckoff letters of the orbits it
+    occupies (e.g. ``221:a|b|c`` for a cubic perovskite ABX3). Two crystals with
+    different labels are different frameworks to a crystallographer; "0" when spglib
+    finds no symmetry."""
+    number, letters = wyckoff_letters(structure)
+    if not letters:
+        return "0"
+    return f"{number}:{'|'.join(sorted(letters.values()))}"
+
+
 def describe(structure: Structure, full: bool = True) -> CrystalDescriptor:
     """The descriptors of one crystal (see the module docstring); without ``full``, no
     space group and no oxidation states."""
     composition = structure.composition
     reduced = reduced_cell(structure)
+    prototype = prototype_label(reduced)
     if not full:
         return CrystalDescriptor(
-            composition.reduced_formula, composition.anonymized_formula, len(reduced)
+            composition.reduced_formula, composition.anonymized_formula, len(reduced), prototype
         )
     try:
         spacegroup = SpacegroupAnalyzer(structure, symprec=SYMPREC).get_space_group_number()
@@ -70,6 +104,7 @@ def describe(structure: Structure, full: bool = True) -> CrystalDescriptor:
         framework=composition.anonymized_formula,
         spacegroup=int(spacegroup),
         primitive_sites=len(reduced),
+        prototype=prototype,
         oxidation_states=guess_oxidation_states(structure),
     )
 
@@ -98,7 +133,6 @@ class KnownCrystals:
     descriptors: list[CrystalDescriptor]
     # per crystal, the set it belongs to (e.g. "mp20:val"); None: all belong to ``label``
     splits: list[str] | None = None
-    _reduced: dict[int, Structure] = field(default_factory=dict, repr=False)
 
     def __len__(self) -> int:
         return len(self.structures)
@@ -110,13 +144,6 @@ class KnownCrystals:
     @property
     def formulas(self) -> list[str]:
         return [d.formula for d in self.descriptors]
-
-    def reduced(self, index: int) -> Structure:
-        """Crystal ``index`` as StructureMatcher compares it (primitive, Niggli-reduced),
-        computed once per process."""
-        if index not in self._reduced:
-            self._reduced[index] = reduced_cell(self.structures[index])
-        return self._reduced[index]
 
     def by_framework(self) -> dict[tuple[str, int], list[int]]:
         """Indices grouped by (framework, primitive sites): the only crystals a structure

@@ -21,19 +21,9 @@ from pymatgen.symmetry.groups import sg_symbol_from_int_number
 
 from gendesign.data.known_crystals import KnownCrystals
 from gendesign.model.common.constraints import Constraints
-from gendesign.sources.redecoration import (
-    Drawn,
-    Ion,
-    allowed_element,
-    describe_ion,
-    ions_of,
-    neutral,
-    redecorated,
-    template_indices,
-)
+from gendesign.sources import redecoration
 
 MIN_MEMBERS = 5  # known crystals a framework needs to count as a prototype
-TRIES_PER_CANDIDATE = 200
 
 
 @dataclass(frozen=True)
@@ -67,21 +57,22 @@ def find_prototypes(known: KnownCrystals, templates: list[int]) -> list[Prototyp
     return sorted(prototypes, key=lambda p: (-p.members, p.label))
 
 
-class PrototypeDecoration:
+class PrototypeDecoration(redecoration.TemplateSource):
     """Draws decorated prototypes from ``known`` under ``constraints``."""
 
     def __init__(self, known: KnownCrystals, constraints: Constraints):
-        self.known = known
-        self.constraints = constraints
-        templates = template_indices(known, constraints)
-        frequency = Counter(ion for k in templates for ion in ions_of(known, k).items())
+        super().__init__(known, constraints)
+        templates = redecoration.template_indices(known, constraints)
+        frequency = Counter(
+            ion for k in templates for ion in redecoration.ions_of(known, k).items()
+        )
         # allowed ions by charge sign, with how many known crystals hold each
-        self.pool: dict[int, tuple[list[Ion], np.ndarray]] = {}
+        self.pool: dict[int, tuple[list[redecoration.Ion], np.ndarray]] = {}
         for sign in (-1, 0, 1):
             ions = sorted(
                 ion
                 for ion in frequency
-                if _sign(ion[1]) == sign and allowed_element(ion[0], constraints)
+                if _sign(ion[1]) == sign and redecoration.allowed_element(ion[0], constraints)
             )
             self.pool[sign] = (ions, np.array([frequency[ion] for ion in ions], dtype=float))
         self.prototypes = [p for p in find_prototypes(known, templates) if self._feasible(p)]
@@ -90,30 +81,23 @@ class PrototypeDecoration:
 
     def _feasible(self, prototype: Prototype) -> bool:
         """Every sign the template's ions have is available in enough distinct elements."""
-        needed = Counter(_sign(q) for q in ions_of(self.known, prototype.template).values())
+        needed = Counter(
+            _sign(q) for q in redecoration.ions_of(self.known, prototype.template).values()
+        )
         return all(len({e for e, _ in self.pool[s][0]}) >= n for s, n in needed.items())
 
-    def draw(self, count: int, rng: np.random.Generator) -> list[Drawn | None]:
-        """``count`` candidates; None where no new neutral decoration was found."""
-        return [self._one(rng) for _ in range(count)]
+    def _can_draw(self) -> bool:
+        return bool(self.prototypes)
 
-    def _one(self, rng: np.random.Generator) -> Drawn | None:
-        if not self.prototypes:
-            return None
-        for _ in range(TRIES_PER_CANDIDATE):
-            pick = int(rng.choice(len(self.prototypes), p=self._prototype_odds))
-            prototype = self.prototypes[pick]
-            drawn = self._try(prototype, rng)
-            if drawn is not None:
-                return drawn
-        return None
+    def _choose(self, rng: np.random.Generator) -> Prototype:
+        return self.prototypes[int(rng.choice(len(self.prototypes), p=self._prototype_odds))]
 
-    def _try(self, prototype: Prototype, rng: np.random.Generator) -> Drawn | None:
-        old = ions_of(self.known, prototype.template)
+    def _try(self, prototype: Prototype, rng: np.random.Generator) -> redecoration.Drawn | None:
+        old = redecoration.ions_of(self.known, prototype.template)
         template = self.known.structures[prototype.template]
         counts = template.composition.get_el_amt_dict()
         order = [str(e) for e in rng.permutation(list(old))]
-        new: dict[str, Ion] = {}
+        new: dict[str, redecoration.Ion] = {}
         for position, element in enumerate(order):
             taken = {symbol for symbol, _ in new.values()}
             ions, weights = self.pool[_sign(old[element])]
@@ -125,13 +109,13 @@ class PrototypeDecoration:
                 return None
             chosen = weights[keep]
             new[element] = ions[keep[int(rng.choice(len(keep), p=chosen / chosen.sum()))]]
-        if not neutral(new, counts):
+        if not redecoration.neutral(new, counts):
             return None
-        structure = redecorated(template, old, new)
+        structure = redecoration.redecorated(template, old, new)
         if structure.composition.reduced_formula in prototype.formulas:
             return None
-        decoration = " ".join(describe_ion(new[e]) for e in old)
-        return Drawn(
+        decoration = " ".join(redecoration.describe_ion(new[e]) for e in old)
+        return redecoration.Drawn(
             structure,
             parent=self.known.ids[prototype.template],
             how=f"{prototype.label}: {decoration}",

@@ -1,5 +1,5 @@
-"""What both template sources share: the drawn-candidate record, the element rules of
-the constraints, and building a re-decorated crystal from a known one.
+"""What both template sources share: the drawn-candidate record, drawing with retries,
+the element rules of the constraints, and building a re-decorated crystal from a known one.
 
 A template is a known crystal with a charge-neutral integral oxidation state per
 element (pymatgen's ICSD-based guess, :mod:`gendesign.data.known_crystals`);
@@ -12,6 +12,7 @@ import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 from pymatgen.analysis.structure_prediction.volume_predictor import RLSVolumePredictor
 from pymatgen.core import Species, Structure
 
@@ -20,6 +21,8 @@ from gendesign.data.known_crystals import KnownCrystals
 from gendesign.model.common.constraints import Constraints
 
 Ion = tuple[str, int]  # (element symbol, oxidation state)
+# Tries per candidate before a source gives up on it (the draw records None).
+TRIES_PER_CANDIDATE = 200
 
 
 @dataclass
@@ -30,6 +33,40 @@ class Drawn:
     parent: str  # id of the known crystal it was built from
     how: str  # e.g. "Fe2+→Mn2+" or "ABC3 #221: Sr2+ Ti4+ O2-"
     values: dict[str, Any] = field(default_factory=dict)
+
+
+class TemplateSource:
+    """A source that builds candidates from known crystals under ``constraints``: each
+    candidate is the first of up to ``TRIES_PER_CANDIDATE`` random tries that works.
+    A source says what it tries (:meth:`_choose`) and how (:meth:`_try`)."""
+
+    def __init__(self, known: KnownCrystals, constraints: Constraints):
+        self.known = known
+        self.constraints = constraints
+
+    def draw(self, count: int, rng: np.random.Generator) -> list[Drawn | None]:
+        """``count`` candidates; None where no try worked."""
+        return [self._one(rng) for _ in range(count)]
+
+    def _one(self, rng: np.random.Generator) -> Drawn | None:
+        if not self._can_draw():
+            return None
+        for _ in range(TRIES_PER_CANDIDATE):
+            drawn = self._try(self._choose(rng), rng)
+            if drawn is not None:
+                return drawn
+        return None
+
+    def _can_draw(self) -> bool:
+        raise NotImplementedError
+
+    def _choose(self, rng: np.random.Generator) -> Any:
+        """What one try starts from (a template, a prototype)."""
+        raise NotImplementedError
+
+    def _try(self, choice: Any, rng: np.random.Generator) -> Drawn | None:
+        """A candidate built from ``choice``, or None when this try fails."""
+        raise NotImplementedError
 
 
 def template_indices(known: KnownCrystals, constraints: Constraints) -> list[int]:

@@ -19,20 +19,10 @@ from pymatgen.analysis.structure_prediction.substitution_probability import (
 
 from gendesign.data.known_crystals import KnownCrystals
 from gendesign.model.common.constraints import Constraints
-from gendesign.sources.redecoration import (
-    Drawn,
-    Ion,
-    allowed_element,
-    describe_ion,
-    ions_of,
-    neutral,
-    redecorated,
-    template_indices,
-)
+from gendesign.sources import redecoration
 
 # pymatgen's Substitutor drops substitutions below this conditional probability.
 PROBABILITY_THRESHOLD = 1e-3
-TRIES_PER_CANDIDATE = 200
 
 
 @cache
@@ -42,7 +32,7 @@ def _probability_table() -> SubstitutionProbability:
 
 
 @cache
-def exchange_options(ion: Ion) -> tuple[tuple[Ion, ...], np.ndarray]:
+def exchange_options(ion: redecoration.Ion) -> tuple[tuple[redecoration.Ion, ...], np.ndarray]:
     """The ions that may replace ``ion`` (another element) and P(new | old), from the
     data-mined table; empty when the table does not know ``ion``."""
     from pymatgen.core import Species
@@ -62,53 +52,49 @@ def exchange_options(ion: Ion) -> tuple[tuple[Ion, ...], np.ndarray]:
     return tuple(options), np.array(weights)
 
 
-class IonExchange:
+class IonExchange(redecoration.TemplateSource):
     """Draws ion-exchanged candidates from ``known`` under ``constraints``."""
 
     def __init__(self, known: KnownCrystals, constraints: Constraints):
-        self.known = known
-        self.constraints = constraints
-        self.templates = [k for k in template_indices(known, constraints) if self._feasible(k)]
+        super().__init__(known, constraints)
+        self.templates = [
+            k for k in redecoration.template_indices(known, constraints) if self._feasible(k)
+        ]
 
-    def _allowed_options(self, ion: Ion, taken: set[str]) -> tuple[list[Ion], np.ndarray]:
+    def _allowed_options(
+        self, ion: redecoration.Ion, taken: set[str]
+    ) -> tuple[list[redecoration.Ion], np.ndarray]:
         options, weights = exchange_options(ion)
         keep = [
             k
             for k, (element, _) in enumerate(options)
-            if element not in taken and allowed_element(element, self.constraints)
+            if element not in taken and redecoration.allowed_element(element, self.constraints)
         ]
         return [options[k] for k in keep], weights[keep]
 
     def _feasible(self, index: int) -> bool:
         """Some ion can be exchanged, and every forbidden element has an allowed option."""
-        ions = ions_of(self.known, index)
+        ions = redecoration.ions_of(self.known, index)
         exchangeable = [bool(self._allowed_options(ion, set())[0]) for ion in ions.items()]
         forbidden_ok = all(
-            ok or allowed_element(element, self.constraints)
+            ok or redecoration.allowed_element(element, self.constraints)
             for (element, _), ok in zip(ions.items(), exchangeable, strict=True)
         )
         return any(exchangeable) and forbidden_ok
 
-    def draw(self, count: int, rng: np.random.Generator) -> list[Drawn | None]:
-        """``count`` candidates; None where no neutral exchange was found in the tries."""
-        return [self._one(rng) for _ in range(count)]
+    def _can_draw(self) -> bool:
+        return bool(self.templates)
 
-    def _one(self, rng: np.random.Generator) -> Drawn | None:
-        if not self.templates:
-            return None
-        for _ in range(TRIES_PER_CANDIDATE):
-            drawn = self._try(int(rng.choice(self.templates)), rng)
-            if drawn is not None:
-                return drawn
-        return None
+    def _choose(self, rng: np.random.Generator) -> int:
+        return int(rng.choice(self.templates))
 
-    def _try(self, index: int, rng: np.random.Generator) -> Drawn | None:
-        old = ions_of(self.known, index)
-        forced = [e for e in old if not allowed_element(e, self.constraints)]
+    def _try(self, index: int, rng: np.random.Generator) -> redecoration.Drawn | None:
+        old = redecoration.ions_of(self.known, index)
+        forced = [e for e in old if not redecoration.allowed_element(e, self.constraints)]
         exchanged = forced or [
             str(rng.choice([e for e in old if self._allowed_options((e, old[e]), set())[0]]))
         ]
-        new: dict[str, Ion] = {e: (e, q) for e, q in old.items() if e not in exchanged}
+        new: dict[str, redecoration.Ion] = {e: (e, q) for e, q in old.items() if e not in exchanged}
         probability = 1.0
         for element in map(str, rng.permutation(exchanged)):
             taken = {symbol for symbol, _ in new.values()}
@@ -120,13 +106,14 @@ class IonExchange:
             probability *= float(weights[pick])
         template = self.known.structures[index]
         counts = template.composition.get_el_amt_dict()
-        if not neutral(new, counts):
+        if not redecoration.neutral(new, counts):
             return None
         changes = ", ".join(
-            f"{describe_ion((e, old[e]))}→{describe_ion(new[e])}" for e in sorted(exchanged)
+            f"{redecoration.describe_ion((e, old[e]))}→{redecoration.describe_ion(new[e])}"
+            for e in sorted(exchanged)
         )
-        return Drawn(
-            redecorated(template, old, new),
+        return redecoration.Drawn(
+            redecoration.redecorated(template, old, new),
             parent=self.known.ids[index],
             how=changes,
             values={"substitution_probability": probability},

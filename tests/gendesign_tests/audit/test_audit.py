@@ -16,14 +16,20 @@ from scipy.stats import wasserstein_distance
 from gendesign.audit import audit, audit_structure
 from gendesign.audit.composition import smact_validity, structure_smact_validity
 from gendesign.audit.fingerprints import ORBIT_SYMPREC, _site_featurizer, structure_fingerprint
-from gendesign.audit.matching import duplicate_of, novelty_classes
+from gendesign.audit.matching import (
+    _matcher,
+    duplicate_of,
+    lattices_can_match,
+    novelty_classes,
+    unit_lattice,
+)
 from gendesign.audit.reference import resolve_reference
 from gendesign.audit.reference_cache import profile_cache_path
 from gendesign.audit.set_metrics import CompositionStandardizer, coverage
 from gendesign.audit.symmetry import equivalent_atoms
 from gendesign.data.geometry import lattice_problem, min_periodic_distance
 from gendesign.data.inputs import GENERATED_STRUCTURES_FILE
-from gendesign.data.known_crystals import KnownCrystals, describe
+from gendesign.data.known_crystals import KnownCrystals, describe, prototype_label
 from gendesign.errors import ConfigError
 
 
@@ -352,6 +358,62 @@ def test_full_test_split_audited_against_itself(dataset):
     assert summary.validity.structural == 1.0
     assert summary.coverage.cov_recall == summary.coverage.cov_precision == 1.0
     assert summary.validity.compositional < 1.0 or dataset == "carbon24"
+
+
+def perovskite(a_site: str = "Sr", b_site: str = "Ti", a: float = 3.9) -> Structure:
+    return Structure.from_spacegroup(
+        "Pm-3m", Lattice.cubic(a), [a_site, b_site, "O"], [[0, 0, 0], [0.5] * 3, [0.5, 0.5, 0]]
+    )
+
+
+def test_prototype_labels_name_the_structure_type_with_elements_anonymous():
+    potassium_bromide = rock_salt(6.6)
+    potassium_bromide.replace_species({"Na": "K", "Cl": "Br"})
+    assert prototype_label(rock_salt()) == prototype_label(potassium_bromide) == "225:a|b"
+    assert prototype_label(perovskite()) == prototype_label(perovskite("Ba", "Zr", 4.2))
+    assert prototype_label(perovskite()) == "221:a|b|c"
+    cesium_chloride_type = Structure(Lattice.cubic(3.3), ["Na", "Cl"], [[0, 0, 0], [0.5] * 3])
+    assert prototype_label(cesium_chloride_type) == "221:a|b"
+
+
+def test_the_lattice_check_rejects_only_pairs_the_matcher_rejects():
+    matcher = _matcher()
+    salt = rock_salt()
+    for stretch, expected in ((1.05, True), (1.5, False)):
+        strained = salt.copy()
+        strained.lattice = Lattice.tetragonal(5.64, 5.64 * stretch)
+        can = lattices_can_match(unit_lattice(salt), unit_lattice(strained))
+        assert can is expected
+        if not can:  # the check never turns away a pair the matcher would fit
+            assert not matcher.fit(salt, strained)
+    # a cell that cannot map is refused whatever the species (the anonymous fit too)
+    tetragonal = perovskite()
+    tetragonal.lattice = Lattice.tetragonal(3.9, 6.0)
+    assert not lattices_can_match(unit_lattice(perovskite()), unit_lattice(tetragonal))
+    assert not matcher.fit_anonymous(perovskite("Ba", "Zr"), tetragonal)
+
+
+def test_substitution_derived_needs_a_known_crystal_of_the_same_prototype():
+    known_salt = rock_salt(5.6)
+    known_perovskite = perovskite()
+    known = KnownCrystals(
+        "two crystals",
+        ["rs", "pv"],
+        [known_salt, known_perovskite],
+        [describe(known_salt, full=False), describe(known_perovskite, full=False)],
+    )
+    potassium_bromide = rock_salt(6.6)
+    potassium_bromide.replace_species({"Na": "K", "Cl": "Br"})
+    cesium_chloride_type = Structure(Lattice.cubic(3.3), ["Cs", "Cl"], [[0, 0, 0], [0.5] * 3])
+    found = novelty_classes(
+        [potassium_bromide, perovskite("Ba", "Zr", 4.2), cesium_chloride_type, rock_salt()], known
+    )
+    assert [(m.novelty_class, m.matched_id) for m in found] == [
+        ("substitution-derived", "rs"),
+        ("substitution-derived", "pv"),
+        ("novel-framework", None),
+        ("known", "rs"),
+    ]
 
 
 def test_duplicates_are_flagged_and_inherit_novelty(tmp_path):

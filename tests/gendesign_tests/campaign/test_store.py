@@ -59,6 +59,23 @@ def test_pending_work_is_found_by_status_and_recorded(store_url):
     assert "prescreen_status" not in table  # no candidate reached it
 
 
+def test_a_ctrl_c_inside_a_write_keeps_nothing_of_it_and_stays_a_ctrl_c(store_url):
+    store = CampaignStore(store_url)
+    store.add(generated(4))
+    outcomes = [Outcome(f"c{k:03d}", "passed", values={"n": k}) for k in range(4)]
+
+    # Ctrl-C lands after two of four updates of one transaction; on PostgreSQL, ASE's own
+    # rollback would fail and replace it by an AttributeError
+    with pytest.raises(KeyboardInterrupt), store._transaction():
+        for k, outcome in enumerate(outcomes):
+            if k == 2:
+                raise KeyboardInterrupt
+            store.db.update(store._ids_of([outcome.cid])[outcome.cid], audit_status="passed")
+    assert store.count(audit_status="passed") == 0  # the two updates were rolled back
+    store.record("audit", outcomes)  # and the store is usable afterwards
+    assert store.count(audit_status="passed") == 4
+
+
 def test_discarding_a_stage_makes_its_candidates_pending_again(store_url):
     store = CampaignStore(store_url)
     store.add(generated(3))
