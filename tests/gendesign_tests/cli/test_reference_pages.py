@@ -50,7 +50,9 @@ def test_every_command_and_option_is_in_the_cli_page_with_its_help():
             if param.param_type_name != "option" or param.hidden:
                 continue
             row = next(line for line in section.splitlines() if f"| `{param.opts[0]}`" in line)
-            assert re.search(r"\| [^|]*\w[^|]* \|$", row), f"{' '.join(path)} {param.opts[0]} has no help"
+            assert re.search(r"\| [^|]*\w[^|]* \|$", row), (
+                f"{' '.join(path)} {param.opts[0]} has no help"
+            )
     assert "gendesign predictor train" in page and "--set" in page
 
 
