@@ -73,7 +73,7 @@ def measure(checkout: Path, label: str) -> dict:
                       "--workers", str(WORKERS), "--out", str(out),
                       log=WORK / f"audit-{label}.log")  # fmt: skip
     summary = json.loads((out / "summary.json").read_text())
-    table = pd.read_csv(out / "structures.csv", usecols=["id", "valid", "unique", "novelty_class"])
+    table = pd.read_csv(out / "structures.csv", usecols=["novelty_class"])
     return {
         "wall_s": round(wall, 1),
         "stages_s": summary["timing_s"],

@@ -54,35 +54,26 @@ def reduced_cell(structure: Structure) -> Structure:
     return StructureMatcher._get_reduced_structure(structure, primitive_cell=True, niggli=True)
 
 
-def wyckoff_letters(structure: Structure) -> tuple[int, dict[str, str]]:
-    """The space group number at :data:`SYMPREC` and, per element, the sorted Wyckoff
-    letters of the orbits it occupies (0 and an empty mapping when spglib finds no
-    symmetry)."""
-    try:
-        dataset = SpacegroupAnalyzer(structure, symprec=SYMPREC).get_symmetry_dataset()
-    except Exception:  # spglib gives up on some degenerate cells
-        dataset = None
-    if dataset is None:
-        return 0, {}
-    orbits: dict[str, list[str]] = defaultdict(list)
-    for site, (representative, letter) in enumerate(
-        zip(dataset.equivalent_atoms, dataset.wyckoffs, strict=True)
-    ):
-        if site == representative:
-            orbits[structure[site].species_string].append(letter)
-    return int(dataset.number), {element: "".join(sorted(v)) for element, v in orbits.items()}
-
-
 def prototype_label(structure: Structure) -> str:
     """The structure type in the AFLOW sense, with the elements left anonymous: the space
     group at :data:`SYMPREC` and, per element, the Wyckoff letters of the orbits it
     occupies (e.g. ``221:a|b|c`` for a cubic perovskite ABX3). Two crystals with
     different labels are different frameworks to a crystallographer; "0" when spglib
     finds no symmetry."""
-    number, letters = wyckoff_letters(structure)
-    if not letters:
+    try:
+        dataset = SpacegroupAnalyzer(structure, symprec=SYMPREC).get_symmetry_dataset()
+    except Exception:  # spglib gives up on some degenerate cells
+        dataset = None
+    if dataset is None:
         return "0"
-    return f"{number}:{'|'.join(sorted(letters.values()))}"
+    orbits: dict[str, list[str]] = defaultdict(list)
+    for site, (representative, letter) in enumerate(
+        zip(dataset.equivalent_atoms, dataset.wyckoffs, strict=True)
+    ):
+        if site == representative:
+            orbits[structure[site].species_string].append(letter)
+    occupied = sorted("".join(sorted(letters)) for letters in orbits.values())
+    return f"{dataset.number}:{'|'.join(occupied)}"
 
 
 def describe(structure: Structure, full: bool = True) -> CrystalDescriptor:
