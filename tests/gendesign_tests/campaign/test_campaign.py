@@ -10,6 +10,7 @@ import os
 import re
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -190,8 +191,13 @@ def _wait_for(store: str, condition, process: subprocess.Popen, timeout: float =
         if process.poll() is not None:
             return False
         if "://" in store or Path(store).exists():
+            db = ase.db.connect(store)
+            if (
+                "://" not in store
+            ):  # ASE waits up to 20 s for SQLite's lock; the run may end meanwhile
+                db._connect = lambda db=db: sqlite3.connect(db.filename, timeout=0.05)
             try:
-                rows = [r.key_value_pairs for r in ase.db.connect(store).select(include_data=False)]
+                rows = [r.key_value_pairs for r in db.select(include_data=False)]
             except Exception:  # the writer holds the lock; look again
                 rows = []
             if condition(rows):
