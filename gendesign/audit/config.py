@@ -6,6 +6,7 @@ from typing import Literal
 
 from pydantic import Field
 
+from gendesign.audit.composition import DEFAULT_POLICY, OxidationPolicy
 from gendesign.config import StrictConfig
 
 MIN_COVERAGE_SET = 100  # valid structures from which "auto" computes coverage
@@ -24,6 +25,9 @@ class AuditConfig(StrictConfig):
     # denominators: "default" (valid structures, a seeded draw) or "cdvae" (CDVAE's: COV over
     # every item, distribution statistics on exactly n_samples valid ones)
     protocol: Literal["default", "cdvae"] = "default"
+    # what "balanced" means (common, icsd, permissive; see gendesign.audit.composition):
+    # the generator and the template sources follow the same policy
+    oxidation_states: OxidationPolicy = DEFAULT_POLICY
     n_samples: int = Field(1000, gt=0)  # valid structures drawn for distribution statistics
     seed: int = 0  # seeds that draw
     workers: int | None = Field(None, gt=0)  # processes; default all available cores

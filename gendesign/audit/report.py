@@ -58,6 +58,9 @@ def headline_metrics(summary: AuditSummary) -> list[tuple[str, str]]:
         rows.append(
             ("compositional validity (SMACT, icsd24)", _percent(validity.compositional_icsd24))
         )
+    if validity.balanced is not None:
+        policy = summary.rules.get("oxidation_state_policy", "common")
+        rows.append((f"charge balanced ({policy} oxidation states)", _percent(validity.balanced)))
     rows += [
         ("overall validity", _percent(validity.overall)),
         ("uniqueness (of valid)", _percent(summary.uniqueness)),

@@ -114,6 +114,7 @@ def audit(
             workers=workers,
             on_progress=progress("checks", len(crystals)),
             oxidation_states=oxidation_states_for(config.protocol),
+            policy=config.oxidation_states,
         )
         table = per_structure_table(crystals, audits)
     summary = AuditSummary(
@@ -125,6 +126,7 @@ def audit(
             "min_interatomic_distance_A": MIN_INTERATOMIC_DISTANCE_A,
             "structure_matcher": MATCHER_TOLERANCES,
             "oxidation_states": oxidation_states_for(config.protocol),
+            "oxidation_state_policy": config.oxidation_states,
         },
         **validity_summary(table),
     )

@@ -12,7 +12,10 @@ from pymatgen.core import Structure
 
 from gendesign.audit.composition import (
     DEFAULT_OXIDATION_STATES,
+    DEFAULT_POLICY,
+    OxidationPolicy,
     OxidationStateList,
+    charge_balanced,
     reduced_counts,
     smact_validity,
 )
@@ -41,7 +44,7 @@ class StructureAudit:
 AUDIT_COLUMNS = (
     "readable", "formula", "reduced_formula", "n_atoms", "n_elements", "volume_A3",
     "density_g_cm3", "lattice_ok", "min_distance_A", "struct_valid", "comp_valid",
-    "comp_reason", "no_oxidation_data", "valid", "reason",
+    "comp_reason", "no_oxidation_data", "valid", "reason", "balanced",
     *(f"{kind}_{symprec:g}" for symprec in SYMPRECS for kind in ("spacegroup", "spacegroup_symbol")),
     "crystal_system", "fingerprint_error", "read_note",
 )  # fmt: skip
@@ -51,13 +54,15 @@ def audit_structure(
     structure: Structure,
     fingerprints: bool = True,
     oxidation_states: OxidationStateList = DEFAULT_OXIDATION_STATES,
+    policy: OxidationPolicy = DEFAULT_POLICY,
 ) -> StructureAudit:
     """Lattice, distance, composition and symmetry checks plus descriptors of one structure.
 
     ``reason`` holds the first failed check (lattice, then distance, then
     composition) and is empty for a valid structure. ``comp_valid`` uses the
     ``oxidation_states`` list; when that is not the default, ``comp_valid_icsd24``
-    gives the stricter default verdict beside it.
+    gives the stricter default verdict beside it. ``balanced`` is the verdict of the
+    oxidation-state ``policy`` that the generator and the sources also follow.
     """
     symbols, counts = reduced_counts(structure)
     composition = structure.composition
@@ -90,6 +95,7 @@ def audit_structure(
         row["reason"] = f"atoms {distance:.3f} Å apart, closer than {MIN_INTERATOMIC_DISTANCE_A} Å"
     else:
         row["reason"] = verdict.reason
+    row["balanced"] = charge_balanced(symbols, counts, policy)
 
     row.update(_symmetry_or_blank(structure, skip=bool(lattice_reason)))
     structure_fp = composition_fp = None
@@ -120,9 +126,12 @@ def _symmetry_or_blank(structure: Structure, skip: bool) -> dict[str, object]:
 
 
 def _audit_chunk(
-    structures: Sequence[Structure], fingerprints: bool, oxidation_states: OxidationStateList
+    structures: Sequence[Structure],
+    fingerprints: bool,
+    oxidation_states: OxidationStateList,
+    policy: OxidationPolicy,
 ) -> list[StructureAudit]:
-    return [audit_structure(structure, fingerprints, oxidation_states) for structure in structures]
+    return [audit_structure(s, fingerprints, oxidation_states, policy) for s in structures]
 
 
 def available_workers() -> int:
@@ -139,6 +148,7 @@ def audit_structures(
     workers: int | None = None,
     on_progress: Callable[[int], None] | None = None,
     oxidation_states: OxidationStateList = DEFAULT_OXIDATION_STATES,
+    policy: OxidationPolicy = DEFAULT_POLICY,
 ) -> list[StructureAudit]:
     """:func:`audit_structure` over many structures, spread over ``workers`` processes
     (default: all available cores); ``on_progress(n_done)`` is called as chunks finish."""
@@ -146,7 +156,7 @@ def audit_structures(
     if workers <= 1 or len(structures) < _MIN_ITEMS_FOR_WORKERS:
         results = []
         for structure in structures:
-            results.append(audit_structure(structure, fingerprints, oxidation_states))
+            results.append(audit_structure(structure, fingerprints, oxidation_states, policy))
             if on_progress:
                 on_progress(1)
         return results
@@ -154,7 +164,7 @@ def audit_structures(
     chunk = max(1, min(32, len(structures) // (workers * 8)))
     chunks = [structures[i : i + chunk] for i in range(0, len(structures), chunk)]
     jobs = Parallel(n_jobs=workers, return_as="generator")(
-        delayed(_audit_chunk)(part, fingerprints, oxidation_states) for part in chunks
+        delayed(_audit_chunk)(part, fingerprints, oxidation_states, policy) for part in chunks
     )
     results = []
     for part in jobs:

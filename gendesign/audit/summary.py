@@ -34,6 +34,7 @@ class Validity:
     compositional: float
     overall: float
     compositional_icsd24: float | None = None  # the stricter list, beside the protocol's
+    balanced: float | None = None  # charge balanced under the oxidation-state policy
 
 
 @dataclass

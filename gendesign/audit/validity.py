@@ -91,6 +91,9 @@ def validity_summary(table: pd.DataFrame) -> dict:
             compositional_icsd24=float(table["comp_valid_icsd24"].astype(bool).mean())
             if icsd24
             else None,
+            balanced=float(table["balanced"].astype(bool).mean())
+            if "balanced" in table and n
+            else None,
         ),
         "failure_reasons": dict(reasons.most_common(15)),
         "elements_without_oxidation_data": dict(missing),

@@ -43,7 +43,12 @@ def reaudit_batch(config: CampaignConfig, candidates: list[Candidate]) -> list[O
 def _checked(
     config: CampaignConfig, candidates: list[Candidate], structures: list[Structure], what: str
 ) -> list[Outcome]:
-    rows = [audit_structure(s, fingerprints=False).row for s in structures]
+    policy = config.oxidation_states
+    rows = [audit_structure(s, fingerprints=False, policy=policy).row for s in structures]
+    for row in rows:  # the campaign's policy decides charge balance for every source alike
+        if row["valid"] and not row["balanced"]:
+            row["valid"] = False
+            row["reason"] = f"not charge balanced under {policy} oxidation states"
     valid = [k for k, row in enumerate(rows) if row["valid"]]
     matches = _novelty(config, [structures[k] for k in valid])
     match_by_row = dict(zip(valid, matches, strict=True))
@@ -53,6 +58,7 @@ def _checked(
             "valid": bool(row["valid"]),
             "struct_valid": bool(row["struct_valid"]),
             "comp_valid": bool(row["comp_valid"]),
+            "balanced": bool(row["balanced"]),
             "density_g_cm3": row["density_g_cm3"],
             "min_distance_A": row["min_distance_A"],
             "spacegroup": row["spacegroup_0.1"],

@@ -15,10 +15,11 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from gendesign.audit.composition import DEFAULT_POLICY, OxidationPolicy
 from gendesign.config import StrictConfig
 from gendesign.errors import ConfigError
 from gendesign.model.common.constraints import Constraints, parse_elements
@@ -52,6 +53,11 @@ class GenerateSection(StrictConfig):
     # for crystalflow models or {levels: 10, steps_per_level: 20} for cdvae models
     sampling: dict[str, Any] = Field(default_factory=dict)
     steering_steps: int = Field(300, ge=0)  # latent optimisation steps toward the targets
+    # where the model's compositions come from: "model" (its chemistry network) or "hull"
+    # (drawn toward the MP-20 hull by a composition-only E_hull estimate; with elements
+    # given, every balanced formula is a candidate; see gendesign.sources.hull_compositions)
+    compositions: Literal["model", "hull"] = "model"
+    hull_temperature: float = Field(0.05, gt=0)  # eV/atom: how hard "hull" favours the hull
 
     @field_validator("sources")
     @classmethod
@@ -153,6 +159,9 @@ class CampaignConfig(StrictConfig):
     elements: list[str] | None = None  # only these elements
     exclude: list[str] | None = None  # none of these
     atoms: str | None = None  # atoms per cell, e.g. "4:20"
+    # what charge balanced means for the model, the template sources and the audit alike:
+    # common (pymatgen's common and ICSD states), icsd (SMACT's ICSD-24), permissive (SMACT 2014)
+    oxidation_states: OxidationPolicy = DEFAULT_POLICY
     generate: GenerateSection = Field(default_factory=GenerateSection)
     audit: AuditSection = Field(default_factory=AuditSection)
     prescreen: PrescreenSection = Field(default_factory=PrescreenSection)
@@ -195,6 +204,7 @@ class CampaignConfig(StrictConfig):
             exclude=list(self.exclude or []),
             atoms=Range.parse(self.atoms, "atoms") if self.atoms else OPEN,
             targets=dict(self.targets),
+            oxidation_states=self.oxidation_states,
         )
 
     def stage_fingerprints(self) -> dict[str, str]:
@@ -206,6 +216,7 @@ class CampaignConfig(StrictConfig):
             "elements": self.elements,
             "exclude": self.exclude,
             "atoms": self.atoms,
+            "oxidation_states": self.oxidation_states,
         }
         inputs: dict[str, Any] = {
             "generate": {**shared, "generate": self.generate},
@@ -239,6 +250,7 @@ class CampaignConfig(StrictConfig):
                 "elements",
                 "exclude",
                 "atoms",
+                "oxidation_states",
                 "generate",
             ],
             "audit": ["audit"],

@@ -19,7 +19,7 @@ from gendesign.campaign.config import CampaignConfig
 # crystalflow models, charge balance, the imposed space group and symmetrisation
 _DECODER_COLUMNS = {
     "charge_balanced", "composition_attempts", "symmetrised", "template_space_group",
-    "placements",
+    "placements", "e_hull_composition_estimate",
 }  # fmt: skip
 
 
@@ -68,13 +68,30 @@ def generate_batch(config: CampaignConfig, batch: GenerationBatch) -> list[Outco
 def _from_model(config: CampaignConfig, ids: list[str], seed: int) -> list[Outcome]:
     generator = resources.generator(config.generate.model)
     settings = config.generate
+    constraints = config.constraints()
+    planned = None
+    if settings.compositions == "hull":
+        from gendesign.sources.hull_compositions import plan_compositions
+
+        planned = plan_compositions(
+            resources.composition_planner(config.data_root, settings.hull_temperature),
+            len(ids),
+            seed,
+            constraints,
+            generator.model.max_atoms,
+            lambda count, at: generator.propose_compositions(count, at, constraints),
+            config.data_root,
+        )
     structures, table = generator.sample_table(
         len(ids),
         seed,
-        config.constraints(),
+        constraints,
         generator.sampling_with(settings.sampling),
         steering_steps=settings.steering_steps,
+        compositions=[p.composition for p in planned] if planned else None,
     )
+    if planned:
+        table["e_hull_composition_estimate"] = [p.e_hull_estimate for p in planned]
     kept = [
         c
         for c in table.columns

@@ -35,7 +35,7 @@ def prescreen_batch(config: CampaignConfig, candidates: list[Candidate]) -> list
         relax.potential, relax.potential_path, config.data_root
     )
     structures = [c.structures["generate"] for c in candidates]
-    energies, moved = _energies(structures, potential, settings.steps, relax.settings.fmax)
+    energies, moved = prescreen_energies(structures, potential, settings.steps, relax.settings.fmax)
     method = f"{potential.info.name}, " + (
         f"{settings.steps} FIRE steps" if settings.steps else "single point"
     )
@@ -67,7 +67,7 @@ def prescreen_batch(config: CampaignConfig, candidates: list[Candidate]) -> list
     return outcomes
 
 
-def _energies(
+def prescreen_energies(
     structures: list[Structure], potential, steps: int, fmax: float
 ) -> tuple[list[float], list[Structure]]:
     """Total energies (eV) and the structures they belong to: single points for

@@ -56,6 +56,18 @@ def property_judge():
 
 
 @lru_cache(maxsize=2)
+def composition_planner(data_root: str | None, temperature: float):
+    """Stability-aware compositions for the model source: the composition judge's formation
+    energy against the MP-20 hull (:mod:`gendesign.sources.hull_compositions`)."""
+    from gendesign.sources.hull_compositions import HullCompositionPlanner
+    from relax.hull import mp20_hull_reference
+
+    return HullCompositionPlanner(
+        property_judge(), mp20_hull_reference(data_root), temperature=temperature
+    )
+
+
+@lru_cache(maxsize=2)
 def known_crystals(dataset: str, data_root: str | None) -> KnownCrystals:
     """The training crystals of ``dataset`` with their descriptors (novelty, templates)."""
     from gendesign.data.inputs import load_dataset_split

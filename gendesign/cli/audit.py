@@ -39,6 +39,11 @@ def audit_command(
     protocol: str | None = typer.Option(
         None, help="'default' (documented seeded draw) or 'cdvae' (CDVAE's denominators)."
     ),
+    oxidation_states: str | None = typer.Option(
+        None,
+        help="What 'charge balanced' means: common (default; pymatgen's common and ICSD "
+        "oxidation states), icsd (SMACT's ICSD-24 list) or permissive (SMACT's 2014 list).",
+    ),
     out: Path | None = typer.Option(
         None, help="Folder for structures.csv, summary.json, report.md and plots/."
     ),
@@ -69,6 +74,7 @@ def audit_command(
         "reference": reference,
         "known": str(known) if known else None,
         "protocol": protocol,
+        "oxidation_states": oxidation_states,
         "n_samples": n_samples,
         "seed": seed,
         "workers": workers,

@@ -90,6 +90,17 @@ def sample_command(
     elements: str | None = typer.Option(None, help="Only these elements, e.g. Li,Fe,P,O."),
     exclude: str | None = typer.Option(None, help="None of these elements, e.g. Pb,Cd."),
     atoms: str | None = typer.Option(None, help="Atoms per cell, e.g. 4:12."),
+    oxidation_states: str = typer.Option(
+        "common",
+        help="What charge balanced means: common (pymatgen's common and ICSD oxidation "
+        "states), icsd (SMACT's ICSD-24 list) or permissive (SMACT's 2014 list).",
+    ),
+    compositions: str = typer.Option(
+        "model",
+        help="crystalflow models: compositions from the model's chemistry network (model) "
+        "or drawn toward the MP-20 hull by a composition-only E_hull estimate (hull; with "
+        "--elements, every balanced formula of the system is a candidate).",
+    ),
     start_from: str | None = typer.Option(
         None, help="Crystals (file, folder or split like mp20:test) to start steering from."
     ),
@@ -132,7 +143,7 @@ def sample_command(
     from predictors.inference import Predictor
 
     generator = Generator.load(model, device)
-    constraints = Constraints.parse(target, elements, exclude, atoms)
+    constraints = Constraints.parse(target, elements, exclude, atoms, oxidation_states)
     if generator.is_flow:
         overrides = {"coordinate_steps": steps, "guidance": guidance, "symmetrise": symmetrise,
                      "space_group_templates": templates}  # fmt: skip
@@ -153,9 +164,19 @@ def sample_command(
         f"Model: {model} ({generator.checkpoint.dataset}, {generator.device}); "
         f"schedule {generator.schedule_text(sampling)}"
     )
+    planned = _planned_compositions(compositions, generator, n, seed, constraints)
     with stage_progress() as progress:
         advance = progress("sampling", n)
-        structures, table = generator.sample_table(n, seed, constraints, sampling, progress=advance)
+        structures, table = generator.sample_table(
+            n,
+            seed,
+            constraints,
+            sampling,
+            progress=advance,
+            compositions=[p.composition for p in planned] if planned else None,
+        )
+    if planned:
+        table["e_hull_composition_estimate"] = [p.e_hull_estimate for p in planned]
     # The bundled predictor of the model's dataset judges the property targets, when there is one.
     dataset = generator.checkpoint.dataset
     if dataset in BUNDLED_PREDICTORS.names() and structures:
@@ -176,8 +197,10 @@ def sample_command(
         snapped = int(table["symmetrised"].astype(bool).sum())
         imposed = table["template_space_group"].astype(int)
         console.print(
-            f"charge-neutral by SMACT: {len(table) - unbalanced}/{len(table)} "
+            f"charge balanced ({constraints.oxidation_states} oxidation states): "
+            f"{len(table) - unbalanced}/{len(table)} "
             f"({unbalanced} kept unbalanced after every redraw); "
+            f"distinct formulas: {table['formula'].nunique()}; "
             f"space group imposed while decoding: {int((imposed > 1).sum())}/{len(table)}; "
             f"snapped by spglib at {sampling.symprec:g} Å: {snapped}/{len(table)}"
         )
@@ -195,4 +218,27 @@ def sample_command(
         )
     console.print(
         f"Samples: {out / 'samples.csv'}  ·  CIFs: {out / 'cifs'}  ·  {out / 'structures.extxyz'}"
+    )
+
+
+def _planned_compositions(choice: str, generator, n: int, seed: int, constraints):
+    """The hull-planned compositions for ``--compositions hull``; None for ``model``."""
+    from gendesign.errors import ConfigError
+
+    if choice == "model":
+        return None
+    if choice != "hull":
+        raise ConfigError(f"--compositions: '{choice}' is neither 'model' nor 'hull'")
+    from gendesign.sources.hull_compositions import HullCompositionPlanner, plan_compositions
+    from predictors.composition import bundled_judge
+    from relax.hull import mp20_hull_reference
+
+    planner = HullCompositionPlanner(bundled_judge(), mp20_hull_reference())
+    return plan_compositions(
+        planner,
+        n,
+        seed,
+        constraints,
+        generator.model.max_atoms,
+        lambda count, at: generator.propose_compositions(count, at, constraints),
     )

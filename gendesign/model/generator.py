@@ -20,9 +20,10 @@ from pathlib import Path
 
 import pandas as pd
 import torch
-from pymatgen.core import Structure
+from pymatgen.core import Composition, Element, Structure
 
 from gendesign.config import read_yaml_mapping, validate_config
+from gendesign.errors import ConfigError
 from gendesign.model.cdvae.config import SamplingConfig
 from gendesign.model.cdvae.model import CDVAE
 from gendesign.model.common.bundled import BUNDLED
@@ -116,14 +117,21 @@ class Generator:
         steering_steps: int = 300,
         start_from: list[Structure] | None = None,
         progress: Callable[[int], None] | None = None,
+        compositions: list[Composition] | None = None,
     ) -> tuple[list[Structure], pd.DataFrame]:
         """``n`` crystals and their table. Deterministic for a given ``seed`` on one device.
 
         ``start_from``: crystals whose latent means are the starting points (cycled) for
         steering, instead of draws from the prior. ``progress`` is called with the number
-        of crystals finished after each batch.
+        of crystals finished after each batch. ``compositions`` (``n`` cell compositions,
+        crystalflow models only): each crystal's composition is given, not drawn (see
+        :mod:`gendesign.sources.hull_compositions`).
         """
         model = self.model
+        if compositions is not None:
+            self._require_flow("given compositions")
+            if len(compositions) != n:
+                raise ConfigError(f"{len(compositions)} compositions given for {n} crystals")
         constraints = constraints or Constraints()
         constraints.check_against(
             model.atomic_numbers.tolist(), model.max_atoms, model.property_names
@@ -145,7 +153,8 @@ class Generator:
                 predicted.append(
                     model.property_values(z) * model.property_std + model.property_mean
                 )
-            batch, columns = self._decode(z, sampling, constraints, generator)
+            given = compositions[start : start + size] if compositions is not None else None
+            batch, columns = self._decode(z, sampling, constraints, generator, given)
             structures += batch
             for name, values in columns.items():
                 extra.setdefault(name, []).extend(values)
@@ -157,12 +166,50 @@ class Generator:
             table[name] = column
         return structures, table
 
-    def _decode(self, z, sampling, constraints, generator) -> tuple[list[Structure], dict]:
+    def propose_compositions(
+        self, n: int, seed: int = 0, constraints: Constraints | None = None
+    ) -> list[tuple[Composition, bool]]:
+        """``n`` cell compositions from the chemistry model's prior under ``constraints``
+        (no lattice, no atoms: milliseconds each), with whether each is charge balanced."""
+        from gendesign.model.crystalflow.sampling import draw_compositions
+
+        self._require_flow("composition proposals")
+        constraints = constraints or Constraints()
+        model, sampling = self.model, self.sampling_defaults
+        generator = torch.Generator(device=self.device).manual_seed(seed)
+        symbols = model.chemistry.atomic_numbers.tolist()
+        proposals = []
+        for start in range(0, n, sampling.batch_size):
+            size = min(sampling.batch_size, n - start)
+            z = torch.randn((size, model.latent_dim), generator=generator, device=self.device)
+            drawn = draw_compositions(model, z, sampling, constraints, generator)
+            batch = drawn.composition
+            for b in range(size):
+                present = batch.species[b] >= 0
+                amounts = {
+                    Element.from_Z(int(symbols[k])): int(c)
+                    for k, c in zip(
+                        batch.species[b][present].tolist(),
+                        batch.counts[b][present].tolist(),
+                        strict=True,
+                    )
+                }
+                if amounts:
+                    proposals.append((Composition(amounts), drawn.balanced[b]))
+        return proposals
+
+    def _require_flow(self, what: str) -> None:
+        if not self.is_flow:
+            raise ConfigError(f"{what} need a crystalflow model; this one is a cdvae model")
+
+    def _decode(
+        self, z, sampling, constraints, generator, compositions=None
+    ) -> tuple[list[Structure], dict]:
         """Structures for latents ``z`` and per-sample columns of what the decoder did."""
         if self.is_flow:
             from gendesign.model.crystalflow.sampling import decode as decode_flow
 
-            decoded = decode_flow(self.model, z, sampling, constraints, generator)
+            decoded = decode_flow(self.model, z, sampling, constraints, generator, compositions)
             return decoded.structures, {
                 "charge_balanced": decoded.charge_balanced,
                 "composition_attempts": decoded.composition_attempts,

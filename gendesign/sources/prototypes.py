@@ -109,7 +109,7 @@ class PrototypeDecoration(redecoration.TemplateSource):
                 return None
             chosen = weights[keep]
             new[element] = ions[keep[int(rng.choice(len(keep), p=chosen / chosen.sum()))]]
-        if not redecoration.neutral(new, counts):
+        if not redecoration.neutral(new, counts, self.constraints):
             return None
         structure = redecoration.redecorated(template, old, new)
         if structure.composition.reduced_formula in prototype.formulas:

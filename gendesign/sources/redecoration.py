@@ -112,13 +112,14 @@ def redecorated(template: Structure, old: dict[str, int], new: dict[str, Ion]) -
     return scaled
 
 
-def neutral(ions: dict[str, Ion], counts: dict[str, float]) -> bool:
-    """Whether the ions' charges cancel over ``counts`` (sites per old element) and SMACT
-    agrees the new composition is charge balanced (both oxidation-state lists)."""
+def neutral(ions: dict[str, Ion], counts: dict[str, float], constraints: Constraints) -> bool:
+    """Whether the ions' charges cancel over ``counts`` (sites per old element) and the
+    new composition is charge balanced under the constraints' oxidation-state policy."""
     if sum(charge * counts[old] for old, (_, charge) in ions.items()) != 0:
         return False
     symbols = tuple(element for element, _ in ions.values())
-    return charge_balanced(symbols, tuple(int(counts[old]) for old in ions))
+    counts_new = tuple(int(counts[old]) for old in ions)
+    return charge_balanced(symbols, counts_new, constraints.oxidation_states)
 
 
 def describe_ion(ion: Ion) -> str:

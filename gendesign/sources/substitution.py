@@ -106,7 +106,7 @@ class IonExchange(redecoration.TemplateSource):
             probability *= float(weights[pick])
         template = self.known.structures[index]
         counts = template.composition.get_el_amt_dict()
-        if not redecoration.neutral(new, counts):
+        if not redecoration.neutral(new, counts, self.constraints):
             return None
         changes = ", ".join(
             f"{redecoration.describe_ion((e, old[e]))}→{redecoration.describe_ion(new[e])}"

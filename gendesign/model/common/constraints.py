@@ -1,4 +1,5 @@
-"""What a user asks of generated crystals: elements, atom counts, property ranges.
+"""What a user asks of generated crystals: elements, atom counts, property ranges, and
+the oxidation-state policy their formulas must balance under.
 
 Element and atom-count constraints are enforced while decoding (masked logits),
 so every returned sample meets them; property targets steer the latent and are
@@ -13,6 +14,7 @@ from dataclasses import dataclass, field
 import torch
 from pymatgen.core import Element, Structure
 
+from gendesign.audit.composition import DEFAULT_POLICY, POLICY_LISTS, OxidationPolicy
 from gendesign.errors import ConfigError
 from gendesign.ranges import OPEN, Range
 
@@ -31,14 +33,21 @@ def parse_elements(text: str | list[str] | None, what: str) -> list[str]:
 @dataclass
 class Constraints:
     """Only ``elements`` (if given), none of ``exclude``, ``atoms`` per cell in range, and
-    each property of ``targets`` in its range."""
+    each property of ``targets`` in its range; formulas charge balanced under the
+    ``oxidation_states`` policy (:mod:`gendesign.audit.composition`)."""
 
     elements: list[str] = field(default_factory=list)
     exclude: list[str] = field(default_factory=list)
     atoms: Range = OPEN
     targets: dict[str, Range] = field(default_factory=dict)
+    oxidation_states: OxidationPolicy = DEFAULT_POLICY
 
     def __post_init__(self) -> None:
+        if self.oxidation_states not in POLICY_LISTS:
+            raise ConfigError(
+                f"oxidation states: '{self.oxidation_states}' is not a policy; "
+                f"choose from {', '.join(POLICY_LISTS)}"
+            )
         # (low, high) tuples and "low:high" texts are ranges too
         self.atoms = Range.model_validate(self.atoms)
         self.targets = {name: Range.model_validate(r) for name, r in self.targets.items()}
@@ -50,6 +59,7 @@ class Constraints:
         elements: str | None = None,
         exclude: str | None = None,
         atoms: str | None = None,
+        oxidation_states: OxidationPolicy = DEFAULT_POLICY,
     ) -> Constraints:
         """From CLI strings: ``targets`` like ``["band_gap=1.5:2.5"]``."""
         parsed: dict[str, Range] = {}
@@ -63,6 +73,7 @@ class Constraints:
             exclude=parse_elements(exclude, "--exclude"),
             atoms=Range.parse(atoms, "--atoms") if atoms else OPEN,
             targets=parsed,
+            oxidation_states=oxidation_states,
         )
 
     def check_against(

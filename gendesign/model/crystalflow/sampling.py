@@ -9,9 +9,9 @@ Per batch of latents z:
    velocity to ``cond + w·(cond − uncond)``.
 2. **Composition.** Elements in canonical order, each with an integer count,
    under the element and atom-count constraints (masked logits: every sample
-   meets them). A composition with no charge-neutral SMACT assignment under both
-   oxidation-state lists (ICSD-24 and SMACT-2014; all-metal alloys pass) is
-   redrawn for the same z up to ``composition_tries`` times; one still
+   meets them). A composition that is not charge balanced under the constraints'
+   oxidation-state policy (:mod:`gendesign.audit.composition`; all-metal alloys
+   pass) is redrawn for the same z up to ``composition_tries`` times; one still
    unbalanced after that is kept and flagged ``charge_balanced = False`` (the
    table and ``gendesign sample`` count them).
 3. **Lattice.** ``lattice_steps`` Euler steps of the lattice flow; with
@@ -42,10 +42,11 @@ import math
 from dataclasses import dataclass
 
 import torch
-from pymatgen.core import Element, Lattice, Structure
+from pymatgen.core import Composition, Element, Lattice, Structure
 
 from gendesign.audit.composition import charge_balanced
 from gendesign.data.lattice import cell_angles, matrix_from_params
+from gendesign.errors import ConfigError
 from gendesign.model.common.constraints import Constraints
 from gendesign.model.common.symmetrise import closest_pair, symmetrise
 from gendesign.model.crystalflow.chemistry_vae import ChemistryVAE, CompositionBatch
@@ -259,26 +260,40 @@ def snap_lattice(
     return lengths, angles
 
 
+def atom_range(model: CrystalFlow, constraints: Constraints) -> tuple[int, int]:
+    """(fewest, most) atoms per cell that the constraints and the model allow."""
+    low, high = constraints.atoms.min, constraints.atoms.max
+    return (
+        max(1, math.ceil(low) if low is not None else 1),
+        min(model.max_atoms, math.floor(high) if high is not None else model.max_atoms),
+    )
+
+
+@dataclass
+class DrawnCompositions:
+    """Stoichiometries drawn for a batch of latents, with the redraw bookkeeping."""
+
+    composition: CompositionBatch
+    balanced: list[bool]  # under the constraints' oxidation-state policy
+    attempts: list[int]  # draws until balanced (composition_tries when never)
+
+
 @torch.inference_mode()
-def decode(
+def draw_compositions(
     model: CrystalFlow,
     z: torch.Tensor,
     settings: FlowSamplingConfig,
-    constraints: Constraints | None = None,
-    generator: torch.Generator | None = None,
-) -> DecodedCrystals:
-    """Crystals for latents ``z`` (B, latent_dim), steered toward ``constraints.targets``."""
-    constraints = constraints or Constraints()
+    constraints: Constraints,
+    generator: torch.Generator,
+    condition: torch.Tensor | None = None,
+) -> DrawnCompositions:
+    """Stage 2 of the module docstring: compositions for latents ``z`` under the element
+    and atom-count constraints, redrawn while not charge balanced."""
     chemistry = model.chemistry
     size, device = len(z), z.device
-    generator = generator or torch.Generator(device=device).manual_seed(0)
     element_mask = constraints.element_mask(chemistry.atomic_numbers)
-    low, high = constraints.atoms.min, constraints.atoms.max
-    atoms = (max(1, math.ceil(low) if low is not None else 1),
-             min(model.max_atoms, math.floor(high) if high is not None else model.max_atoms))  # fmt: skip
-    condition = conditions_for(chemistry, constraints.targets, size, generator)
+    atoms = atom_range(model, constraints)
     guided = _Guided(chemistry, z, condition, settings.guidance)
-
     symbols = [Element.from_Z(int(n)).symbol for n in chemistry.atomic_numbers]
     species = torch.full((size, chemistry.config.max_species), -1, dtype=torch.long, device=device)
     counts = torch.zeros_like(species)
@@ -289,20 +304,85 @@ def decode(
         drawn, ok = sample_compositions(
             chemistry, guided, element_mask, atoms, settings.temperature, generator
         )
-        redo = todo.clone()
-        for b in torch.nonzero(redo).flatten().tolist():
+        for b in torch.nonzero(todo).flatten().tolist():
             attempts[b] += 1
             present = drawn.species[b] >= 0
             if not ok[b] or not present.any():
                 continue
             species[b], counts[b] = drawn.species[b], drawn.counts[b]
             formula = tuple(symbols[i] for i in drawn.species[b][present].tolist())
-            if charge_balanced(formula, tuple(drawn.counts[b][present].tolist())):
+            counts_b = tuple(drawn.counts[b][present].tolist())
+            if charge_balanced(formula, counts_b, constraints.oxidation_states):
                 balanced[b] = True
                 todo[b] = False
         if not todo.any():
             break
-    composition = CompositionBatch(species, counts)
+    return DrawnCompositions(
+        CompositionBatch(species, counts), balanced.cpu().tolist(), attempts.tolist()
+    )
+
+
+def composition_batch(model: CrystalFlow, compositions: list[Composition]) -> CompositionBatch:
+    """Given cell compositions (integer counts) as the model's padded stoichiometries,
+    elements in vocabulary order; one sentence names an element or count it cannot take."""
+    chemistry = model.chemistry
+    index = {int(z): k for k, z in enumerate(chemistry.atomic_numbers.tolist())}
+    slots = chemistry.config.max_species
+    species = torch.full((len(compositions), slots), -1, dtype=torch.long)
+    counts = torch.zeros_like(species)
+    for b, composition in enumerate(compositions):
+        amounts = {el.Z: composition[el] for el in composition.elements}
+        unknown = [Element.from_Z(z).symbol for z in amounts if z not in index]
+        if unknown:
+            raise ConfigError(
+                f"composition {composition.formula}: this model never saw {', '.join(unknown)}"
+            )
+        if len(amounts) > slots or sum(amounts.values()) > model.max_atoms:
+            raise ConfigError(
+                f"composition {composition.formula}: this model makes cells of at most "
+                f"{slots} elements and {model.max_atoms} atoms"
+            )
+        if any(amount != int(amount) for amount in amounts.values()):
+            raise ConfigError(f"composition {composition.formula}: counts must be whole atoms")
+        for k, z in enumerate(sorted(amounts, key=index.__getitem__)):
+            species[b, k], counts[b, k] = index[z], int(amounts[z])
+    device = chemistry.atomic_numbers.device
+    return CompositionBatch(species.to(device), counts.to(device))
+
+
+@torch.inference_mode()
+def decode(
+    model: CrystalFlow,
+    z: torch.Tensor,
+    settings: FlowSamplingConfig,
+    constraints: Constraints | None = None,
+    generator: torch.Generator | None = None,
+    compositions: list[Composition] | None = None,
+) -> DecodedCrystals:
+    """Crystals for latents ``z`` (B, latent_dim), steered toward ``constraints.targets``;
+    with ``compositions`` (one per latent) stage 2 is skipped and each crystal takes its
+    given composition."""
+    constraints = constraints or Constraints()
+    chemistry = model.chemistry
+    size = len(z)
+    generator = generator or torch.Generator(device=z.device).manual_seed(0)
+    atoms = atom_range(model, constraints)
+    condition = conditions_for(chemistry, constraints.targets, size, generator)
+    guided = _Guided(chemistry, z, condition, settings.guidance)
+    if compositions is None:
+        drawn = draw_compositions(model, z, settings, constraints, generator, condition)
+    else:
+        if len(compositions) != size:
+            raise ValueError(f"{len(compositions)} compositions for {size} latents")
+        drawn = DrawnCompositions(
+            composition_batch(model, compositions),
+            [
+                charge_balanced(*_symbols_counts(c), constraints.oxidation_states)
+                for c in compositions
+            ],
+            [0] * size,
+        )
+    composition = drawn.composition
     lengths, angles = sample_lattices(
         chemistry, guided, composition, settings.lattice_steps, generator
     )
@@ -320,8 +400,13 @@ def decode(
         structures.append(final or structure)
         snapped.append(final is not None)
     return DecodedCrystals(
-        structures, raw, balanced.cpu().tolist(), attempts.tolist(), snapped, imposed, placements
+        structures, raw, drawn.balanced, drawn.attempts, snapped, imposed, placements
     )
+
+
+def _symbols_counts(composition: Composition) -> tuple[tuple[str, ...], tuple[int, ...]]:
+    elements = sorted(composition.elements, key=lambda el: el.Z)
+    return tuple(el.symbol for el in elements), tuple(int(composition[el]) for el in elements)
 
 
 def place_atoms(
