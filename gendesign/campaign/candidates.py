@@ -54,6 +54,8 @@ class Outcome:
     structure: Structure | None = None
 
 
-def batch_seed(seed: int, batch: int) -> int:
-    """An independent seed for each generation batch, the same on every machine."""
-    return int(np.random.SeedSequence([seed, batch]).generate_state(1)[0])
+def batch_seed(seed: int, batch: int, round_: int = 0) -> int:
+    """An independent seed for each generation batch of each round, the same on every
+    machine (round 0's as before rounds existed)."""
+    entropy = [seed, batch] if round_ == 0 else [seed, round_, batch]
+    return int(np.random.SeedSequence(entropy).generate_state(1)[0])

@@ -140,6 +140,22 @@ class RankSection(StrictConfig):
     e_hull_max: float = Field(0.1, ge=0)  # eV/atom: at or below counts as (meta)stable
 
 
+class LearningSection(StrictConfig):
+    """The closed loop (``rounds`` > 1): after each round but the last, the generator is
+    fine-tuned on the round's relaxed finds of every source, with their relaxed positions
+    (gendesign.model.crystalflow.finetune), and the next round samples from it."""
+
+    steps: int = Field(100, ge=0)  # fine-tuning steps per round; 0: the model stays as it is
+    batch_size: int = Field(16, gt=0)  # crystals per step (drawn by weight, with repeats)
+    learning_rate: float = Field(1e-4, gt=0)  # Adam's; small, so the model keeps its chemistry
+    e_hull_max: float = Field(
+        0.1, ge=0
+    )  # eV/atom: finds above (by the relaxation potential) teach nothing
+    e_hull_scale: float = Field(0.05, gt=0)  # eV/atom: a find weighs exp(-max(E_hull, 0) / scale)
+    # weight factor of a find that misses a target (by the predictor on the relaxed structure)
+    off_target_weight: float = Field(0.3, ge=0, le=1)
+
+
 class ReportSection(StrictConfig):
     """What the report shows (regenerated at will; changing it recomputes nothing)."""
 
@@ -159,6 +175,9 @@ class CampaignConfig(StrictConfig):
     elements: list[str] | None = None  # only these elements
     exclude: list[str] | None = None  # none of these
     atoms: str | None = None  # atoms per cell, e.g. "4:20"
+    # rounds of the whole pipeline; between rounds the generator learns from the finds
+    # (see learning); each round makes generate.n candidates
+    rounds: int = Field(1, ge=1)
     # what charge balanced means for the model, the template sources and the audit alike:
     # common (pymatgen's common and ICSD states), icsd (SMACT's ICSD-24), permissive (SMACT 2014)
     oxidation_states: OxidationPolicy = DEFAULT_POLICY
@@ -169,6 +188,7 @@ class CampaignConfig(StrictConfig):
     relax: RelaxSection = Field(default_factory=RelaxSection)
     judge: JudgeSection = Field(default_factory=JudgeSection)
     rank: RankSection = Field(default_factory=RankSection)
+    learning: LearningSection = Field(default_factory=LearningSection)
     report: ReportSection = Field(default_factory=ReportSection)
 
     @field_validator("elements", "exclude")

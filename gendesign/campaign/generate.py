@@ -2,7 +2,10 @@
 
 Each source's candidates have consecutive ids, in SOURCE_NAMES order (model first),
 split into batches of ``batch_size``; a batch's seed depends only on the campaign
-seed and the batch's index, so any worker makes the same candidates.
+seed, the round and the batch's index, so any worker makes the same candidates.
+Round 0's ids are ``c000000``, ...; later rounds' ``r01c000000``, ... (a round's model
+candidates come from the model fine-tuned after the round before,
+:mod:`gendesign.campaign.learning`).
 """
 
 from __future__ import annotations
@@ -31,42 +34,50 @@ class GenerationBatch:
     source: str
     first: int
     size: int
+    round: int = 0
 
     @property
     def ids(self) -> list[str]:
-        return [candidate_id(k) for k in range(self.first, self.first + self.size)]
+        return [candidate_id(k, self.round) for k in range(self.first, self.first + self.size)]
 
 
-def candidate_id(index: int) -> str:
-    return f"c{index:06d}"
+def candidate_id(index: int, round_: int = 0) -> str:
+    return f"c{index:06d}" if round_ == 0 else f"r{round_:02d}c{index:06d}"
 
 
-def generation_batches(config: CampaignConfig) -> list[GenerationBatch]:
-    """Every generation batch of the campaign, in id order."""
+def round_of(cid: str) -> int:
+    """The round a candidate id belongs to."""
+    return int(cid[1:3]) if cid.startswith("r") else 0
+
+
+def generation_batches(config: CampaignConfig, round_: int = 0) -> list[GenerationBatch]:
+    """Every generation batch of round ``round_``, in id order."""
     batches, first = [], 0
     for source, count in config.generate.source_counts().items():
         for start in range(0, count, config.batch_size):
             size = min(config.batch_size, count - start)
-            batches.append(GenerationBatch(len(batches), source, first + start, size))
+            batches.append(GenerationBatch(len(batches), source, first + start, size, round_))
         first += count
     return batches
 
 
 def generate_batch(config: CampaignConfig, batch: GenerationBatch) -> list[Outcome]:
     """The candidates of ``batch`` under the element and atom constraints (the model's
-    also steered to the targets); each records its source."""
-    seed = batch_seed(config.seed, batch.index)
+    also steered to the targets); each records its source and round."""
+    seed = batch_seed(config.seed, batch.index, batch.round)
     if batch.source == "model":
-        outcomes = _from_model(config, batch.ids, seed)
+        outcomes = _from_model(config, batch.ids, seed, batch.round)
     else:
         outcomes = _from_templates(config, batch, seed)
     for outcome in outcomes:
-        outcome.values.update(source=batch.source, batch=batch.index)
+        outcome.values.update(source=batch.source, batch=batch.index, round=batch.round)
     return outcomes
 
 
-def _from_model(config: CampaignConfig, ids: list[str], seed: int) -> list[Outcome]:
-    generator = resources.generator(config.generate.model)
+def _from_model(config: CampaignConfig, ids: list[str], seed: int, round_: int) -> list[Outcome]:
+    from gendesign.campaign.learning import round_model
+
+    generator = resources.generator(round_model(config, round_))
     settings = config.generate
     constraints = config.constraints()
     planned = None

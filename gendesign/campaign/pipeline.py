@@ -5,6 +5,12 @@ selection of the top K) → relax → re-audit → judge (second potential, inde
 property model) → rank → report. Batches go to the workers; finished batches are written
 to the store by this (coordinating) process, one transaction each, so a killed
 campaign resumes from exactly what was committed, and a finished one reruns as a no-op.
+
+With ``rounds`` > 1 the whole pipeline runs once per round; before each round after the
+first, the generator learns from the finds of the round before
+(:mod:`gendesign.campaign.learning`). Each candidate records the worker seconds its
+batches took per stage (``<stage>_seconds``), so the report can say what each source
+and round cost.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ from pathlib import Path
 from gendesign.campaign.candidates import Candidate, Outcome
 from gendesign.campaign.checks import audit_batch, mark_duplicates, reaudit_batch
 from gendesign.campaign.config import STAGES, CampaignConfig
-from gendesign.campaign.generate import generate_batch, generation_batches
+from gendesign.campaign.generate import generate_batch, generation_batches, round_of
 from gendesign.campaign.judging import judge_batch
 from gendesign.campaign.preflight import check_campaign
 from gendesign.campaign.prescreen import prescreen_batch
@@ -95,13 +101,26 @@ def run_campaign(
         log.info("campaign %s: %s, store %s", config.name, pool.description, store.url)
         stage, interrupted = STAGES[0], False
         try:
-            for stage in STAGES:
-                started = time.perf_counter()
-                run.computed[stage] = _run_stage(stage, config, store, pool, progress, run.computed)
-                run.seconds[stage] = time.perf_counter() - started
-                log.info(
-                    "%s: %d computed in %.1f s", stage, run.computed[stage], run.seconds[stage]
-                )
+            for round_ in range(config.rounds):
+                if round_ > 0 and config.learning.steps > 0 and "model" in config.generate.sources:
+                    from gendesign.campaign.learning import learn
+
+                    stage = "learn"
+                    learn(config, store, round_)
+                computed: dict[str, int] = {}
+                for stage in STAGES:
+                    started = time.perf_counter()
+                    computed[stage] = _run_stage(
+                        stage, config, store, pool, progress, computed, round_
+                    )
+                    seconds = time.perf_counter() - started
+                    run.computed[stage] = run.computed.get(stage, 0) + computed[stage]
+                    run.seconds[stage] = run.seconds.get(stage, 0.0) + seconds
+                    log.info(
+                        "%s%s: %d computed in %.1f s",
+                        f"round {round_}, " if config.rounds > 1 else "",
+                        stage, computed[stage], seconds,
+                    )  # fmt: skip
         except KeyboardInterrupt:
             interrupted = True
         finally:
@@ -137,14 +156,22 @@ def open_campaign_store(folder: str | Path) -> CampaignStore:
 
 
 def _run_stage(
-    stage: str, config: CampaignConfig, store, pool, progress: Progress, computed: dict[str, int]
+    stage: str,
+    config: CampaignConfig,
+    store,
+    pool,
+    progress: Progress,
+    computed: dict[str, int],
+    round_: int = 0,
 ) -> int:
     """Run ``stage`` over what still needs it; returns how many candidates it computed
-    (``computed``: the counts of the stages before it in this run). A stage's global
+    (``computed``: the counts of the stages before it in this round). A stage's global
     step (duplicates, selection) goes over the same candidates, so it adds nothing to
-    the count, unless it is all that ran (a resume after a kill right before it)."""
+    the count, unless it is all that ran (a resume after a kill right before it).
+    Per-candidate stages and the selection of the top K take round ``round_``'s candidates
+    only: earlier rounds' choices stand."""
     if stage == "generate":
-        return _generate(config, store, pool, progress)
+        return _generate(config, store, pool, progress, round_)
     if stage == "rank":
         return _global_step(
             store,
@@ -156,6 +183,9 @@ def _run_stage(
         )
     previous, function = _BATCH_STAGES[stage]
     pending = store.candidates({f"{previous}_status": "passed", f"{stage}_status": None})
+    # a campaign killed in a later round resumes from round 0: each round's stages take
+    # only that round's candidates (a later round's wait for its own selection)
+    pending = [c for c in pending if round_of(c.cid) == round_]
     done = _run_batches(stage, config, store, pool, progress, function, pending)
     if stage == "audit":
         judged = _global_step(
@@ -168,21 +198,23 @@ def _run_stage(
             "screen",
             "screen:selection",
             {"screen_status": "passed"},
-            lambda c: select_for_relaxation(config, c),
+            lambda c: select_for_relaxation(config, [x for x in c if round_of(x.cid) == round_]),
             done,
+            step_suffix=f":round-{round_}" if round_ else "",
         )
         done = done or selected
     return done
 
 
-def _generate(config: CampaignConfig, store, pool, progress: Progress) -> int:
-    present = store.cids()
-    batches = [b for b in generation_batches(config) if not set(b.ids) <= present]
+def _generate(config: CampaignConfig, store, pool, progress: Progress, round_: int = 0) -> int:
+    wanted = generation_batches(config, round_)
+    present = store.cids() & {cid for b in wanted for cid in b.ids}
+    batches = [b for b in wanted if not set(b.ids) <= present]
     if not batches:
         return 0
     advance = progress("generate", config.generate.n)
     advance(len(present))
-    futures = {pool.submit(generate_batch, config, b): b for b in batches}
+    futures = {pool.submit(timed, generate_batch, config, b): b for b in batches}
     made = 0
     for future in _completed(pool, futures, lambda outcomes: store.add(outcomes)):
         try:
@@ -208,7 +240,7 @@ def _run_batches(stage, config, store, pool, progress: Progress, function, pendi
     advance = progress(stage, len(pending))
     size = config.relax.batch_size if stage == "relax" else config.batch_size
     batches = [pending[k : k + size] for k in range(0, len(pending), size)]
-    futures = {pool.submit(function, config, batch): batch for batch in batches}
+    futures = {pool.submit(timed, function, config, batch): batch for batch in batches}
     for future in _completed(pool, futures, lambda outcomes: store.record(stage, outcomes)):
         batch = futures[future]
         try:
@@ -222,6 +254,17 @@ def _run_batches(stage, config, store, pool, progress: Progress, function, pendi
         store.record(stage, outcomes)
         advance(len(batch))
     return len(pending)
+
+
+def timed(function, config: CampaignConfig, batch) -> list[Outcome]:
+    """``function(config, batch)`` with each outcome's share of its wall seconds in the
+    worker recorded as its ``seconds`` (runs in the worker)."""
+    started = time.perf_counter()
+    outcomes = function(config, batch)
+    share = (time.perf_counter() - started) / max(len(outcomes), 1)
+    for outcome in outcomes:
+        outcome.values.setdefault("seconds", round(share, 4))  # relax and judge time their own
+    return outcomes
 
 
 def _completed(pool, futures: dict, keep: Callable[[list[Outcome]], None]):
@@ -247,8 +290,10 @@ def _global_step(
     where: dict,
     function: Callable[[list[Candidate]], list[Outcome]],
     new_results: int = 0,
+    step_suffix: str = "",
 ) -> int:
     """A step over all candidates at once, rerun only when its inputs changed."""
+    step += step_suffix
     if store.step_done(step) and not new_results:
         return 0
     candidates = store.candidates(where)

@@ -80,6 +80,17 @@ def _check_model(config: CampaignConfig, source: str) -> None:
     except ConfigError as err:
         message = str(err).replace("--target", "targets").replace("--", "")
         raise ConfigError(f"{source}: {message}") from None
+    needs_flow = {
+        "generate.compositions: hull": config.generate.compositions == "hull",
+        f"rounds: {config.rounds} (the model learns between rounds)": config.rounds > 1
+        and config.learning.steps > 0,
+    }
+    for what, wanted in needs_flow.items():
+        if wanted and not generator.is_flow:
+            raise ConfigError(
+                f"{source}: field '{what}' needs a crystalflow model; "
+                f"'{config.generate.model}' is a cdvae model"
+            )
 
 
 def _check_judges(config: CampaignConfig, source: str) -> None:

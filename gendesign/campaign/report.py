@@ -25,7 +25,12 @@ from gendesign.campaign import report_views as views
 from gendesign.campaign.config import STAGES, CampaignConfig
 from gendesign.campaign.records import column, predicted_properties
 from gendesign.campaign.store import CampaignStore
-from gendesign.campaign.yields import judged, novelty_class_table, source_yield_table
+from gendesign.campaign.yields import (
+    judged,
+    novelty_class_table,
+    round_yield_table,
+    source_yield_table,
+)
 from relax.precision import CONSENSUS, precision_note
 
 FIGURES = "report_files"
@@ -263,6 +268,7 @@ def _sections(config, table, funnel, sheet, timing) -> dict[str, pd.DataFrame | 
         "funnel": funnel,
         "sources": source_yield_table(table, config),
         "novelty": novelty_class_table(table, config),
+        "rounds": round_yield_table(table, config),
         "top": displayed(sheet),
         "rediscovered": rediscovered_table(table),
         "timing": times,
@@ -384,6 +390,13 @@ def _judge_lines(config: CampaignConfig, table: pd.DataFrame) -> list[str]:
             f"Independent property judge: {judge} (composition only, trained on MP-20 train, "
             f"which the screening predictor never saw): {int((independent == True).sum())} of "  # noqa: E712
             f"{len(independent)} judged candidates in range"
+            + (
+                "; its formation energy also chose the model's compositions "
+                "(generate.compositions: hull), so on formation energy it is not independent"
+                if config.generate.compositions == "hull"
+                and "formation_energy_per_atom" in config.targets
+                else ""
+            )
         )
     return lines
 
@@ -452,6 +465,13 @@ def _md_table(frame: pd.DataFrame) -> str:
     return "\n".join([header, rule, *body])
 
 
+_ROUNDS_NOTE = (
+    "Each round runs the whole pipeline; between rounds the generator is fine-tuned on the "
+    "round's stable finds (rounds/round-<r>/provenance.json). Worker s: the seconds every "
+    "stage's workers spent on the row's candidates."
+)
+
+
 def _markdown(config, sections, plots, pictures) -> str:
     top = sections["top"].copy()
     if "id" in top:
@@ -466,6 +486,7 @@ def _markdown(config, sections, plots, pictures) -> str:
     lines += ["## Yield per source", "", _md_table(sections["sources"]), ""]
     lines += ["Novelty classes of valid, unique candidates (% of judged):", ""]
     lines += [_md_table(sections["novelty"]), ""]
+    lines += ["## Per round and source", "", _ROUNDS_NOTE, "", _md_table(sections["rounds"]), ""]
     lines += ["## Top candidates", "", _SHEET_NOTE, "", _md_table(top), ""]
     lines += [f"Downloads: [{SHEET_CSV}]({SHEET_CSV}) (raw values), [{CIFS_ZIP}]({CIFS_ZIP}) "
               "(the relaxed CIFs). Rotatable 3D views and each candidate's hull plot are "
@@ -555,6 +576,9 @@ def _html(config, sections, plots, pictures, cards: list[str]) -> str:
 {_html_table(sections["sources"], "source-yield")}
 <p>Novelty classes of valid, unique candidates (% of judged):</p>
 {_html_table(sections["novelty"], "novelty-classes")}
+<h2>Per round and source</h2>
+<p>{html.escape(_ROUNDS_NOTE)}</p>
+{_html_table(sections["rounds"], "round-yield")}
 <h2>Top candidates</h2>
 <p>{html.escape(_SHEET_NOTE)}</p>
 {_html_table(top, "top-candidates", {"id": link, "picture": picture})}

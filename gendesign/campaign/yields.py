@@ -109,3 +109,46 @@ def novelty_class_table(table: pd.DataFrame, config: CampaignConfig) -> pd.DataF
         row.update({c: round(100 * float((classes == c).mean()), 1) for c in NOVELTY_CLASSES})
         rows.append(row)
     return pd.DataFrame(rows, columns=["source", "judged", *NOVELTY_CLASSES])
+
+
+def rounds_of(table: pd.DataFrame) -> pd.Series:
+    """Each candidate's round (0 for stores written before there were rounds)."""
+    return pd.to_numeric(_column(table, "generate_round", 0), errors="coerce").fillna(0).astype(int)
+
+
+def round_yield_table(table: pd.DataFrame, config: CampaignConfig) -> pd.DataFrame:
+    """Per round and source: what was relaxed and what it yielded (stable, S.U.N., S.U.N.
+    in a new framework, in range), the unique share of the valid candidates (a generator
+    collapsing onto a few crystals shows here) and the worker seconds all its stages took."""
+    masks = funnel_masks(table, config)
+    sources, rounds = sources_of(table), rounds_of(table)
+    novel_framework = masks["S.U.N."] & _is(table, "reaudit_novelty_class", "novel-framework")
+    seconds = table[[c for c in table.columns if c.endswith("_seconds")]].apply(
+        pd.to_numeric, errors="coerce"
+    ).fillna(0.0).sum(axis=1)  # fmt: skip
+    rows = []
+    for round_ in sorted(rounds.unique()):
+        for name in config.generate.source_counts():
+            inside = (rounds == round_) & (sources == name)
+            if not inside.any():
+                continue
+            valid = masks["valid"] & inside
+            rows.append(
+                {
+                    "round": int(round_),
+                    "source": name,
+                    "generated": int((masks["generated"] & inside).sum()),
+                    "relaxed": int((masks["relaxed"] & inside).sum()),
+                    "stable": int((masks["stable"] & inside).sum()),
+                    "S.U.N.": int((masks["S.U.N."] & inside).sum()),
+                    "novel-framework S.U.N.": int((novel_framework & inside).sum()),
+                    "in range": int((masks["in range"] & inside).sum()),
+                    "unique % of valid": round(
+                        100 * float(_is(table, "audit_unique", True)[valid].mean()), 1
+                    )
+                    if valid.any()
+                    else float("nan"),
+                    "worker s": round(float(seconds[inside].sum()), 1),
+                }
+            )
+    return pd.DataFrame(rows)

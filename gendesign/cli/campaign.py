@@ -24,6 +24,11 @@ def campaign_command(
     ),
     out: Path | None = typer.Option(None, help="Campaign folder (default outputs/<name>)."),
     data_root: Path | None = typer.Option(None, help="Data root (default: $GENDESIGN_DATA)."),
+    rounds: int | None = typer.Option(
+        None,
+        help="Rounds of the whole pipeline; between rounds the generator learns from the "
+        "round's finds (default: the config's, 1). Raise it with --resume to add rounds.",
+    ),
     set_: list[str] | None = typer.Option(
         None, "--set", help="Override a config field, e.g. --set generate.n=500."
     ),
@@ -35,7 +40,7 @@ def campaign_command(
     from gendesign.campaign.pipeline import run_campaign
     from gendesign.config import cli_overrides, load_config
 
-    overrides = cli_overrides(set_, {"out_dir": out, "data_root": data_root})
+    overrides = cli_overrides(set_, {"out_dir": out, "data_root": data_root, "rounds": rounds})
     options = load_config(CampaignConfig, config, overrides)
     with stage_progress(rates=True) as progress:
         run = run_campaign(

@@ -5,6 +5,7 @@ local processes, config changes, bad configs, the report."""
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import re
@@ -27,11 +28,14 @@ from gendesign.campaign.config import CampaignConfig
 from gendesign.campaign.pipeline import run_campaign
 from gendesign.config import load_config
 from gendesign.errors import ConfigError
+from gendesign.model.generator import Generator
 
 pytestmark = pytest.mark.needs_data  # campaigns read the MP-20 crystals and hull
 
+
 # Values that measure time, not results: they differ between otherwise identical runs.
-TIMING_COLUMNS = {"relax_seconds", "judge_seconds"}
+def _is_timing(column: str) -> bool:
+    return column.endswith("_seconds")
 
 
 def small_campaign(folder: Path, **changes) -> dict:
@@ -70,7 +74,7 @@ def write_config(path: Path, config: dict) -> Path:
 
 
 def comparable(table: pd.DataFrame) -> pd.DataFrame:
-    columns = sorted(c for c in table.columns if c not in TIMING_COLUMNS)
+    columns = sorted(c for c in table.columns if not _is_timing(c))
     return table[columns].sort_values("cid").reset_index(drop=True)
 
 
@@ -262,6 +266,81 @@ def test_sigkill_or_ctrl_c_then_resume_loses_nothing_and_recomputes_nothing(
     assert all(rows[cid] == record for cid, record in committed.items())
     assert run.computed["generate"] == 0
     pd.testing.assert_frame_equal(comparable(local.store.table()), comparable(run.store.table()))
+
+
+# --------------------------------------------------------------------------- rounds
+def two_round_campaign(folder: Path, **changes) -> dict:
+    """The small campaign over two rounds; the model learns 5 steps in between."""
+    return small_campaign(folder, rounds=2, **{"learning.steps": 5, **changes})
+
+
+@pytest.fixture(scope="module")
+def two_rounds(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("campaign-rounds")
+    config = CampaignConfig.model_validate(two_round_campaign(folder))
+    return config, run_campaign(config, workers=1)
+
+
+def test_a_second_round_samples_from_the_model_that_learnt_the_first_rounds_finds(two_rounds):
+    config, run = two_rounds
+    table = run.store.table()
+    assert len(table) == 48
+    first, second = table[table["generate_round"] == 0], table[table["generate_round"] == 1]
+    assert list(first["cid"]) == [f"c{k:06d}" for k in range(24)]
+    assert list(second["cid"]) == [f"r01c{k:06d}" for k in range(24)]
+    # each round relaxes its own top 3, and both rounds are ranked together
+    assert (first["relax_status"].notna().sum(), second["relax_status"].notna().sum()) == (3, 3)
+    assert table["rank_status"].eq("passed").sum() == table["judge_status"].eq("passed").sum()
+    # the round-1 model, with what it learnt from and how
+    model = run.folder / "rounds" / "round-1" / "model.pt"
+    provenance = json.loads((model.parent / "provenance.json").read_text())
+    assert provenance["parent"] == "mp20" and provenance["round"] == 1
+    finds = first[
+        (first["relax_status"] == "passed")
+        & (first["relax_e_above_hull_eV_atom"].astype(float) <= config.learning.e_hull_max)
+    ]
+    assert [f["cid"] for f in provenance["finds"]] == list(finds["cid"])
+    if len(finds):
+        assert provenance["fine_tuning"]["steps"] == 5
+    tuned = Generator.from_checkpoint(model, device="cpu")
+    assert tuned.checkpoint.training_config["campaign_round"]["round"] == 1
+    assert tuned.sampling_defaults == Generator.from_pretrained("mp20").sampling_defaults
+    # every stage recorded what its workers spent on each candidate
+    assert (table["generate_seconds"] > 0).all()
+    report = (run.folder / "report.md").read_text()
+    assert "## Per round and source" in report and "novel-framework S.U.N." in report
+
+
+def test_adding_a_round_on_resume_gives_what_two_rounds_at_once_give(two_rounds, tmp_path):
+    _, together = two_rounds
+    one = CampaignConfig.model_validate(small_campaign(tmp_path / "grown", **{"learning.steps": 5}))
+    run_campaign(one, workers=1)
+    grown = run_campaign(
+        CampaignConfig.model_validate(two_round_campaign(tmp_path / "grown")),
+        resume=True,
+        workers=1,
+    )
+    assert grown.computed["generate"] == 24  # round 1 only
+    pd.testing.assert_frame_equal(
+        comparable(together.store.table()), comparable(grown.store.table())
+    )
+
+
+def test_a_campaign_killed_in_its_second_round_resumes_to_the_same_result(two_rounds, tmp_path):
+    _, together = two_rounds
+    folder = tmp_path / "killed-rounds"
+    config_path = write_config(tmp_path / "rounds.yaml", two_round_campaign(folder))
+    store = str(folder / "campaign.db")
+    process = _start(config_path)
+    in_round_two = lambda rows: any(  # noqa: E731
+        r.get("generate_round") == 1 and _recorded(r, "audit") for r in rows
+    )
+    assert _wait_for(store, in_round_two, process, timeout=600), "finished too early"
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    run = run_campaign(load_config(CampaignConfig, config_path), resume=True, workers=1)
+    assert run.computed["generate"] == 0
+    pd.testing.assert_frame_equal(comparable(together.store.table()), comparable(run.store.table()))
 
 
 # --------------------------------------------------------------------------- a real cluster

@@ -141,3 +141,19 @@ def test_novelty_classes_tell_duplicates_substitutions_and_new_frameworks(known)
     assert found[0].matched_id in known.ids and found[3].matched_id is None
     matched = dict(zip(known.ids, known.descriptors, strict=True))[found[2].matched_id]
     assert matched.framework == "AB"
+
+
+@pytest.mark.parametrize("source", SOURCES)
+def test_each_oxidation_state_policy_governs_what_a_source_makes(known, source):
+    """The policy is the constraints' one setting: each policy's candidates pass its own
+    check (under ``common``: no peroxide, no state a chemist would not write)."""
+    made = {}
+    for policy in ("common", "permissive"):
+        constraints = Constraints(
+            elements=["Li", "Na", "Fe", "Mn", "P", "S", "O"], oxidation_states=policy
+        )
+        drawn = SOURCES[source](known, constraints).draw(30, np.random.default_rng(4))
+        made[policy] = [d.structure for d in drawn if d is not None]
+        assert made[policy], f"{source} made nothing under {policy}"
+        for structure in made[policy]:
+            assert charge_balanced(*reduced_counts(structure), policy)

@@ -1,0 +1,151 @@
+"""Between rounds: the generator learns from what the campaign found.
+
+After round r, the relaxed candidates of every source whose E_hull (relaxation
+potential) is at most ``learning.e_hull_max`` fine-tune the model that made round r
+(:mod:`gendesign.model.crystalflow.finetune`), each weighted by
+``exp(-max(E_hull, 0) / e_hull_scale)``, times ``off_target_weight`` when the
+predictor says it misses a target. Their relaxed positions teach the coordinate
+flow, their compositions and cells the chemistry model. Round r + 1 samples from
+the result.
+
+Each round's model is kept in the campaign folder, ``rounds/round-<r>/model.pt`` with
+``provenance.json`` beside it (the parent model, the finds with their weights, the
+settings, the loss). The file is written whole or not at all, and fine-tuning is
+deterministic per seed, so a campaign killed at any point resumes to the same models.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import math
+import os
+import shutil
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+
+from gendesign.campaign import resources
+from gendesign.campaign.candidates import Candidate
+from gendesign.campaign.config import CampaignConfig
+from gendesign.campaign.generate import round_of
+from gendesign.campaign.store import CampaignStore
+from gendesign.nn.checkpoint import Checkpoint
+
+log = logging.getLogger(__name__)
+
+PROVENANCE_FILE = "provenance.json"
+
+
+def round_model_path(folder: Path, round_: int) -> Path:
+    return folder / "rounds" / f"round-{round_}" / "model.pt"
+
+
+def round_model(config: CampaignConfig, round_: int) -> str:
+    """The generative model round ``round_`` samples from: the configured one in round 0
+    (and whenever learning is off), else the one fine-tuned after the round before."""
+    if round_ == 0 or config.learning.steps == 0:
+        return config.generate.model
+    return str(round_model_path(config.folder, round_))
+
+
+def learning_finds(
+    config: CampaignConfig, candidates: list[Candidate]
+) -> list[tuple[Candidate, float]]:
+    """The relaxed candidates a model learns from, with their weights (see the module
+    docstring), in id order."""
+    settings = config.learning
+    finds = []
+    for candidate in candidates:
+        e_hull = candidate.values.get("relax_e_above_hull_eV_atom")
+        if "relax" not in candidate.structures or e_hull is None or not math.isfinite(e_hull):
+            continue
+        if e_hull > settings.e_hull_max:
+            continue
+        weight = math.exp(-max(e_hull, 0.0) / settings.e_hull_scale)
+        if config.targets and candidate.values.get("rank_meets_targets") is not True:
+            weight *= settings.off_target_weight
+        if weight > 0:
+            finds.append((candidate, weight))
+    return finds
+
+
+def learn(config: CampaignConfig, store: CampaignStore, round_: int) -> Path:
+    """Make (or find, when resuming) round ``round_``'s model from round ``round_ - 1``'s
+    finds; returns its path."""
+    from gendesign.model.crystalflow.finetune import fine_tune
+
+    path = round_model_path(config.folder, round_)
+    if path.is_file():
+        return path
+    started = time.perf_counter()
+    parent_name = round_model(config, round_ - 1)
+    parent = resources.generator(parent_name)
+    relaxed = [
+        c for c in store.candidates({"relax_status": "passed"}) if round_of(c.cid) == round_ - 1
+    ]
+    finds = learning_finds(config, relaxed)
+    model = copy.deepcopy(parent.model)
+    provenance: dict = {
+        "round": round_,
+        "parent": parent_name,
+        "finds": [
+            {
+                "cid": c.cid,
+                "formula": c.structure.composition.reduced_formula,
+                "weight": round(w, 4),
+            }
+            for c, w in finds
+        ],  # fmt: skip
+        "settings": config.learning.model_dump(mode="json"),
+        "seed": config.seed + round_,
+    }
+    if finds:
+        names = model.property_names
+        properties = torch.tensor(
+            [
+                [float(c.values.get(f"reaudit_{name}", math.nan)) for name in names]
+                for c, _ in finds
+            ],
+            dtype=torch.float32,
+        ).reshape(len(finds), len(names))
+        result = fine_tune(
+            model,
+            [c.structures["relax"] for c, _ in finds],
+            [w for _, w in finds],
+            properties,
+            steps=config.learning.steps,
+            batch_size=config.learning.batch_size,
+            learning_rate=config.learning.learning_rate,
+            seed=config.seed + round_,
+        )
+        provenance["fine_tuning"] = asdict(result)
+    else:
+        provenance["fine_tuning"] = None  # nothing to learn from: the parent's weights
+    provenance["seconds"] = round(time.perf_counter() - started, 2)
+    record = parent.checkpoint
+    training_config = {**record.training_config, "campaign_round": provenance}
+    tuned = Checkpoint(
+        model=model,
+        dataset=record.dataset,
+        protocol=record.protocol,
+        dataset_hash=record.dataset_hash,
+        units=record.units,
+        training_config=training_config,
+        metrics=record.metrics,
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    (path.parent / PROVENANCE_FILE).write_text(json.dumps(provenance, indent=2) + "\n")
+    if parent.sampling_file is not None:  # the parent's tuned sampler settings go along
+        shutil.copyfile(parent.sampling_file, path.parent / parent.sampling_file.name)
+    partial = path.with_suffix(".partial")
+    tuned.save(partial)
+    os.replace(partial, path)  # whole or not at all
+    log.info(
+        "round %d: model fine-tuned on %d finds of round %d in %.1f s",
+        round_, len(finds), round_ - 1, provenance["seconds"],
+    )  # fmt: skip
+    return path
