@@ -31,13 +31,13 @@ audit's tolerances).
 
 from __future__ import annotations
 
-import argparse
 import time
 from collections import Counter
 
 import numpy as np
 
 from benchmarks import reporting
+from benchmarks.relaxing import relax_by_index
 
 NAME = "constrained_chemistry"
 SYSTEMS = ("Ca-N-Si", "Cl-Li-O", "Cd-P-Si", "K-La-S", "B-In-O", "F-Ga-Na")
@@ -75,15 +75,13 @@ def run(n: int, seed: int = 0, sample_relaxed: int = 20) -> dict:
 
     from gendesign.audit.composition import structure_balanced
     from gendesign.audit.matching import MATCHER_TOLERANCES
-    from gendesign.data.crystal_set import CrystalSet
     from gendesign.model.common.constraints import Constraints
     from gendesign.model.generator import Generator
     from gendesign.sources.hull_compositions import HullCompositionPlanner, plan_compositions
     from predictors.composition import bundled_judge
     from relax.hull import mp20_hull_reference
     from relax.potentials import load_potential
-    from relax.relaxation import RelaxSettings
-    from relax.runner import relax_crystals, stability_references
+    from relax.runner import stability_references
 
     generator = Generator.load("mp20")
     planner = HullCompositionPlanner(bundled_judge(), mp20_hull_reference(None, ("train",)))
@@ -119,29 +117,17 @@ def run(n: int, seed: int = 0, sample_relaxed: int = 20) -> dict:
             others = [k for k in range(len(structures)) if k not in set(targeted)]
             drawn = np.random.default_rng(seed).permutation(others)[:sample_relaxed].tolist()
             chosen = sorted(targeted + drawn)
-            rows: dict[int, tuple[dict, object]] = {}
-
-            def record(row, result, rows=rows):
-                rows[int(row["id"])] = (row, result.structure)
-
-            started = time.perf_counter()
-            relax_crystals(
-                CrystalSet([str(k) for k in chosen], [structures[k] for k in chosen]),
-                potential,
-                RelaxSettings(max_steps=300),
-                record,
-                references,
-                hull,
+            rows, relaxed, relax_seconds = relax_by_index(
+                {k: structures[k] for k in chosen}, potential, references, hull
             )
-            relax_seconds = time.perf_counter() - started
             stable_ids = {
                 k
-                for k, (row, relaxed) in rows.items()
-                if relaxed is not None
+                for k, row in rows.items()
+                if relaxed[k] is not None
                 and row["status"] != "failed"
                 and row["e_above_hull_eV_atom"] <= E_HULL_STABLE
             }
-            stable = [rows[k][1] for k in sorted(stable_ids)]
+            stable = [relaxed[k] for k in sorted(stable_ids)]
             recovered = sorted(
                 {
                     phase.composition.reduced_formula
@@ -228,15 +214,9 @@ def write_tables(results: dict) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("part", choices=["run", "tables"])
-    parser.add_argument("--n", type=int, default=100)
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args(argv)
-    results = reporting.previous_results(NAME)
-    if args.part == "run":
-        results["run"] = run(args.n, args.seed)
-    reporting.publish(NAME, results, write_tables)
+    reporting.run_or_tables(
+        NAME, __doc__, run, write_tables, {"n": 100, "seed": 0, "sample-relaxed": 20}, argv
+    )
 
 
 if __name__ == "__main__":

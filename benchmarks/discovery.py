@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks.relaxing import relax_by_index
 from benchmarks.reporting import markdown_table, previous_results, publish, update_section
 
 NAME = "discovery"
@@ -77,12 +78,10 @@ def sources(n: int, relax_count: int, e_hull_max: float, seed: int = 5) -> dict:
     from gendesign.audit.matching import NOVELTY_CLASSES, duplicate_of
     from gendesign.audit.structure_audit import audit_structure
     from gendesign.campaign import resources
-    from gendesign.data.crystal_set import CrystalSet
     from gendesign.model.common.constraints import Constraints
     from relax.energies import single_point_energies
     from relax.potentials import load_potential
-    from relax.relaxation import RelaxSettings
-    from relax.runner import relax_crystals, stability_references
+    from relax.runner import stability_references
     from relax.stability import stability_columns
 
     known = resources.known_crystals("mp20", None)  # the templates
@@ -118,23 +117,9 @@ def sources(n: int, relax_count: int, e_hull_max: float, seed: int = 5) -> dict:
             "on": rng.choice(passing, min(relax_count, len(passing)), replace=False),
         }
         chosen = sorted(set(arms["off"]) | set(arms["on"]))
-        rows: dict[int, dict] = {}
-        relaxed: dict[int, object] = {}
-
-        def record(row, result, rows=rows, relaxed=relaxed):
-            rows[int(row["id"])] = row
-            relaxed[int(row["id"])] = result.structure
-
-        started = time.perf_counter()
-        relax_crystals(
-            CrystalSet([str(k) for k in chosen], [unique[k] for k in chosen]),
-            potential,
-            RelaxSettings(max_steps=300),
-            record,
-            references,
-            hull,
+        rows, relaxed, relax_seconds = relax_by_index(
+            {k: unique[k] for k in chosen}, potential, references, hull
         )
-        relax_seconds = time.perf_counter() - started
         final = [k for k in chosen if relaxed.get(k) is not None]
         after = dict(zip(final, novelty.classify([relaxed[k] for k in final]), strict=True))
 

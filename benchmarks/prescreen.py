@@ -24,12 +24,12 @@ novelty (S.U.N.) of the relaxed structures against every MP-20 crystal.
 
 from __future__ import annotations
 
-import argparse
 import time
 
 import numpy as np
 
 from benchmarks import reporting
+from benchmarks.relaxing import relax_by_index
 
 NAME = "prescreen"
 SOURCES = ("model", "model, hull compositions", "substitution", "prototypes")
@@ -87,15 +87,13 @@ def _e_hulls(structures, potential, steps: int, references, hull) -> tuple[np.nd
     return values, seconds
 
 
-def run(relax_count: int, seed: int = 5) -> dict:
+def run(relax: int, seed: int = 5) -> dict:
     from gendesign.audit.matching import duplicate_of
     from gendesign.audit.structure_audit import audit_structure
     from gendesign.campaign import resources
-    from gendesign.data.crystal_set import CrystalSet
     from gendesign.model.common.constraints import Constraints
     from relax.potentials import load_potential
-    from relax.relaxation import RelaxSettings
-    from relax.runner import relax_crystals, stability_references
+    from relax.runner import stability_references
 
     known = resources.known_crystals("mp20", None)
     novelty = resources.novelty_reference("mp20", None, None)
@@ -104,7 +102,7 @@ def run(relax_count: int, seed: int = 5) -> dict:
     constraints = Constraints(atoms=(2, 20))
     results: dict = {}
     for source in SOURCES:
-        structures = draw(source, int(1.6 * relax_count), seed, constraints, known)
+        structures = draw(source, int(1.6 * relax), seed, constraints, known)
         rows = [audit_structure(s, fingerprints=False).row for s in structures]
         valid = [
             s for s, row in zip(structures, rows, strict=True) if row["valid"] and row["balanced"]
@@ -112,29 +110,18 @@ def run(relax_count: int, seed: int = 5) -> dict:
         first = duplicate_of(valid, [s.composition.reduced_formula for s in valid])
         unique = [s for k, s in enumerate(valid) if first[k] == k]
         rng = np.random.default_rng(seed)
-        picked = [unique[k] for k in sorted(rng.permutation(len(unique))[:relax_count])]
+        picked = [unique[k] for k in sorted(rng.permutation(len(unique))[:relax])]
         estimates, seconds = {}, {}
         for steps in STEPS:
             estimates[steps], seconds[steps] = _e_hulls(picked, potential, steps, references, hull)
-        final = np.full(len(picked), np.nan)
-        relaxed: dict[int, object] = {}
-
-        def record(row, result, final=final, relaxed=relaxed):
-            if row["status"] != "failed":
-                final[int(row["id"])] = row["e_above_hull_eV_atom"]
-                relaxed[int(row["id"])] = result.structure
-
-        started = time.perf_counter()
-        relax_crystals(
-            CrystalSet([str(k) for k in range(len(picked))], picked),
-            potential,
-            RelaxSettings(max_steps=300),
-            record,
-            references,
-            hull,
+        rows, relaxed, relax_seconds = relax_by_index(
+            dict(enumerate(picked)), potential, references, hull
         )
-        relax_seconds = time.perf_counter() - started
-        order = sorted(relaxed)
+        ok = {k for k, row in rows.items() if row["status"] != "failed" and relaxed[k] is not None}
+        final = np.array(
+            [rows[k]["e_above_hull_eV_atom"] if k in ok else np.nan for k in range(len(picked))]
+        )
+        order = sorted(ok)
         novel = dict(
             zip(
                 order, (m.novel for m in novelty.classify([relaxed[k] for k in order])), strict=True
@@ -170,7 +157,7 @@ def run(relax_count: int, seed: int = 5) -> dict:
         }
         print(source, results[source], flush=True)
     return {
-        "relax": relax_count,
+        "relax": relax,
         "seed": seed,
         "judge": "CHGNet 0.3.0 through its fitted element references, MP-20 DFT hull of all splits",
         "novelty_reference": novelty.label,
@@ -261,15 +248,7 @@ def write_tables(results: dict) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("part", choices=["run", "tables"])
-    parser.add_argument("--relax", type=int, default=100)
-    parser.add_argument("--seed", type=int, default=5)
-    args = parser.parse_args(argv)
-    results = reporting.previous_results(NAME)
-    if args.part == "run":
-        results["run"] = run(args.relax, args.seed)
-    reporting.publish(NAME, results, write_tables)
+    reporting.run_or_tables(NAME, __doc__, run, write_tables, {"relax": 100, "seed": 5}, argv)
 
 
 if __name__ == "__main__":

@@ -154,3 +154,22 @@ def side_by_side(description: str, measure_now, measure_checkout) -> dict:
     figures["now"] = measure_now()
     print("now", figures["now"], flush=True)
     return figures
+
+
+def run_or_tables(name: str, doc: str, run, write_tables, options: dict, argv=None) -> None:
+    """The command line of a benchmark with one measured part: ``run`` measures (with the
+    ``options``, flag → default; a list default takes several values) and publishes,
+    ``tables`` re-renders what is stored."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("part", choices=["run", "tables"])
+    for flag, default in options.items():
+        many = isinstance(default, list)
+        kind = type(default[0]) if many else type(default)
+        parser.add_argument(f"--{flag}", type=kind, default=default, nargs="+" if many else None)
+    args = vars(parser.parse_args(argv))
+    results = previous_results(name)
+    if args.pop("part") == "run":
+        results["run"] = run(**args)
+    publish(name, results, write_tables)

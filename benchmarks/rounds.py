@@ -17,7 +17,6 @@ all splits; novelty against every MP-20 crystal.
 
 from __future__ import annotations
 
-import argparse
 import tempfile
 import time
 from pathlib import Path
@@ -133,18 +132,14 @@ def write_tables(results: dict) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("part", choices=["run", "tables"])
-    parser.add_argument("--n", type=int, default=100)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--top-k", type=int, default=12)
-    parser.add_argument("--workers", type=int, default=2)
-    args = parser.parse_args(argv)
-    results = reporting.previous_results(NAME)
-    if args.part == "run":
-        results["run"] = run(args.n, args.rounds, args.seeds, args.top_k, args.workers)
-    reporting.publish(NAME, results, write_tables)
+    reporting.run_or_tables(
+        NAME,
+        __doc__,
+        run,
+        write_tables,
+        {"n": 100, "rounds": 3, "seeds": [0, 1, 2], "top-k": 12, "workers": 2},
+        argv,
+    )
 
 
 if __name__ == "__main__":

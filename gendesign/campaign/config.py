@@ -58,6 +58,11 @@ class GenerateSection(StrictConfig):
     # given, every balanced formula is a candidate; see gendesign.sources.hull_compositions)
     compositions: Literal["model", "hull"] = "model"
     hull_temperature: float = Field(0.05, gt=0)  # eV/atom: how hard "hull" favours the hull
+    # how rounds after the first share n among the sources: "fixed" (the sources' shares)
+    # or "adaptive" (by what each yielded so far: S.U.N. in range per worker second,
+    # gendesign.campaign.allocation), each keeping at least allocate_floor of n
+    allocate: Literal["fixed", "adaptive"] = "fixed"
+    allocate_floor: float = Field(0.1, ge=0, le=0.5)
 
     @field_validator("sources")
     @classmethod
@@ -72,16 +77,21 @@ class GenerateSection(StrictConfig):
         return value
 
     def source_counts(self) -> dict[str, int]:
-        """Candidates per source, in SOURCE_NAMES order, summing to ``n`` (largest
-        remainders get the leftover candidates)."""
-        total = sum(self.sources.values())
-        names = [name for name in SOURCE_NAMES if name in self.sources]
-        exact = {name: self.n * self.sources[name] / total for name in names}
-        counts = {name: int(exact[name]) for name in names}
-        by_remainder = sorted(names, key=lambda name: -(exact[name] - counts[name]))
-        for name in by_remainder[: self.n - sum(counts.values())]:
-            counts[name] += 1
-        return {name: count for name, count in counts.items() if count}
+        """Candidates per source, in SOURCE_NAMES order, summing to ``n``."""
+        return split_counts(self.n, self.sources)
+
+
+def split_counts(n: int, shares: dict[str, float]) -> dict[str, int]:
+    """``n`` candidates split by ``shares`` (any positive scale), in SOURCE_NAMES order;
+    the largest remainders get the leftover candidates; sources left with 0 are omitted."""
+    total = sum(shares.values())
+    names = [name for name in SOURCE_NAMES if name in shares]
+    exact = {name: n * shares[name] / total for name in names}
+    counts = {name: int(exact[name]) for name in names}
+    by_remainder = sorted(names, key=lambda name: -(exact[name] - counts[name]))
+    for name in by_remainder[: n - sum(counts.values())]:
+        counts[name] += 1
+    return {name: count for name, count in counts.items() if count}
 
 
 class AuditSection(StrictConfig):
@@ -110,6 +120,22 @@ class ScreenSection(StrictConfig):
     predictor: str | list[str] = "mp20"  # a bundled ensemble name or checkpoint paths
     kappa: float = Field(1.0, ge=0)  # a target passes when mean ± kappa·σ reaches its range
     top_k: int = Field(20, gt=0)  # candidates sent to relaxation
+    # shares of top_k kept for the best candidates of a kind, a novelty class or a source,
+    # e.g. {novel-framework: 0.25} (new frameworks get relaxed at all); the rest by acquisition
+    reserve: dict[str, float] = Field(default_factory=dict)
+
+    @field_validator("reserve")
+    @classmethod
+    def _known_kinds(cls, value: dict[str, float]) -> dict[str, float]:
+        kinds = ("known", "substitution-derived", "novel-framework", *SOURCE_NAMES)
+        unknown = [kind for kind in value if kind not in kinds]
+        if unknown:
+            raise ValueError(
+                f"unknown kind(s) {', '.join(unknown)}; choose from {', '.join(kinds)}"
+            )
+        if any(not 0 < share <= 1 for share in value.values()) or sum(value.values()) > 1:
+            raise ValueError("each reserved share is above 0 and they add up to at most 1")
+        return value
 
 
 class RelaxSection(StrictConfig):

@@ -50,10 +50,13 @@ def round_of(cid: str) -> int:
     return int(cid[1:3]) if cid.startswith("r") else 0
 
 
-def generation_batches(config: CampaignConfig, round_: int = 0) -> list[GenerationBatch]:
-    """Every generation batch of round ``round_``, in id order."""
+def generation_batches(
+    config: CampaignConfig, round_: int = 0, counts: dict[str, int] | None = None
+) -> list[GenerationBatch]:
+    """Every generation batch of round ``round_``, in id order; ``counts``: candidates per
+    source when not the configured shares (an adaptive round)."""
     batches, first = [], 0
-    for source, count in config.generate.source_counts().items():
+    for source, count in (counts or config.generate.source_counts()).items():
         for start in range(0, count, config.batch_size):
             size = min(config.batch_size, count - start)
             batches.append(GenerationBatch(len(batches), source, first + start, size, round_))

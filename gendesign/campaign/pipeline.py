@@ -207,7 +207,7 @@ def _run_stage(
 
 
 def _generate(config: CampaignConfig, store, pool, progress: Progress, round_: int = 0) -> int:
-    wanted = generation_batches(config, round_)
+    wanted = generation_batches(config, round_, _round_counts(config, store, round_))
     present = store.cids() & {cid for b in wanted for cid in b.ids}
     batches = [b for b in wanted if not set(b.ids) <= present]
     if not batches:
@@ -232,6 +232,21 @@ def _generate(config: CampaignConfig, store, pool, progress: Progress, round_: i
         made += len(outcomes)
         advance(len(outcomes))
     return made
+
+
+def _round_counts(config: CampaignConfig, store, round_: int) -> dict[str, int] | None:
+    """Candidates per source of an adaptive round, made once and kept in the store (None:
+    the configured shares)."""
+    if round_ == 0 or config.generate.allocate == "fixed":
+        return None
+    kept = store.metadata.get("allocation", {})
+    if str(round_) not in kept:
+        from gendesign.campaign.allocation import adaptive_counts
+
+        kept[str(round_)] = adaptive_counts(store.table(), config, round_)
+        store.update_metadata(allocation=kept)
+        log.info("round %d: candidates per source %s (adaptive)", round_, kept[str(round_)])
+    return kept[str(round_)]
 
 
 def _run_batches(stage, config, store, pool, progress: Progress, function, pending) -> int:

@@ -78,7 +78,10 @@ def screen_batch(config: CampaignConfig, candidates: list[Candidate]) -> list[Ou
 
 
 def select_for_relaxation(config: CampaignConfig, candidates: list[Candidate]) -> list[Outcome]:
-    """The ``top_k`` screened candidates by acquisition stay; the rest are dropped."""
+    """The ``top_k`` screened candidates stay, the rest are dropped: first, for each kind
+    in ``screen.reserve`` (a novelty class or a source), the best of that kind fill its
+    share of the slots; then the best of the rest by acquisition fill what is left."""
+    top_k = config.screen.top_k
 
     def order(candidate: Candidate) -> tuple:
         screen = candidate.stage("screen")
@@ -86,12 +89,33 @@ def select_for_relaxation(config: CampaignConfig, candidates: list[Candidate]) -
         return (-screen.number("acquisition", 0.0), e_form, candidate.cid)
 
     ranked = sorted(candidates, key=order)
+    chosen: dict[str, str] = {}  # cid → why it was chosen
+    for kind, share in config.screen.reserve.items():
+        slots = round(share * top_k)
+        of_kind = [c for c in ranked if kind in _kinds(c) and c.cid not in chosen]
+        for candidate in of_kind[:slots]:
+            chosen[candidate.cid] = kind
+    for candidate in ranked:
+        if len(chosen) >= top_k:
+            break
+        chosen.setdefault(candidate.cid, "acquisition")
     outcomes = []
     for position, candidate in enumerate(ranked, start=1):
         values = {"rank": position}
-        if position <= config.screen.top_k:
+        if candidate.cid in chosen:
+            values["chosen_by"] = chosen[candidate.cid]
             outcomes.append(Outcome(candidate.cid, "passed", values=values))
         else:
-            reason = f"ranked {position}, below the top {config.screen.top_k} by acquisition"
+            reason = f"ranked {position}, below the top {top_k} by acquisition"
+            if config.screen.reserve:
+                reason += " (reserved slots taken by " + ", ".join(config.screen.reserve) + ")"
             outcomes.append(Outcome(candidate.cid, "dropped", reason, values))
     return outcomes
+
+
+def _kinds(candidate: Candidate) -> set[str]:
+    """What a reserve can name a candidate by: its novelty class and its source."""
+    return {
+        str(candidate.values.get("audit_novelty_class")),
+        str(candidate.values.get("generate_source", "model")),
+    }

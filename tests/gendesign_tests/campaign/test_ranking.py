@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 
+import pytest
+
 from gendesign.campaign.candidates import Candidate
 from gendesign.campaign.config import STAGES, CampaignConfig
 from gendesign.campaign.ranking import rank_candidates
@@ -71,6 +73,45 @@ def test_the_top_k_by_acquisition_are_selected():
     assert passed == ["c1", "c3"]  # equal acquisition: both, by id
     dropped = [o for o in chosen if o.status == "dropped"]
     assert all("below the top 2" in o.reason for o in dropped)
+
+
+def test_reserved_slots_go_to_the_best_of_their_kind_first():
+    """Half of 4 slots kept for new frameworks: the two best of them are relaxed even
+    though four substitution-derived candidates have a higher acquisition."""
+    records = [
+        candidate(f"c{k}", screen_acquisition=p, audit_novelty_class=kind, generate_source=source)
+        for k, (p, kind, source) in enumerate(
+            [(0.9, "substitution-derived", "substitution"), (0.8, "substitution-derived", "substitution"),
+             (0.7, "substitution-derived", "prototypes"), (0.6, "substitution-derived", "substitution"),
+             (0.3, "novel-framework", "model"), (0.2, "novel-framework", "model"),
+             (0.1, "novel-framework", "model")]
+        )
+    ]  # fmt: skip
+    chosen = select_for_relaxation(
+        config(screen={"top_k": 4, "reserve": {"novel-framework": 0.5}}), records
+    )
+    passed = {o.cid: o.values["chosen_by"] for o in chosen if o.status == "passed"}
+    assert passed == {"c0": "acquisition", "c1": "acquisition", "c4": "novel-framework",
+                      "c5": "novel-framework"}  # fmt: skip
+    # a source can be named too; without candidates of a kind its slots go to the rest
+    by_source = select_for_relaxation(
+        config(screen={"top_k": 3, "reserve": {"model": 0.34}}), records
+    )
+    assert {o.cid for o in by_source if o.status == "passed"} == {"c0", "c1", "c4"}
+    nothing = select_for_relaxation(config(screen={"top_k": 2, "reserve": {"known": 0.5}}), records)
+    assert {o.cid for o in nothing if o.status == "passed"} == {"c0", "c1"}
+
+
+def test_a_reserve_names_a_known_kind_and_shares_that_fit():
+
+    from gendesign.errors import ConfigError  # noqa: F401  (the validator's message is enough)
+
+    for reserve, message in (
+        ({"new": 0.2}, "unknown kind"),
+        ({"model": 0.7, "known": 0.5}, "at most 1"),
+    ):
+        with pytest.raises(ValueError, match=message):
+            config(screen={"reserve": reserve})
 
 
 def test_a_change_invalidates_its_stage_and_every_later_one_only():

@@ -9,6 +9,7 @@ from gendesign.campaign.yields import (
     FUNNEL_STEPS,
     JUDGED_STEPS,
     novelty_class_table,
+    round_yield_table,
     source_yield_table,
 )
 
@@ -113,3 +114,45 @@ def test_judged_steps_count_what_both_judges_confirm():
     assert (
         source_yield_table(table, config).set_index("source").loc["model", "in range by both"] == 0
     )
+
+
+def test_round_table_counts_each_rounds_sources_and_what_they_cost():
+    table = _table()
+    table["generate_round"] = [0, 0, 1, 0, 1, 1]
+    table["generate_seconds"] = 0.5
+    table["relax_seconds"] = [None, None, 4.0, None, 3.0, 2.0]
+    config = CampaignConfig(name="unit", generate={"sources": {"model": 1, "substitution": 1}})
+    rows = round_yield_table(table, config).set_index(["round", "source"])
+    assert list(rows.index) == [
+        (0, "model"),
+        (0, "substitution"),
+        (1, "model"),
+        (1, "substitution"),
+    ]
+    assert rows.loc[(1, "model"), "S.U.N."] == 1
+    assert rows.loc[(1, "model"), "novel-framework S.U.N."] == 1
+    assert rows.loc[(1, "substitution"), "relaxed"] == 2
+    assert rows.loc[(1, "substitution"), "stable"] == 1  # the known crystal is not S.U.N.
+    assert rows.loc[(1, "substitution"), "S.U.N."] == 0
+    assert rows.loc[(1, "substitution"), "worker s"] == 0.5 + 0.5 + 3.0 + 2.0
+    assert rows.loc[(0, "model"), "unique % of valid"] == 100.0
+
+
+def test_adaptive_rounds_give_more_to_the_source_that_yields_more_per_second():
+    from gendesign.campaign.allocation import adaptive_counts, yield_rates
+
+    table = _table()  # round 0: the model found 1 in range, substitution none
+    table["generate_round"] = 0
+    table["generate_seconds"] = [10.0, 10.0, 10.0, 1.0, 1.0, 1.0]
+    config = CampaignConfig(
+        name="unit",
+        generate={"n": 100, "sources": {"model": 1, "substitution": 1}, "allocate": "adaptive"},
+    )
+    rates = yield_rates(table, config, before_round=1)
+    assert rates["model"] == (1 + 0.5) / (30 + 1) and rates["substitution"] == 0.5 / (3 + 1)
+    counts = adaptive_counts(table, config, 1)
+    assert sum(counts.values()) == 100
+    assert counts["substitution"] > counts["model"] >= 10  # cheaper wins here; the floor holds
+    # nothing of round 1 counts toward round 1's own split
+    later = table.assign(generate_round=1)
+    assert adaptive_counts(later, config, 1) == {"model": 50, "substitution": 50}
