@@ -93,7 +93,9 @@ def _from_model(config: CampaignConfig, ids: list[str], seed: int, round_: int) 
             seed,
             constraints,
             generator.model.max_atoms,
-            lambda count, at: generator.propose_compositions(count, at, constraints),
+            lambda count, at: generator.propose_compositions(
+                count, at, constraints, settings.steering_steps
+            ),
             config.data_root,
         )
     structures, table = generator.sample_table(

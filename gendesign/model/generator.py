@@ -167,11 +167,16 @@ class Generator:
         return structures, table
 
     def propose_compositions(
-        self, n: int, seed: int = 0, constraints: Constraints | None = None
+        self,
+        n: int,
+        seed: int = 0,
+        constraints: Constraints | None = None,
+        steering_steps: int = 300,
     ) -> list[tuple[Composition, bool]]:
-        """``n`` cell compositions from the chemistry model's prior under ``constraints``
-        (no lattice, no atoms: milliseconds each), with whether each is charge balanced."""
-        from gendesign.model.crystalflow.sampling import draw_compositions
+        """``n`` cell compositions from the chemistry model under ``constraints``, steered
+        and conditioned toward its targets as :meth:`sample_table` is (no lattice, no
+        atoms: milliseconds each), with whether each is charge balanced."""
+        from gendesign.model.crystalflow.sampling import conditions_for, draw_compositions
 
         self._require_flow("composition proposals")
         constraints = constraints or Constraints()
@@ -182,7 +187,9 @@ class Generator:
         for start in range(0, n, sampling.batch_size):
             size = min(sampling.batch_size, n - start)
             z = torch.randn((size, model.latent_dim), generator=generator, device=self.device)
-            drawn = draw_compositions(model, z, sampling, constraints, generator)
+            z = steer_latents(model, z, constraints.targets, steps=steering_steps)
+            condition = conditions_for(model.chemistry, constraints.targets, size, generator)
+            drawn = draw_compositions(model, z, sampling, constraints, generator, condition)
             batch = drawn.composition
             for b in range(size):
                 present = batch.species[b] >= 0
