@@ -87,7 +87,7 @@ def _e_hulls(structures, potential, steps: int, references, hull) -> tuple[np.nd
     return values, seconds
 
 
-def run(relax: int, seed: int = 5, sources: list[str] = list(SOURCES)) -> dict:
+def run(relax: int, seed: int = 5, sources: tuple[str, ...] | list[str] = SOURCES) -> dict:
     from gendesign.audit.matching import duplicate_of
     from gendesign.audit.structure_audit import audit_structure
     from gendesign.campaign import resources
