@@ -84,7 +84,7 @@ def _from_model(config: CampaignConfig, ids: list[str], seed: int, round_: int) 
     settings = config.generate
     constraints = config.constraints()
     planned = None
-    if settings.compositions == "hull":
+    if settings.composition_mode(config.elements) == "hull":
         from gendesign.sources.hull_compositions import plan_compositions
 
         planned = plan_compositions(

@@ -81,7 +81,7 @@ def _check_model(config: CampaignConfig, source: str) -> None:
         message = str(err).replace("--target", "targets").replace("--", "")
         raise ConfigError(f"{source}: {message}") from None
     needs_flow = {
-        "generate.compositions: hull": config.generate.compositions == "hull",
+        "generate.compositions: hull": config.generate.composition_mode(config.elements) == "hull",
         f"rounds: {config.rounds} (the model learns between rounds)": config.rounds > 1
         and config.learning.steps > 0,
     }

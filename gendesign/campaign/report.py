@@ -393,7 +393,7 @@ def _judge_lines(config: CampaignConfig, table: pd.DataFrame) -> list[str]:
             + (
                 "; its formation energy also chose the model's compositions "
                 "(generate.compositions: hull), so on formation energy it is not independent"
-                if config.generate.compositions == "hull"
+                if config.generate.composition_mode(config.elements) == "hull"
                 and "formation_energy_per_atom" in config.targets
                 else ""
             )

@@ -96,10 +96,11 @@ def sample_command(
         "states), icsd (SMACT's ICSD-24 list) or permissive (SMACT's 2014 list).",
     ),
     compositions: str = typer.Option(
-        "model",
-        help="crystalflow models: compositions from the model's chemistry network (model) "
-        "or drawn toward the MP-20 hull by a composition-only E_hull estimate (hull; with "
-        "--elements, every balanced formula of the system is a candidate).",
+        "auto",
+        help="crystalflow models: compositions from the model's chemistry network (model), "
+        "drawn toward the MP-20 hull by a composition-only E_hull estimate (hull; with "
+        "--elements, every balanced formula of the system is a candidate), or auto: hull "
+        "with --elements, else model.",
     ),
     start_from: str | None = typer.Option(
         None, help="Crystals (file, folder or split like mp20:test) to start steering from."
@@ -164,6 +165,8 @@ def sample_command(
         f"Model: {model} ({generator.checkpoint.dataset}, {generator.device}); "
         f"schedule {generator.schedule_text(sampling)}"
     )
+    if compositions == "auto":
+        compositions = "hull" if constraints.elements and generator.is_flow else "model"
     planned = _planned_compositions(compositions, generator, n, seed, constraints)
     with stage_progress() as progress:
         advance = progress("sampling", n)
@@ -228,7 +231,7 @@ def _planned_compositions(choice: str, generator, n: int, seed: int, constraints
     if choice == "model":
         return None
     if choice != "hull":
-        raise ConfigError(f"--compositions: '{choice}' is neither 'model' nor 'hull'")
+        raise ConfigError(f"--compositions: '{choice}' is not auto, model or hull")
     from gendesign.sources.hull_compositions import HullCompositionPlanner, plan_compositions
     from predictors.composition import bundled_judge
     from relax.hull import mp20_hull_reference

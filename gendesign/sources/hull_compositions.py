@@ -140,7 +140,7 @@ class HullCompositionPlanner:
             chosen.append(PlannedComposition(cell, *estimates[names[k]]))
         return chosen
 
-    def enumerate(self, constraints: Constraints, max_atoms: int) -> list[Composition]:
+    def enumerate_cells(self, constraints: Constraints, max_atoms: int) -> list[Composition]:
         """Every charge-balanced cell composition over two or more of the allowed elements
         (see the module docstring); one per formula and formula-unit multiple."""
         elements = [e for e in constraints.elements if e not in constraints.exclude]
@@ -233,7 +233,7 @@ def plan_compositions(
     rng = np.random.default_rng(seed)
     prior = None
     if constraints.elements:
-        candidates = planner.enumerate(constraints, max_atoms)
+        candidates = planner.enumerate_cells(constraints, max_atoms)
         where = f"over {'-'.join(constraints.elements)}"
         prior = unit_prior_of(formula_unit_prior(data_root))
     else:

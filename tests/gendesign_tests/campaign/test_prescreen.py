@@ -28,13 +28,13 @@ def _config(**prescreen) -> CampaignConfig:
 
 
 def test_single_points_give_e_hull_estimates_and_drop_above_the_threshold(candidates):
-    loose = prescreen_batch(_config(e_hull_max=5.0), candidates)
+    loose = prescreen_batch(_config(e_hull_max=5.0, steps=0), candidates)
     estimates = [o.values["e_above_hull_eV_atom"] for o in loose]
     assert all(math.isfinite(e) for e in estimates)
     assert all(o.values["method"] == "chgnet-0.3.0, single point" for o in loose)
     assert all(o.structure is None for o in loose)  # nothing moved
     threshold = float(np.median(estimates))
-    strict = prescreen_batch(_config(e_hull_max=threshold), candidates)
+    strict = prescreen_batch(_config(e_hull_max=threshold, steps=0), candidates)
     for outcome, estimate in zip(strict, estimates, strict=True):
         assert outcome.status == ("dropped" if estimate > threshold else "passed")
         if outcome.status == "dropped":

@@ -37,7 +37,7 @@ def _symbols_counts(composition: Composition):
 
 def test_enumeration_covers_the_systems_balanced_formulas_and_nothing_else(planner):
     constraints = Constraints.parse(elements="Ca,Si,N", atoms="2:16")
-    cells = planner.enumerate(constraints, max_atoms=20)
+    cells = planner.enumerate_cells(constraints, max_atoms=20)
     formulas = {c.reduced_formula for c in cells}
     assert {"CaSiN2", "Ca3N2", "Si3N4", "Ca2Si"} <= formulas  # CaSiN2: MP-20 test only
     assert "CaN2" not in formulas  # a pernitride: N -1 is no common state
