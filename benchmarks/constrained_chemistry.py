@@ -182,6 +182,8 @@ def write_tables(results: dict) -> None:
                     f"{r['balanced']:.0f} %",
                     r["distinct_formulas"],
                     r["known_formula_samples"],
+                    f"{min(r['known_formula_samples'], data['targeted_relaxed'])} / "
+                    f"{r['known_formula_stable']}",
                     f"{r['stable_of_drawn']:.0f} % of {min(r['relaxed'], data['sample_relaxed'])}",
                     ", ".join(r["recovered"]) or "none",
                 ]
@@ -203,6 +205,7 @@ def write_tables(results: dict) -> None:
                 "balanced",
                 "distinct formulas",
                 "samples of the known formula",
+                "of them relaxed / stable",
                 "stable (random relaxed)",
                 "known phases recovered",
             ],

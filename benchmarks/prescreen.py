@@ -210,11 +210,15 @@ def write_tables(results: dict) -> None:
                 for t in THRESHOLDS
             ]
             thresholds.append([source, steps, *cells])
+    notes = "".join(
+        f" {source}: {r['note']}" for source, r in data["sources"].items() if r.get("note")
+    )
     body = (
         f"Candidates without targets (atoms 2–20, seed {data['seed']}), valid, charge balanced "
         f"(common policy) and unique; {data['relax']} per source drawn at random and relaxed "
         f"fully (≤ 300 FIRE steps, fmax 0.05 eV/Å). Judge: {data['judge']}; stable: E_hull ≤ "
-        f"{E_HULL_STABLE} eV/atom; S.U.N. novelty against {data['novelty_reference']}.\n\n"
+        f"{E_HULL_STABLE} eV/atom; S.U.N. novelty against {data['novelty_reference']}."
+        f"{notes}\n\n"
         + reporting.markdown_table(
             [
                 "source",
