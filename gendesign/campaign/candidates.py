@@ -54,6 +54,11 @@ class Outcome:
     structure: Structure | None = None
 
 
+def round_of(cid: str) -> int:
+    """The round a candidate id belongs to (ids ``c…`` are round 0's, ``r01c…`` round 1's)."""
+    return int(cid[1:3]) if cid.startswith("r") else 0
+
+
 def batch_seed(seed: int, batch: int, round_: int = 0) -> int:
     """An independent seed for each generation batch of each round, the same on every
     machine (round 0's as before rounds existed)."""

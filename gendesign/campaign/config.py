@@ -71,7 +71,7 @@ class GenerateSection(StrictConfig):
     # or "adaptive" (by what each yielded so far: S.U.N. in range per worker second,
     # gendesign.campaign.allocation), each keeping at least allocate_floor of n
     allocate: Literal["fixed", "adaptive"] = "fixed"
-    allocate_floor: float = Field(0.1, ge=0, le=0.5)
+    allocate_floor: float = Field(0.1, ge=0, le=0.5)  # least share of n per source (adaptive)
 
     @field_validator("sources")
     @classmethod

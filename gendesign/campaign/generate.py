@@ -45,11 +45,6 @@ def candidate_id(index: int, round_: int = 0) -> str:
     return f"c{index:06d}" if round_ == 0 else f"r{round_:02d}c{index:06d}"
 
 
-def round_of(cid: str) -> int:
-    """The round a candidate id belongs to."""
-    return int(cid[1:3]) if cid.startswith("r") else 0
-
-
 def generation_batches(
     config: CampaignConfig, round_: int = 0, counts: dict[str, int] | None = None
 ) -> list[GenerationBatch]:

@@ -29,9 +29,8 @@ from pathlib import Path
 import torch
 
 from gendesign.campaign import resources
-from gendesign.campaign.candidates import Candidate
+from gendesign.campaign.candidates import Candidate, round_of
 from gendesign.campaign.config import CampaignConfig
-from gendesign.campaign.generate import round_of
 from gendesign.campaign.store import CampaignStore
 from gendesign.nn.checkpoint import Checkpoint
 

@@ -22,10 +22,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gendesign.campaign.candidates import Candidate, Outcome
+from gendesign.campaign.candidates import Candidate, Outcome, round_of
 from gendesign.campaign.checks import audit_batch, mark_duplicates, reaudit_batch
 from gendesign.campaign.config import STAGES, CampaignConfig
-from gendesign.campaign.generate import generate_batch, generation_batches, round_of
+from gendesign.campaign.generate import generate_batch, generation_batches
 from gendesign.campaign.judging import judge_batch
 from gendesign.campaign.preflight import check_campaign
 from gendesign.campaign.prescreen import prescreen_batch

@@ -203,7 +203,9 @@ def sample_command(
             f"charge balanced ({constraints.oxidation_states} oxidation states): "
             f"{len(table) - unbalanced}/{len(table)} "
             f"({unbalanced} kept unbalanced after every redraw); "
-            f"distinct formulas: {table['formula'].nunique()}; "
+            f"distinct formulas: {table['formula'].nunique()}"
+        )
+        console.print(
             f"space group imposed while decoding: {int((imposed > 1).sum())}/{len(table)}; "
             f"snapped by spglib at {sampling.symprec:g} Å: {snapped}/{len(table)}"
         )

@@ -6,6 +6,7 @@ import shutil
 
 import pytest
 
+from gendesign.audit.composition import structure_balanced
 from gendesign.audit.runner import audit
 from gendesign.errors import ConfigError
 from gendesign.model.cdvae.config import SamplingConfig
@@ -73,7 +74,11 @@ def test_first_generation_models_still_make_valid_crystals(name, minimum_valid):
     assert summary.validity.structural >= minimum_valid
 
 
-def test_mp20_honours_a_chemical_system_with_charge_neutral_formulas():
+def test_mp20_honours_a_chemical_system_and_flags_charge_balance_truly():
+    """The chemistry network alone balances Li-Fe-P-O formulas under the common policy
+    only part of the time (BENCHMARKS.md, "Chemistry under element constraints"); each
+    sample's flag is that policy's verdict, and the hull-drawn compositions that campaigns
+    and ``gendesign sample`` use under --elements balance every one."""
     generator = Generator.from_pretrained("mp20", device="cpu")
     constraints = Constraints.parse(elements="Li,Fe,P,O", atoms="4:12")
     structures, table = generator.sample_table(32, seed=0, constraints=constraints)
@@ -81,4 +86,6 @@ def test_mp20_honours_a_chemical_system_with_charge_neutral_formulas():
     assert all(
         {el.symbol for el in s.composition.elements} <= {"Li", "Fe", "P", "O"} for s in structures
     )
-    assert table["charge_balanced"].mean() >= 0.9
+    for structure, flag in zip(structures, table["charge_balanced"], strict=True):
+        assert bool(flag) == structure_balanced(structure, "common")
+    assert table["charge_balanced"].any()
