@@ -144,9 +144,7 @@ class HullCompositionPlanner:
         """Every charge-balanced cell composition over two or more of the allowed elements
         (see the module docstring); one per formula and formula-unit multiple."""
         elements = [e for e in constraints.elements if e not in constraints.exclude]
-        low, high = constraints.atoms.min, constraints.atoms.max
-        most = min(max_atoms, math.floor(high) if high is not None else max_atoms)
-        fewest = max(1, math.ceil(low) if low is not None else 1)
+        fewest, most = constraints.atom_bounds(max_atoms)
         per_unit = min(MAX_FORMULA_ATOMS, most)
         cells = []
         for size in range(2, len(elements) + 1):

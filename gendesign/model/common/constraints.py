@@ -112,6 +112,15 @@ class Constraints:
             device=atomic_numbers.device,
         )
 
+    def atom_bounds(self, max_atoms: int) -> tuple[int, int]:
+        """(fewest, most) whole atoms per cell these constraints allow in a model that makes
+        cells of at most ``max_atoms``."""
+        low, high = self.atoms.min, self.atoms.max
+        return (
+            max(1, math.ceil(low) if low is not None else 1),
+            min(max_atoms, math.floor(high) if high is not None else max_atoms),
+        )
+
     def atoms_mask(self, max_atoms: int, device=None) -> torch.Tensor:
         """(max_atoms + 1,) True for allowed atom counts (never 0)."""
         counts = torch.arange(max_atoms + 1, device=device)

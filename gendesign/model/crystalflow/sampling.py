@@ -260,15 +260,6 @@ def snap_lattice(
     return lengths, angles
 
 
-def atom_range(model: CrystalFlow, constraints: Constraints) -> tuple[int, int]:
-    """(fewest, most) atoms per cell that the constraints and the model allow."""
-    low, high = constraints.atoms.min, constraints.atoms.max
-    return (
-        max(1, math.ceil(low) if low is not None else 1),
-        min(model.max_atoms, math.floor(high) if high is not None else model.max_atoms),
-    )
-
-
 @dataclass
 class DrawnCompositions:
     """Stoichiometries drawn for a batch of latents, with the redraw bookkeeping."""
@@ -292,7 +283,7 @@ def draw_compositions(
     chemistry = model.chemistry
     size, device = len(z), z.device
     element_mask = constraints.element_mask(chemistry.atomic_numbers)
-    atoms = atom_range(model, constraints)
+    atoms = constraints.atom_bounds(model.max_atoms)
     guided = _Guided(chemistry, z, condition, settings.guidance)
     symbols = [Element.from_Z(int(n)).symbol for n in chemistry.atomic_numbers]
     species = torch.full((size, chemistry.config.max_species), -1, dtype=torch.long, device=device)
@@ -366,7 +357,7 @@ def decode(
     chemistry = model.chemistry
     size = len(z)
     generator = generator or torch.Generator(device=z.device).manual_seed(0)
-    atoms = atom_range(model, constraints)
+    atoms = constraints.atom_bounds(model.max_atoms)
     condition = conditions_for(chemistry, constraints.targets, size, generator)
     guided = _Guided(chemistry, z, condition, settings.guidance)
     if compositions is None:
