@@ -51,7 +51,7 @@ def known_phases(systems=SYSTEMS) -> dict[str, list]:
     from gendesign.data.datasets import load_dataset
     from gendesign.data.readers import read_mattergen_compositions
     from gendesign.paths import resolve_data_root
-    from relax.hull import MP20_CACHE
+    from relax.reference_hull import MP20_CACHE
 
     def system(composition) -> str:
         return "-".join(sorted(el.symbol for el in composition.elements))
@@ -79,8 +79,8 @@ def run(n: int, seed: int = 0, sample_relaxed: int = 5, targeted_relaxed: int = 
     from gendesign.model.generator import Generator
     from gendesign.sources.hull_compositions import HullCompositionPlanner, plan_compositions
     from predictors.composition import bundled_judge
-    from relax.hull import mp20_hull_reference
     from relax.potentials import load_potential
+    from relax.reference_hull import mp20_hull_reference
     from relax.runner import stability_references
 
     generator = Generator.load("mp20")

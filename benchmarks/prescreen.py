@@ -47,12 +47,12 @@ def draw(source: str, n: int, seed: int, constraints, known) -> list:
         from gendesign.model.generator import Generator
         from gendesign.sources.hull_compositions import HullCompositionPlanner, plan_compositions
         from predictors.composition import bundled_judge
-        from relax.hull import mp20_hull_reference
+        from relax.reference_hull import reference_hull
 
         generator = Generator.load("mp20")
         planned = None
         if source == "model, hull compositions":
-            planner = HullCompositionPlanner(bundled_judge(), mp20_hull_reference())
+            planner = HullCompositionPlanner(bundled_judge(), reference_hull())
             planned = plan_compositions(
                 planner, n, seed, constraints, generator.model.max_atoms,
                 lambda count, at: generator.propose_compositions(count, at, constraints),

@@ -34,9 +34,9 @@ from gendesign.data.datasets import load_dataset
 from gendesign.paths import resolve_data_root
 from relax.batched import relax_batched
 from relax.energies import ElementReferences, references_path, single_point_energies
-from relax.hull import mp20_hull_reference
 from relax.perturb import rattle_and_strain
 from relax.potentials import CHGNET, Potential, load_potential
+from relax.reference_hull import reference_hull
 from relax.relaxation import RelaxSettings, relax_structure
 
 STABLE_CUTOFF = 0.1  # eV/atom: "E_hull below this" is the campaign's default filter
@@ -59,16 +59,19 @@ def accuracy(potential: Potential) -> dict:
     scored = np.isfinite(ours) & np.isfinite(dft)
     by_id = dict(zip(test.ids, ours, strict=True))
 
-    hull = mp20_hull_reference()
+    hull = reference_hull()
     rows = pd.read_csv(resolve_data_root() / "mp_20" / "biternary" / "test.csv.gz")
     rows = rows[rows["material_id"].isin(by_id)]
     e_form = rows["material_id"].map(by_id).to_numpy(dtype=float)
     predicted = np.array(
         [
-            hull.e_above_hull(Structure.from_str(cif, "cif").composition, e).e_above_hull
+            # scored without its own entry: a crystal is never judged by a hull that holds it
+            hull.e_above_hull(
+                Structure.from_str(cif, "cif").composition, e, leave_out=material_id
+            ).e_above_hull
             if np.isfinite(e)
             else np.nan
-            for cif, e in zip(rows["cif"], e_form, strict=True)
+            for cif, e, material_id in zip(rows["cif"], e_form, rows["material_id"], strict=True)
         ]
     )
     truth = rows["e_above_hull"].to_numpy(dtype=float)

@@ -24,7 +24,7 @@ from relax.energies import (
     references_path,
     single_point_energies,
 )
-from relax.potentials import POTENTIALS, Potential, load_potential
+from relax.potentials import Potential, load_potential
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +50,9 @@ def fit_mp20_references(
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--potential", default="auto", choices=POTENTIALS)
+    parser.add_argument(
+        "--potential", default="auto", help="a built-in, a registered plug-in or module:factory"
+    )
     parser.add_argument("--potential-path", default=None, help="a MACE .model file")
     parser.add_argument("--data-root", default=None)
     parser.add_argument(

@@ -9,6 +9,20 @@ network and CHGNet otherwise, with one warning saying how to get MACE. matgl's
 TensorNet trained on MatPES (:mod:`relax.matgl_potentials`) is the second judge:
 another architecture and another training set.
 
+Any other potential plugs in as a factory that returns an ASE calculator, by name:
+
+- an entry point of the group ``gendesign.potentials`` in the plug-in's own package
+  (``[project.entry-points."gendesign.potentials"] my-potential = "my_pkg.calc:make"``),
+  then ``--potential my-potential``;
+- or a ``module:factory`` string, e.g. ``--potential my_pkg.calc:make``.
+
+The factory is called with ``device`` ("cpu" or "cuda") and returns the calculator. It
+may set ``calculator.gendesign_weights`` (a file path, whose sha256 then names the
+weights) and ``calculator.gendesign_elements`` (the atomic numbers it knows). A plug-in
+relaxes through torch-sim's batched FIRE like the built-ins (its calculator evaluates
+the systems of a batch one after another) and gets its element reference energies
+fitted on first use (:func:`relax.energies.element_references`).
+
 Every result carries the potential's name, package version and weights checksum
 (:class:`PotentialInfo`), so numbers from different potentials are never mixed up.
 """
@@ -16,11 +30,13 @@ Every result carries the potential's name, package version and weights checksum
 from __future__ import annotations
 
 import hashlib
+import importlib
 import logging
 import os
+import re
 import socket
 from dataclasses import dataclass, field
-from importlib.metadata import version
+from importlib.metadata import PackageNotFoundError, entry_points, packages_distributions, version
 from pathlib import Path
 
 import torch
@@ -42,6 +58,8 @@ DEFAULT_MACE = "mace-mp-0-medium"
 CHGNET = "chgnet-0.3.0"
 TENSORNET_MATPES = "tensornet-matpes-pbe"  # matgl's TensorNet on MatPES PBE (v2025.1)
 POTENTIALS = ("auto", *MACE_FOUNDATION_MODELS, "mace", CHGNET, TENSORNET_MATPES)
+ENTRY_POINT_GROUP = "gendesign.potentials"
+_FACTORY_SPEC = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")  # module.path:function
 HOW_TO_GET_MACE = (
     "to use MACE, download a foundation model (e.g. "
     "https://github.com/ACEsuit/mace-mp/releases/download/mace_mp_0/2023-12-03-mace-128-L1_epoch-199.model) "
@@ -79,6 +97,7 @@ class Potential:
     dtype: torch.dtype
     device: str
     model: torch.nn.Module | None = field(default=None, repr=False)  # the raw torch model
+    kind: str = "mace"  # "mace", "chgnet", "matgl" or "plugin" (an ASE calculator alone)
 
     def unsupported_elements(self, atomic_numbers) -> list[int]:
         return sorted({int(z) for z in atomic_numbers} - self.elements)
@@ -90,14 +109,16 @@ def load_potential(
     device: str | None = None,
     dtype: str = "float64",
 ) -> Potential:
-    """Load a potential by name (see ``POTENTIALS``); ``path`` points at a MACE ``.model`` file
-    (or, for a matgl potential, at its folder).
+    """Load a potential by name (see ``POTENTIALS``, :func:`potential_names`, or a
+    ``module:factory`` plug-in); ``path`` points at a MACE ``.model`` file (or, for a
+    matgl potential, at its folder).
 
     ``device`` None means CUDA when present; float64 is the default for relaxation.
     """
-    if name not in POTENTIALS:
-        raise ConfigError(f"unknown potential '{name}'; choose one of {', '.join(POTENTIALS)}")
+    check_potential_name(name)
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    if name not in POTENTIALS:
+        return _load_plugin(name, device)
     if name == CHGNET:
         return _load_chgnet(device)
     if name == TENSORNET_MATPES:
@@ -110,6 +131,75 @@ def load_potential(
         return _load_chgnet(device)
     label = "mace" if path or os.environ.get(MACE_MODEL_ENV) else mace_name
     return _load_mace(label, weights, device, dtype)
+
+
+def registered_potentials() -> dict[str, str]:
+    """Plug-in potentials installed through the ``gendesign.potentials`` entry point group:
+    name → ``module:factory``."""
+    return {ep.name: ep.value for ep in entry_points(group=ENTRY_POINT_GROUP)}
+
+
+def potential_names() -> tuple[str, ...]:
+    """Every potential a name can load: the built-ins, then the registered plug-ins."""
+    return (*POTENTIALS, *sorted(registered_potentials()))
+
+
+def check_potential_name(name: str) -> str:
+    """``name`` when it names a potential (built-in, registered, or ``module:factory``)."""
+    if name in POTENTIALS or name in registered_potentials() or _FACTORY_SPEC.match(name):
+        return name
+    raise ConfigError(
+        f"unknown potential '{name}'; choose one of {', '.join(potential_names())}, or give a "
+        "plug-in as module:factory"
+    )
+
+
+def _load_plugin(name: str, device: str) -> Potential:
+    """A plug-in potential: its factory's ASE calculator, with provenance."""
+    spec = registered_potentials().get(name, name)
+    module_name, _, attribute = spec.partition(":")
+    try:
+        factory = getattr(importlib.import_module(module_name), attribute)
+    except (ImportError, AttributeError) as err:
+        raise ConfigError(f"potential '{name}': cannot import {spec} ({err})") from None
+    try:
+        with muted_stdout():
+            calculator = factory(device=device)
+    except Exception as err:  # a plug-in's own failure, named with where it came from
+        raise InputError(
+            f"potential '{name}': its factory {spec} failed ({type(err).__name__}: {err})"
+        ) from None
+    if not isinstance(calculator, Calculator):
+        raise InputError(
+            f"potential '{name}': its factory {spec} returned {type(calculator).__name__}, "
+            "not an ASE calculator"
+        )
+    package = _distribution_of(module_name)
+    weights = getattr(calculator, "gendesign_weights", None)
+    if weights:
+        checksum = file_sha256(weights)
+    else:  # no weights file named: the factory and its package version identify it
+        checksum = hashlib.sha256(f"{spec}|{package}".encode()).hexdigest()
+    elements = getattr(calculator, "gendesign_elements", None) or range(1, 95)
+    return Potential(
+        info=PotentialInfo(name, package, str(weights or spec), checksum),
+        calculator=calculator,
+        elements=frozenset(int(z) for z in elements),
+        dtype=torch.float64,
+        device=device,
+        kind="plugin",
+    )
+
+
+def _distribution_of(module_name: str) -> str:
+    """``"<distribution> <version>"`` of the package that holds ``module_name``."""
+    top = module_name.split(".")[0]
+    for distribution in packages_distributions().get(top, []):
+        try:
+            return f"{distribution} {version(distribution)}"
+        except PackageNotFoundError:
+            continue
+    return f"{top} (not an installed distribution)"
 
 
 def preload_libraries() -> None:
@@ -212,6 +302,7 @@ def _load_chgnet(device: str) -> Potential:
         dtype=torch.float32,
         device=device,
         model=model,
+        kind="chgnet",
     )
 
 
@@ -227,4 +318,5 @@ def _load_matgl(name: str, path: str | Path | None, device: str) -> Potential:
         dtype=torch.float32,
         device=device,
         model=model,
+        kind="matgl",
     )

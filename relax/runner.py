@@ -22,8 +22,8 @@ from pymatgen.core import Structure
 from gendesign.data.crystal_set import CrystalSet
 from gendesign.data.inputs import load_audit_input
 from relax.batched import relax_batched
-from relax.energies import ElementReferences, references_path
-from relax.hull import HullReference, mp20_hull_reference
+from relax.energies import ElementReferences
+from relax.hull import HullReference
 from relax.potentials import Potential, load_potential
 from relax.relaxation import RelaxResult, RelaxSettings, relax_structure
 from relax.stability import stability_columns
@@ -41,14 +41,15 @@ def relax_structures(
     trajectories: bool = False,
     progress: Callable[[int], None] | None = None,
     references: ElementReferences | None = None,
-    hull: HullReference | None = None,
+    hull: HullReference | str | None = None,
 ) -> pd.DataFrame:
     """Relax every structure of ``source``; see the module docstring for the outputs.
 
     ``potential``: a loaded :class:`Potential` or a name for :func:`load_potential`.
     ``progress`` is called with 1 after each item. ``references`` (default: the bundled
-    table of this potential, if any) and ``hull`` (default: MP-20) give each row its
-    formation energy and energy above hull.
+    table of this potential, if any) and ``hull`` (a reference or its name, default: the
+    full reference hull, :mod:`relax.reference_hull`) give each row its formation energy
+    and energy above hull.
     """
     crystals = load_audit_input(source)
     potential = load_potential(potential) if isinstance(potential, str) else potential
@@ -89,14 +90,20 @@ def relax_structures(
 def stability_references(
     potential: Potential,
     references: ElementReferences | None = None,
-    hull: HullReference | None = None,
+    hull: HullReference | str | None = None,
+    data_root: str | Path | None = None,
 ) -> tuple[ElementReferences | None, HullReference | None]:
-    """The element references (default: the bundled table of ``potential``, if any) and
-    the hull (default: MP-20) that turn energies into E_form and E_hull."""
-    if references is None and references_path(potential).is_file():
-        references = ElementReferences.load(references_path(potential))
-    if references is not None and hull is None:
-        hull = mp20_hull_reference()
+    """The element references (default: the table of ``potential``, fitted on first use
+    when none is stored, :func:`relax.energies.element_references`) and the hull (a
+    reference, or its name; default: the full reference hull) that turn energies into
+    E_form and E_hull."""
+    from relax.energies import element_references
+    from relax.reference_hull import DEFAULT_HULL, reference_hull
+
+    if references is None:
+        references = element_references(potential, data_root)
+    if references is not None and not isinstance(hull, HullReference):
+        hull = reference_hull(hull or DEFAULT_HULL, data_root)
     return references, hull
 
 

@@ -19,7 +19,10 @@ def stability_columns(
     converged: bool = True,
 ) -> dict:
     """``e_form_eV_atom``, ``e_above_hull_eV_atom``, ``e_above_hull_unconverged_eV_atom``,
-    ``decomposition`` and ``hull_status`` ("ok" or one sentence why not) for a structure of ``composition`` at total ``energy`` (eV).
+    ``decomposition``, ``hull_status`` ("ok" or one sentence why not), ``hull`` (the
+    reference's tag, e.g. ``full@1a2b3c4d5e``) and ``hull_coverage`` (empty, or the sentence
+    saying the E_hull is a lower bound: :meth:`relax.hull.HullReference.coverage`) for a
+    structure of ``composition`` at total ``energy`` (eV).
 
     A structure whose relaxation did not converge gets no E_form or E_hull (its energy
     is not a minimum's): its last-step estimate goes to ``e_above_hull_unconverged_eV_atom``
@@ -33,6 +36,8 @@ def stability_columns(
             "decomposition": "",
             "hull_status": "not converged: E_hull withheld (last-step estimate in "
             "e_above_hull_unconverged_eV_atom)",
+            "hull": estimate["hull"],
+            "hull_coverage": estimate["hull_coverage"],
         }
     columns = {
         "e_form_eV_atom": math.nan,
@@ -40,6 +45,8 @@ def stability_columns(
         "e_above_hull_unconverged_eV_atom": math.nan,
         "decomposition": "",
         "hull_status": "ok",
+        "hull": hull.tag if hull is not None else "",
+        "hull_coverage": "",
     }
     if composition is None or not math.isfinite(energy):
         return columns | {"hull_status": "no energy"}
@@ -58,4 +65,5 @@ def stability_columns(
         "e_above_hull_eV_atom": result.e_above_hull,
         "decomposition": result.decomposition,
         "hull_status": result.reason or result.status,
+        "hull_coverage": hull.coverage(composition).note() if result.status == "ok" else "",
     }

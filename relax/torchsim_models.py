@@ -10,22 +10,26 @@ from __future__ import annotations
 
 import warnings
 
+import numpy as np
 import torch
 from ase import units
 from pymatgen.core import Lattice, Structure
 from torch_sim.models.interface import ModelInterface
 from torch_sim.state import SimState
 
-from relax.potentials import CHGNET, TENSORNET_MATPES, Potential
+from relax.potentials import Potential
 
 
 def batched_model(potential: Potential, forces: bool = True) -> ModelInterface:
-    """The torch-sim model of ``potential`` (MACE: torch-sim's wrapper; CHGNet: ours).
-    ``forces=False`` computes energies only (no forces, no stress), for single points."""
-    if potential.info.name == CHGNET:
+    """The torch-sim model of ``potential`` (MACE: torch-sim's wrapper; CHGNet, matgl and
+    plug-in ASE calculators: ours). ``forces=False`` computes energies only (no forces, no
+    stress), for single points."""
+    if potential.kind == "chgnet":
         return ChgnetBatchModel(potential.model, device=potential.device, forces=forces)
-    if potential.info.name == TENSORNET_MATPES:
+    if potential.kind == "matgl":
         return MatglBatchModel(potential.model, device=potential.device, forces=forces)
+    if potential.kind == "plugin":
+        return AseCalculatorModel(potential.calculator, device=potential.device, forces=forces)
     from torch_sim.models.mace import MaceModel
 
     return MaceModel(
@@ -116,6 +120,41 @@ class MatglBatchModel(_StructureGraphModel):
         if self._compute_forces:
             output["forces"] = forces.detach().to(self._dtype)
             output["stress"] = stress.detach().reshape(-1, 3, 3).to(self._dtype) * units.GPa
+        return output
+
+
+class AseCalculatorModel(ModelInterface):
+    """Any ASE calculator behind torch-sim's interface: the systems of a batch are
+    evaluated one after another (a plug-in potential gains torch-sim's batched FIRE and
+    cell filter, not a batched forward pass)."""
+
+    def __init__(self, calculator, device: str = "cpu", forces: bool = True) -> None:
+        super().__init__()
+        self.calculator = calculator
+        self._device = torch.device(device)
+        self._dtype = torch.float64
+        self._compute_forces = forces
+        self._compute_stress = forces
+        self._memory_scales_with = "n_atoms"
+
+    def forward(self, state: SimState, **_) -> dict[str, torch.Tensor]:
+        from ase import Atoms
+
+        energies, forces, stresses = [], [], []
+        for cell, positions, numbers in _systems(state):
+            atoms = Atoms(numbers=numbers, positions=positions, cell=cell, pbc=True)
+            atoms.calc = self.calculator
+            energies.append(float(atoms.get_potential_energy()))
+            if self._compute_forces:
+                forces.append(atoms.get_forces())
+                stresses.append(atoms.get_stress(voigt=False))  # eV/Å³, ASE's sign
+        as_tensor = lambda values: torch.as_tensor(  # noqa: E731
+            np.asarray(values), dtype=self._dtype, device=self._device
+        )
+        output = {"energy": as_tensor(energies)}
+        if self._compute_forces:
+            output["forces"] = as_tensor(np.concatenate(forces))
+            output["stress"] = as_tensor(np.stack(stresses))
         return output
 
 

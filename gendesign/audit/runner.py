@@ -42,6 +42,7 @@ from gendesign.audit.structure_audit import audit_structures, available_workers
 from gendesign.audit.summary import AuditSummary, ReferenceInfo, denominators
 from gendesign.audit.uniqueness import (
     mark_composition_novelty,
+    mark_known_formulas,
     mark_novelty,
     mark_uniqueness,
     uniqueness_summary,
@@ -143,6 +144,7 @@ def audit(
         )
         with _timed(timing, "novelty"):
             mark_novelty(table, structures, reference.novelty, leader_rows, workers)
+            mark_known_formulas(table, config.data_root)
         coverage, why = coverage_wanted(config, int(table["valid"].sum()))
         summary.reference = ReferenceInfo(
             label=reference.label,

@@ -52,6 +52,24 @@ def mark_composition_novelty(table: pd.DataFrame, data_root) -> bool:
     return True
 
 
+def mark_known_formulas(table: pd.DataFrame, data_root) -> None:
+    """``formula_note``: for a row not known as a crystal whose reduced formula Materials
+    Project holds but MP-20 lacks, that its formula is known (the structure could not be
+    compared: those entries carry no structure here); empty otherwise, and when the data
+    root has no Materials Project table."""
+    from gendesign.data.energy_tables import KNOWN_FORMULA_NOTE, formulas_beyond_mp20
+    from gendesign.errors import GendesignError
+
+    table["formula_note"] = ""
+    try:
+        beyond = formulas_beyond_mp20(data_root)
+    except GendesignError:  # no data root, or no Materials Project table in it
+        return
+    known = table.get("novelty_class", pd.Series("", index=table.index)) == "known"
+    hit = table["reduced_formula"].isin(beyond) & ~known
+    table.loc[hit, "formula_note"] = KNOWN_FORMULA_NOTE
+
+
 def mark_novelty(
     table, structures, novelty: NoveltyReference, leader_rows: np.ndarray, workers: int
 ) -> None:

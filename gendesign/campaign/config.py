@@ -54,7 +54,7 @@ class GenerateSection(StrictConfig):
     sampling: dict[str, Any] = Field(default_factory=dict)
     steering_steps: int = Field(300, ge=0)  # latent optimisation steps toward the targets
     # where the model's compositions come from: "model" (its chemistry network), "hull"
-    # (drawn toward the MP-20 hull by a composition-only E_hull estimate; with elements
+    # (drawn toward the reference hull by a composition-only E_hull estimate; with elements
     # given, every balanced formula is a candidate; see gendesign.sources.hull_compositions)
     # or "auto": hull when elements are given (balanced 100 % against 22-58 % in the
     # constrained benchmark), else model (37 % stable against hull's 29 %, 100 relaxed each)
@@ -116,7 +116,7 @@ class AuditSection(StrictConfig):
 class PrescreenSection(StrictConfig):
     """A cheap stability estimate before the property screen: the relaxation potential's
     energy (after ``steps`` FIRE steps; 0: of the structure as generated) turned into
-    E_hull against the MP-20 hull; candidates estimated above ``e_hull_max`` drop."""
+    E_hull against the reference hull (``hull``); candidates estimated above ``e_hull_max`` drop."""
 
     enabled: bool = True  # false: every audited candidate goes on to the screen
     # FIRE steps before the energy, the same for every source; 0: a single point. On 100
@@ -162,7 +162,7 @@ class RelaxSection(StrictConfig):
 class JudgeSection(StrictConfig):
     """Independent judges of the relaxed candidates: a second potential (another
     architecture and training set) re-relaxes each from the first's structure and puts
-    it on the MP-20 hull through its own element references; a composition-only model
+    it on the reference hull through its own element references; a composition-only model
     that took no part in screening or steering predicts the targets it knows."""
 
     enabled: bool = True  # false: no judge stage; the ranking uses the first potential alone
@@ -219,6 +219,10 @@ class CampaignConfig(StrictConfig):
     # what charge balanced means for the model, the template sources and the audit alike:
     # common (pymatgen's common and ICSD states), icsd (SMACT's ICSD-24), permissive (SMACT 2014)
     oxidation_states: OxidationPolicy = DEFAULT_POLICY
+    # the reference hull of every E_hull (pre-screen, relaxation, judges, hull compositions):
+    # full (MP-20, MPTS-52 and Materials Project formation energies aligned to MP-20) or
+    # mp20 (MP-20 alone, as earlier figures); see relax.reference_hull
+    hull: Literal["full", "mp20"] = "full"
     generate: GenerateSection = Field(default_factory=GenerateSection)
     audit: AuditSection = Field(default_factory=AuditSection)
     prescreen: PrescreenSection = Field(default_factory=PrescreenSection)
@@ -265,6 +269,10 @@ class CampaignConfig(StrictConfig):
             oxidation_states=self.oxidation_states,
         )
 
+    def _hull_compositions(self) -> bool:
+        sources = self.generate.sources or {"model": 1.0}
+        return "model" in sources and self.generate.composition_mode(self.elements) == "hull"
+
     def stage_fingerprints(self) -> dict[str, str]:
         """Per stage, a hash of every field its results depend on (chained)."""
         shared = {
@@ -277,12 +285,16 @@ class CampaignConfig(StrictConfig):
             "oxidation_states": self.oxidation_states,
         }
         inputs: dict[str, Any] = {
-            "generate": {**shared, "generate": self.generate},
+            "generate": {**shared, "generate": self.generate}
+            # the hull draws the model's compositions only when they come from the hull
+            | ({"hull": self.hull} if self._hull_compositions() else {}),
             "audit": {"audit": self.audit},
-            # the pre-screen's energies come from the relaxation potential
+            # the pre-screen's energies come from the relaxation potential; every later
+            # stage follows it in the chain, so a new hull judges them all again
             "prescreen": {
                 "prescreen": self.prescreen,
                 "potential": [self.relax.potential, self.relax.potential_path],
+                "hull": self.hull,
             },
             "screen": {"screen": self.screen},
             "relax": {"relax": self.relax},
@@ -312,7 +324,7 @@ class CampaignConfig(StrictConfig):
                 "generate",
             ],
             "audit": ["audit"],
-            "prescreen": ["prescreen", "relax"],
+            "prescreen": ["prescreen", "relax", "hull"],
             "screen": ["screen"],
             "relax": ["relax"],
             "reaudit": [],

@@ -83,7 +83,7 @@ def _from_model(config: CampaignConfig, ids: list[str], seed: int, round_: int) 
         from gendesign.sources.hull_compositions import plan_compositions
 
         planned = plan_compositions(
-            resources.composition_planner(config.data_root, settings.hull_temperature),
+            resources.composition_planner(config.data_root, settings.hull_temperature, config.hull),
             len(ids),
             seed,
             constraints,

@@ -2,9 +2,9 @@
 
 - Stability: a second potential (``judge.potential``, another architecture and
   training set than the relaxation potential) relaxes each candidate again, from the
-  first potential's relaxed structure, and puts it on the MP-20 hull through its own
+  first potential's relaxed structure, and puts it on the reference hull through its own
   fitted element references. The ranking then says whether a candidate is stable by
-  both judges, by one or by neither.
+  both judges, by one or by neither, and follows the least favourable one.
 - Properties: the composition-only judge (:mod:`predictors.composition`, trained on
   a split the screening ensemble never saw) predicts the targets it knows, so "in
   range" is not graded only by the model that screened and steered.
@@ -52,7 +52,7 @@ def _second_potential(config: CampaignConfig, candidates: list[Candidate]):
     settings = config.judge
     potential = resources.potential(settings.potential, settings.potential_path)
     references, hull = resources.stability_references(
-        settings.potential, settings.potential_path, config.data_root
+        settings.potential, settings.potential_path, config.data_root, config.hull
     )
     rows: dict[str, dict] = {}
     crystals = CrystalSet([c.cid for c in candidates], [c.structures["relax"] for c in candidates])
@@ -72,6 +72,8 @@ def _second_potential(config: CampaignConfig, candidates: list[Candidate]):
             "converged": row["status"] == "converged",
             "e_above_hull_eV_atom": e_hull,
             "e_form_eV_atom": float(row.get("e_form_eV_atom", math.nan)),
+            "decomposition": row.get("decomposition", ""),
+            "hull": row.get("hull", ""),
             "steps": int(row["steps"]),
             "seconds": float(row["seconds"]),
         }

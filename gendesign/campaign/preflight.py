@@ -14,7 +14,7 @@ def check_campaign(config: CampaignConfig, source: str = "campaign config") -> N
     predictor, the potential or the data cannot serve this config."""
     from gendesign.data.datasets import DATASETS
     from gendesign.paths import resolve_data_root
-    from relax.potentials import POTENTIALS
+    from relax.potentials import check_potential_name
 
     if "model" in config.generate.sources:
         _check_model(config, source)
@@ -33,11 +33,7 @@ def check_campaign(config: CampaignConfig, source: str = "campaign config") -> N
             )
 
     relax = config.relax
-    if relax.potential not in POTENTIALS:
-        raise ConfigError(
-            f"{source}: field 'relax.potential': unknown potential '{relax.potential}' "
-            f"(choose one of {', '.join(POTENTIALS)})"
-        )
+    _resolved(source, "relax.potential", lambda: check_potential_name(relax.potential))
     if relax.potential_path and not Path(relax.potential_path).exists():
         raise ConfigError(
             f"{source}: field 'relax.potential_path': no file at {relax.potential_path}"
@@ -95,17 +91,13 @@ def _check_model(config: CampaignConfig, source: str) -> None:
 
 def _check_judges(config: CampaignConfig, source: str) -> None:
     """The second potential loads (weights, element references) and the property judge reads."""
-    from relax.potentials import POTENTIALS
+    from relax.potentials import check_potential_name
 
     judge = config.judge
     if not judge.enabled:
         return
     if judge.potential is not None:
-        if judge.potential not in POTENTIALS:
-            raise ConfigError(
-                f"{source}: field 'judge.potential': unknown potential '{judge.potential}' "
-                f"(choose one of {', '.join(POTENTIALS)})"
-            )
+        _resolved(source, "judge.potential", lambda: check_potential_name(judge.potential))
         second = _resolved(
             source,
             "judge.potential_path" if judge.potential_path else "judge.potential",
@@ -125,19 +117,14 @@ def _check_judges(config: CampaignConfig, source: str) -> None:
                 f"{source}: field 'judge.potential': the second judge must differ from the "
                 f"relaxation potential ({first.info.name})"
             )
-        references, _ = _resolved(
+        # element references (fitted here on first use, before any worker starts) and the hull
+        _resolved(
             source,
             "judge.potential",
             lambda: resources.stability_references(
-                judge.potential, judge.potential_path, config.data_root
+                judge.potential, judge.potential_path, config.data_root, config.hull
             ),
         )
-        if references is None:
-            raise ConfigError(
-                f"{source}: field 'judge.potential': no element reference energies for "
-                f"{judge.potential} (fit them with python -m relax.fit_references "
-                f"--potential {judge.potential})"
-            )
     if judge.properties and config.targets:
         _resolved(source, "judge.properties", resources.property_judge)
 

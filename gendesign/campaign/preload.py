@@ -2,7 +2,7 @@
 
 Imported by the fork server (Linux, macOS) before it forks any worker: the stage
 code with the libraries under it, and the campaign's read-only data (known
-crystals with their descriptors, the template sources, the MP-20 hull) and the
+crystals with their descriptors, the template sources, the reference hull) and the
 potentials' libraries, so the
 workers share those pages copy-on-write instead of each loading a copy. Nothing
 here runs torch: models and the potential load in each worker, as before. A

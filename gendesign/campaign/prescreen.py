@@ -2,7 +2,7 @@
 
 The relaxation potential's energy, either of the structure as generated (a batched
 single point) or after a few batched FIRE steps, becomes a formation energy through
-the potential's element references and an E_hull against the MP-20 hull. A
+the potential's element references and an E_hull against the reference hull. A
 candidate estimated above ``prescreen.e_hull_max`` drops with its value as the
 reason; the short-relaxed structure (when ``steps`` > 0) is where screening and the
 full relaxation start from.
@@ -32,7 +32,7 @@ def prescreen_batch(config: CampaignConfig, candidates: list[Candidate]) -> list
     relax = config.relax
     potential = resources.potential(relax.potential, relax.potential_path)
     references, hull = resources.stability_references(
-        relax.potential, relax.potential_path, config.data_root
+        relax.potential, relax.potential_path, config.data_root, config.hull
     )
     structures = [c.structures["generate"] for c in candidates]
     energies, moved = prescreen_energies(structures, potential, settings.steps, relax.settings.fmax)
@@ -53,6 +53,7 @@ def prescreen_batch(config: CampaignConfig, candidates: list[Candidate]) -> list
             "e_form_eV_atom": columns["e_form_eV_atom"],
             "e_above_hull_eV_atom": columns["e_above_hull_eV_atom"],
             "hull_status": columns["hull_status"],
+            "hull": columns["hull"],
             "method": method,
         }
         e_hull = columns["e_above_hull_eV_atom"]

@@ -21,6 +21,8 @@ _KEPT = (
     "e_above_hull_unconverged_eV_atom",
     "decomposition",
     "hull_status",
+    "hull",
+    "hull_coverage",
     "potential",
 )
 
@@ -31,7 +33,7 @@ def relax_batch(config: CampaignConfig, candidates: list[Candidate]) -> list[Out
     settings = config.relax
     potential = resources.potential(settings.potential, settings.potential_path)
     references, hull = resources.stability_references(
-        settings.potential, settings.potential_path, config.data_root
+        settings.potential, settings.potential_path, config.data_root, config.hull
     )
     outcomes: dict[str, Outcome] = {}
 

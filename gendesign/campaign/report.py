@@ -146,11 +146,11 @@ def _candidate_cards(
 ) -> list[str]:
     """One HTML card per top candidate: its picture, a rotatable 3D view and the hull of
     its chemical system with the candidate placed by the first judge's energy."""
-    from relax.hull import mp20_hull_reference
+    from relax.reference_hull import reference_hull
 
     if top.empty:
         return []
-    reference = mp20_hull_reference(config.data_root)
+    reference = reference_hull(config.hull, config.data_root)
     cards = []
     for _, row in top.iterrows():
         cid = row["cid"]
@@ -261,6 +261,7 @@ def _sections(config, table, funnel, sheet, timing) -> dict[str, pd.DataFrame | 
         _prescreen_line(config),
         f"Screening: predictor {config.screen.predictor}, kappa {config.screen.kappa:g}, top {config.screen.top_k} relaxed",
         *verdict_lines(config, table),
+        novelty_line(config, table),
     ]
     times = pd.DataFrame({"stage": list(timing), "seconds": [f"{v:.1f}" for v in timing.values()]})
     return {
@@ -316,6 +317,16 @@ def decision_sheet(top: pd.DataFrame, config: CampaignConfig) -> pd.DataFrame:
         sheet[f"E_hull {second} (eV/atom)"] = top["judge_e_above_hull_eV_atom"].astype(float)
     if "rank_stability_verdict" in top:
         sheet["stability verdict"] = top["rank_stability_verdict"].fillna("one judge only")
+    if "rank_e_above_hull_eV_atom" in top:  # the least favourable judge's: what ranks
+        sheet["E_hull verdict (eV/atom)"] = top["rank_e_above_hull_eV_atom"].astype(float)
+    if "rank_judge_disagreement_eV_atom" in top:
+        sheet["judges differ by (eV/atom)"] = top["rank_judge_disagreement_eV_atom"].astype(float)
+    if "relax_decomposition" in top:
+        sheet["competing phases"] = top["relax_decomposition"].replace("", None)
+    if "relax_hull" in top:  # the reference every E_hull above was measured against
+        sheet["hull"] = top["relax_hull"]
+    if "rank_flags" in top:
+        sheet["check before trusting"] = top["rank_flags"].replace("", None)
     for name in predicted_properties(top.columns, "judge"):
         sheet[f"{name} (independent)"] = top[column("judge", name)].astype(float)
         sheet[f"{name} (independent){_SIGMA}"] = top[column("judge", f"{name}_std")].astype(float)
@@ -326,6 +337,8 @@ def decision_sheet(top: pd.DataFrame, config: CampaignConfig) -> pd.DataFrame:
                 top.get("rank_meets_targets"), top["rank_meets_targets_independent"], strict=True
             )
         ]
+    if "reaudit_formula_note" in top:
+        sheet["known formula"] = top["reaudit_formula_note"].replace("", None)
     if "rank" in sheet:
         sheet["rank"] = sheet["rank"].astype(int)
     return sheet
@@ -360,10 +373,33 @@ def verdict_lines(config: CampaignConfig, table: pd.DataFrame) -> list[str]:
     potential = _first(table, "relax_potential") or config.relax.potential
     first = (
         f"Relaxation: potential {potential}; {stable} of {int(np.isfinite(relaxed).sum())} "
-        f"relaxed candidates within {config.rank.e_hull_max:g} eV/atom of the MP-20 hull "
+        f"relaxed candidates within {config.rank.e_hull_max:g} eV/atom of the {hull_label(config)} "
         f"(stable by {potential}; {precision_note(potential)})"
     )
     return [first, *_judge_lines(config, table)]
+
+
+def novelty_line(config: CampaignConfig, table: pd.DataFrame) -> str:
+    """Which novelty the S.U.N. counts use, and how many of them Materials Project knows by
+    formula."""
+    from gendesign.campaign.yields import funnel_masks
+
+    sun = funnel_masks(table, config)["S.U.N."]
+    noted = table.get("reaudit_formula_note", pd.Series("", index=table.index)).fillna("") != ""
+    reference = config.audit.novelty_reference or "none"
+    return (
+        f"Novelty (S.U.N.): no structural match among the known crystals of {reference} "
+        f"(StructureMatcher, relaxed structure); {int((sun & noted).sum())} of the "
+        f"{int(sun.sum())} S.U.N. have a formula Materials Project knows (a new structure of a "
+        "known compound at best; structure not compared)"
+    )
+
+
+def hull_label(config: CampaignConfig) -> str:
+    """The campaign's reference hull in words (name, sources, size, version)."""
+    from gendesign.campaign import resources
+
+    return resources.reference_hull(config.hull, config.data_root).label
 
 
 def _judge_lines(config: CampaignConfig, table: pd.DataFrame) -> list[str]:
@@ -529,12 +565,16 @@ _REDISCOVERED = (
 
 _SHEET_NOTE = (
     "P(in range): the probability that the property lies in the target range, reading the "
-    "screening ensemble's mean ± σ as a normal distribution. E_hull: energy above the MP-20 "
-    "hull after relaxation, by each judge."
+    "screening ensemble's mean ± σ as a normal distribution. E_hull: energy above the "
+    "reference hull after relaxation, by each judge; the verdict and the rank follow the least "
+    "favourable one, and a candidate whose judges differ by more than 0.1 eV/atom, or whose "
+    "E_hull is only a lower bound, ranks after every candidate without such a doubt. "
+    "Competing phases: the hull's phases at its composition ([MP]: a Materials Project "
+    "formation energy, [MPTS-52]: an MPTS-52 crystal; unmarked: MP-20)."
 )
 _CARDS_NOTE = (
     "Each top candidate: a picture, a 3D view to turn with the mouse, and the convex hull of "
-    "its chemical system (MP-20 DFT formation energies) with the candidate highlighted at the "
+    "its chemical system (the reference hull's DFT formation energies) with the candidate highlighted at the "
     "first judge's formation energy."
 )
 

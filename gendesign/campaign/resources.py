@@ -36,15 +36,20 @@ def potential(name: str, path: str | None):
     return load_potential(name, path)
 
 
-@lru_cache(maxsize=2)
-def stability_references(name: str, path: str | None, data_root: str | None):
-    """Element reference energies and the MP-20 hull for the potential."""
-    from relax.hull import mp20_hull_reference
+@lru_cache(maxsize=4)
+def stability_references(name: str, path: str | None, data_root: str | None, hull: str):
+    """Element reference energies of the potential and the reference hull named ``hull``."""
     from relax.runner import stability_references as resolve
 
-    references, _ = resolve(potential(name, path), hull=None)
-    hull = mp20_hull_reference(data_root) if references is not None else None
-    return references, hull
+    return resolve(potential(name, path), hull=hull, data_root=data_root)
+
+
+@lru_cache(maxsize=2)
+def reference_hull(name: str, data_root: str | None):
+    """The reference hull ``name`` (:mod:`relax.reference_hull`)."""
+    from relax.reference_hull import reference_hull as build
+
+    return build(name, data_root)
 
 
 @lru_cache(maxsize=1)
@@ -56,14 +61,13 @@ def property_judge():
 
 
 @lru_cache(maxsize=2)
-def composition_planner(data_root: str | None, temperature: float):
+def composition_planner(data_root: str | None, temperature: float, hull: str):
     """Stability-aware compositions for the model source: the composition judge's formation
-    energy against the MP-20 hull (:mod:`gendesign.sources.hull_compositions`)."""
+    energy against the reference hull (:mod:`gendesign.sources.hull_compositions`)."""
     from gendesign.sources.hull_compositions import HullCompositionPlanner
-    from relax.hull import mp20_hull_reference
 
     return HullCompositionPlanner(
-        property_judge(), mp20_hull_reference(data_root), temperature=temperature
+        property_judge(), reference_hull(hull, data_root), temperature=temperature
     )
 
 
@@ -104,8 +108,6 @@ def template_source(name: str, dataset: str, data_root: str | None, constraints:
 
 def preload(config: CampaignConfig) -> None:
     """Load the read-only data ``config``'s stages read (no models: nothing that runs torch)."""
-    from relax.hull import mp20_hull_reference
-
     constraints = config.constraints()
     sources = config.generate.sources or {"model": 1.0}
     for name in ("substitution", "prototypes"):
@@ -113,4 +115,4 @@ def preload(config: CampaignConfig) -> None:
             template_source(name, config.generate.templates, config.data_root, constraints)
     if config.audit.novelty_reference or config.audit.known:
         novelty_reference(config.audit.novelty_reference, config.data_root, config.audit.known)
-    mp20_hull_reference(config.data_root)  # the pre-screen's and the relaxation's judge
+    reference_hull(config.hull, config.data_root)  # the pre-screen's and the relaxation's judge

@@ -29,6 +29,12 @@ def campaign_command(
         help="Rounds of the whole pipeline; between rounds the generator learns from the "
         "round's finds (default: the config's, 1). Raise it with --resume to add rounds.",
     ),
+    hull: str | None = typer.Option(
+        None,
+        help="Reference hull of every E_hull: full (MP-20, MPTS-52 and Materials Project "
+        "formation energies aligned to MP-20; the config's default) or mp20 (MP-20 alone, as earlier "
+        "figures).",
+    ),
     set_: list[str] | None = typer.Option(
         None, "--set", help="Override a config field, e.g. --set generate.n=500."
     ),
@@ -40,7 +46,9 @@ def campaign_command(
     from gendesign.campaign.pipeline import run_campaign
     from gendesign.config import cli_overrides, load_config
 
-    overrides = cli_overrides(set_, {"out_dir": out, "data_root": data_root, "rounds": rounds})
+    overrides = cli_overrides(
+        set_, {"out_dir": out, "data_root": data_root, "rounds": rounds, "hull": hull}
+    )
     options = load_config(CampaignConfig, config, overrides)
     with stage_progress(rates=True) as progress:
         run = run_campaign(

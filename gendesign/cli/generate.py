@@ -98,9 +98,12 @@ def sample_command(
     compositions: str = typer.Option(
         "auto",
         help="crystalflow models: compositions from the model's chemistry network (model), "
-        "drawn toward the MP-20 hull by a composition-only E_hull estimate (hull; with "
+        "drawn toward the reference hull by a composition-only E_hull estimate (hull; with "
         "--elements, every balanced formula of the system is a candidate), or auto: hull "
         "with --elements, else model.",
+    ),
+    hull: str = typer.Option(
+        "full", help="With --compositions hull: the reference hull, full or mp20."
     ),
     start_from: str | None = typer.Option(
         None, help="Crystals (file, folder or split like mp20:test) to start steering from."
@@ -167,7 +170,7 @@ def sample_command(
     )
     if compositions == "auto":
         compositions = "hull" if constraints.elements and generator.is_flow else "model"
-    planned = _planned_compositions(compositions, generator, n, seed, constraints)
+    planned = _planned_compositions(compositions, generator, n, seed, constraints, hull)
     with stage_progress() as progress:
         advance = progress("sampling", n)
         structures, table = generator.sample_table(
@@ -180,6 +183,7 @@ def sample_command(
         )
     if planned:
         table["e_hull_composition_estimate"] = [p.e_hull_estimate for p in planned]
+        table["e_hull_composition_hull"] = _hull_tag(hull)
     # The bundled predictor of the model's dataset judges the property targets, when there is one.
     dataset = generator.checkpoint.dataset
     if dataset in BUNDLED_PREDICTORS.names() and structures:
@@ -226,7 +230,13 @@ def sample_command(
     )
 
 
-def _planned_compositions(choice: str, generator, n: int, seed: int, constraints):
+def _hull_tag(name: str) -> str:
+    from relax.reference_hull import reference_hull
+
+    return reference_hull(name).tag
+
+
+def _planned_compositions(choice: str, generator, n: int, seed: int, constraints, hull: str):
     """The hull-planned compositions for ``--compositions hull``; None for ``model``."""
     from gendesign.errors import ConfigError
 
@@ -236,9 +246,9 @@ def _planned_compositions(choice: str, generator, n: int, seed: int, constraints
         raise ConfigError(f"--compositions: '{choice}' is not auto, model or hull")
     from gendesign.sources.hull_compositions import HullCompositionPlanner, plan_compositions
     from predictors.composition import bundled_judge
-    from relax.hull import mp20_hull_reference
+    from relax.reference_hull import reference_hull
 
-    planner = HullCompositionPlanner(bundled_judge(), mp20_hull_reference())
+    planner = HullCompositionPlanner(bundled_judge(), reference_hull(hull))
     return plan_compositions(
         planner,
         n,

@@ -14,6 +14,7 @@ from gendesign.cli.audit import audit_command
 from gendesign.cli.campaign import campaign_command, report_command
 from gendesign.cli.data import data_app
 from gendesign.cli.generate import sample_command, train_command
+from gendesign.cli.judges import judges_app
 from gendesign.cli.predictor import predict_command, predictor_app
 from gendesign.cli.relax import relax_command
 from gendesign.errors import GendesignError, Interrupted
@@ -28,6 +29,7 @@ app = typer.Typer(
 )
 app.add_typer(data_app, name="data")
 app.add_typer(predictor_app, name="predictor")
+app.add_typer(judges_app, name="judges")
 app.command("audit")(audit_command)
 app.command("predict")(predict_command)
 app.command("relax")(relax_command)

@@ -21,7 +21,7 @@ import json
 import re
 import sqlite3
 import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import closing
 from pathlib import Path
 
@@ -187,10 +187,15 @@ def read_cdvae_csv(
 # --------------------------------------------------------------------------- MatterGen cache
 
 
-def read_mattergen_cache(folder: str | Path, properties: Iterable[str] | None = None) -> CrystalSet:
+def read_mattergen_cache(
+    folder: str | Path,
+    properties: Iterable[str] | None = None,
+    rows: Sequence[int] | None = None,
+) -> CrystalSet:
     """Read a MatterGen cache split folder (fractional ``pos.npy``, ``cell.npy`` rows in Å).
 
-    ``properties`` defaults to every ``<name>.json`` in the folder.
+    ``properties`` defaults to every ``<name>.json`` in the folder; ``rows`` (indices, in
+    order) reads only those structures.
     """
     folder = Path(folder)
     required = ["num_atoms.npy", "atomic_numbers.npy", "cell.npy", "structure_id.npy"]
@@ -225,12 +230,19 @@ def read_mattergen_cache(folder: str | Path, properties: Iterable[str] | None = 
     if not len(table.columns):
         table = pd.DataFrame(index=range(len(ids)))
 
-    def build(i: int) -> Structure:
+    picked = list(range(len(ids))) if rows is None else [int(i) for i in rows]
+
+    def build(k: int) -> Structure:
+        i = picked[k]
         atoms = slice(offsets[i], offsets[i + 1])
         return check_structure(_structure_from_arrays(cells[i], numbers[atoms], positions[atoms]))
 
     return _collect(
-        ids, build, where=lambda i: f"{folder.name} index {i}", properties=table, source=str(folder)
+        [ids[i] for i in picked],
+        build,
+        where=lambda k: f"{folder.name} index {picked[k]}",
+        properties=table.iloc[picked].reset_index(drop=True),
+        source=str(folder),
     )
 
 

@@ -38,7 +38,6 @@ from functools import lru_cache
 from math import gcd
 
 import numpy as np
-from pymatgen.analysis.phase_diagram import PDEntry
 from pymatgen.core import Composition, Element
 
 from gendesign.audit.composition import charge_balanced
@@ -47,7 +46,8 @@ from gendesign.errors import ConfigError
 from gendesign.model.common.constraints import Constraints
 from gendesign.paths import resolve_data_root
 from predictors.composition import CompositionJudge
-from relax.hull import MP20_CACHE, HullReference
+from relax.hull import HullPhase, HullReference
+from relax.reference_hull import MP20_CACHE
 
 # Atoms per formula unit of enumerated formulas; MP-20's cells hold at most 20.
 MAX_FORMULA_ATOMS = 20
@@ -87,12 +87,12 @@ class HullCompositionPlanner:
         # The candidates join the hull with their estimates: a formula is judged against
         # its rivals too, not only against the reference, whose sparse systems would
         # otherwise put most estimates below the hull.
-        hull = self.hull.with_entries(
+        hull = self.hull.with_phases(
             [
-                PDEntry(unique[name], float(energy) * unique[name].num_atoms)
+                HullPhase(name, float(energy), "estimate", "")
                 for name, energy in zip(names, energies, strict=True)
             ],
-            f"{self.hull.label} + estimates",
+            f"{self.hull.name} + estimates",
         )
         result = {}
         for name, energy in zip(names, energies, strict=True):

@@ -71,7 +71,7 @@ def test_dft_energies_reproduce_the_materials_project_hull(data_root):
     import pandas as pd
     from pymatgen.core import Composition
 
-    from relax.hull import mp20_hull_reference
+    from relax.reference_hull import mp20_hull_reference
 
     reference = mp20_hull_reference(data_root)
     assert len(reference) > 45_000  # train 27,136 + val 9,047 + test 9,046
@@ -94,7 +94,7 @@ def test_dft_energies_reproduce_the_materials_project_hull(data_root):
     assert many.status == "ok" and 0 < many.e_above_hull < 2 and abs(sum(fractions) - 1) < 0.01
     missing = reference.e_above_hull(Composition("RaO"), -1.0)
     assert (
-        missing.status == "no reference" and "Ra absent from the MP-20 reference" in missing.reason
+        missing.status == "no reference" and "Ra absent from the mp20 reference" in missing.reason
     )
 
 
@@ -225,7 +225,7 @@ def test_element_references_turn_potential_energies_into_formation_energies(chgn
     assert again == references
 
     # Relaxed rows carry formation energy and energy above the MP-20 hull.
-    from relax.hull import mp20_hull_reference
+    from relax.reference_hull import mp20_hull_reference
     from relax.runner import relax_structures
 
     table = relax_structures(
@@ -296,10 +296,14 @@ def test_the_mace_path_relaxes_in_batches_and_reports_nan_as_a_failure(
     for ours, theirs in zip(batched, one_by_one, strict=True):
         assert ours.status == theirs.status and ours.steps == theirs.steps > 0
         assert abs(ours.energy_per_atom - theirs.energy_per_atom) < 1e-5
+    # no μ table for this model yet: fitted on first use on the MP-20 crystals of its elements
+    from relax.energies import ElementReferences, cached_references_path
     from relax.runner import relax_structures
 
-    table = relax_structures(moved, mace, settings)  # no μ table fitted for this model
-    assert table["hull_status"].str.contains("no element reference energies for mace").all()
+    table = relax_structures(moved, mace, settings)
+    references = ElementReferences.load(cached_references_path(mace))
+    assert references.potential == "mace" and references.n_structures > 0
+    assert not table["hull_status"].str.contains("no element reference energies").any()
 
     # A model file whose weights went bad gives NaN energies: a failure, not a crash.
     model = torch.load(tiny_mace_file, weights_only=False)
@@ -356,7 +360,7 @@ def test_an_unconverged_energy_gets_no_hull_distance(chgnet):
     from relax.stability import stability_columns
 
     references = ElementReferences.load(references_path(chgnet))
-    hull = HullReference([PDEntry(Composition("NaCl"), -2 * 2.0)], "hand-made")
+    hull = HullReference.from_entries([PDEntry(Composition("NaCl"), -2 * 2.0)], "hand-made")
     salt = Composition("NaCl")
     final = stability_columns(salt, -2 * 3.5, references, hull, "chgnet-0.3.0")
     stuck = stability_columns(salt, -2 * 3.5, references, hull, "chgnet-0.3.0", converged=False)

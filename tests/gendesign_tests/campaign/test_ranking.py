@@ -183,3 +183,67 @@ def test_the_judge_stage_switched_off_records_nothing_and_ranks_as_before():
     by_id = {o.cid: o.values for o in ranked}
     assert by_id["stable"]["position"] == 1 and by_id["stable"]["stability_verdict"] is None
     assert by_id["stable"]["meets_targets_independent"] is None
+
+
+def test_verdicts_follow_the_least_favourable_judge_and_doubts_rank_last():
+    """The Zn3IBrO2 case: far below the hull by the first judge, less so by the second,
+    and a competing binary missing from the reference. Its judges disagree by more than
+    0.1 eV/atom, so it ranks after a candidate on which they agree, even one that neither
+    calls stable; its flags say why, name the competing phases and the missing compound."""
+    coverage = "E_hull is a lower bound: the reference holds no I-Zn compound, though ..."
+    ranked = rank_candidates(
+        config(),
+        [
+            candidate(
+                "artefact",
+                relax_potential="chgnet-0.3.0",
+                relax_e_above_hull_eV_atom=-0.192,
+                relax_decomposition="0.5 ZnO + 0.5 ZnBr2",
+                relax_hull_coverage=coverage,
+                judge_potential="tensornet-matpes-pbe",
+                judge_e_above_hull_eV_atom=-0.055,
+                reaudit_band_gap=1.5,
+            ),
+            candidate(
+                "agreed-unstable",
+                relax_e_above_hull_eV_atom=0.25,
+                judge_e_above_hull_eV_atom=0.22,
+                reaudit_band_gap=1.5,
+            ),
+            candidate(
+                "agreed-stable",
+                relax_e_above_hull_eV_atom=0.01,
+                judge_e_above_hull_eV_atom=0.06,
+                reaudit_band_gap=1.5,
+            ),
+            candidate(
+                "second-failed",
+                relax_e_above_hull_eV_atom=0.0,
+                judge_status="passed",
+                judge_e_above_hull_eV_atom=float("nan"),
+                reaudit_band_gap=1.5,
+            ),
+        ],
+    )
+    by_id = {o.cid: o.values for o in ranked}
+    order = [o.cid for o in sorted(ranked, key=lambda o: o.values["position"])]
+    assert order == ["agreed-stable", "agreed-unstable", "artefact", "second-failed"]
+    # each judge's E_hull plus the offset the judge benchmark measured for it (calibration)
+    from relax.precision import calibration_offset
+
+    second = calibration_offset("tensornet-matpes-pbe")
+    stable = by_id["agreed-stable"]
+    assert stable["e_above_hull_eV_atom"] == pytest.approx(max(0.01, 0.06 + second))
+    assert stable["stable"] and not stable["uncertain"]
+    assert stable["flags"] == ""
+    artefact = by_id["artefact"]
+    first = calibration_offset("chgnet-0.3.0")
+    assert artefact["e_above_hull_eV_atom"] == pytest.approx(max(-0.192 + first, -0.055 + second))
+    assert artefact["judge_disagreement_eV_atom"] == pytest.approx(0.137)
+    assert artefact["uncertain"]
+    assert "judges disagree by 0.14 eV/atom" in artefact["flags"]
+    assert "check: 0.19 eV/atom below the hull by chgnet-0.3.0" in artefact["flags"]
+    assert "nearest competing phases: 0.5 ZnO + 0.5 ZnBr2" in artefact["flags"]
+    assert "lower bound" in artefact["flags"]
+    failed = by_id["second-failed"]
+    assert not failed["stable"] and failed["uncertain"] and "no E_hull from" in failed["flags"]

@@ -7,7 +7,7 @@ import pytest
 from pymatgen.core import Composition, Lattice, Structure
 
 from gendesign.campaign import report_views as views
-from relax.hull import mp20_hull_reference
+from relax.reference_hull import mp20_hull_reference
 
 
 @pytest.mark.needs_data

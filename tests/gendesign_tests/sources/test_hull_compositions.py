@@ -15,7 +15,7 @@ from gendesign.model.common.constraints import Constraints
 from gendesign.model.generator import Generator
 from gendesign.sources.hull_compositions import HullCompositionPlanner, plan_compositions
 from predictors.composition import bundled_judge
-from relax.hull import mp20_hull_reference
+from relax.reference_hull import mp20_hull_reference
 
 pytestmark = pytest.mark.needs_data  # the MP-20 hull and training compositions
 

@@ -1,0 +1,111 @@
+"""DFT formation energies known beyond MP-20's crystals, at composition level.
+
+Two tables under the data root complete what MP-20 knows about Materials Project:
+
+- MPTS-52 val and test (``mpts_52/{val,test}.csv.gz``): 13,096 DFT-relaxed Materials
+  Project crystals of up to 52 atoms, with their formation energy and their energy
+  above the hull of all of Materials Project. Their energies use MP-20's correction
+  scheme (the 4,967 ids both hold agree to a median of 0.0 eV/atom).
+- Materials Project formation energies (``mp_e_form/mp_e_form.csv``, Matbench's
+  ``matbench_mp_e_form``): 132,752 rows, one per Materials Project structure as of
+  2018-2019, at composition level, under the correction scheme of that time.
+
+Readers return reduced formulas and energies in eV/atom; they never parse a CIF whole
+(the cell's formula is read from ``_chemical_formula_sum``), so the 13,096 MPTS-52 rows
+load in about a second.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+import pandas as pd
+from pymatgen.core import Composition
+
+from gendesign.errors import InputError
+from gendesign.notices import quiet_third_party
+from gendesign.paths import resolve_data_root
+
+MPTS52_SPLITS = ("val", "test")
+MPTS52_FOLDER = Path("mpts_52")
+MP_FORMATION_ENERGIES = Path("mp_e_form") / "mp_e_form.csv"
+
+
+def _required(path: Path) -> Path:
+    if not path.is_file():
+        raise InputError(f"{path}: file not found under the data root")
+    return path
+
+
+def read_mpts52(split: str, data_root: str | Path | None = None) -> pd.DataFrame:
+    """MPTS-52 ``split`` with ``composition`` (the cell's, from its CIF's formula sum),
+    ``formula`` (reduced), ``n_atoms``, ``formation_energy_per_atom`` and
+    ``energy_above_hull`` (eV/atom, DFT, above all of Materials Project) and the CIF."""
+    path = _required(resolve_data_root(data_root) / MPTS52_FOLDER / f"{split}.csv.gz")
+    table = pd.read_csv(path)
+    sums = table["cif"].str.extract(r"_chemical_formula_sum\s+'?([^'\n]+)'?")[0]
+    if sums.isna().any():
+        row = int(sums.isna().to_numpy().argmax())
+        raise InputError(f"{path}: row {row} has a CIF without _chemical_formula_sum")
+    quiet_third_party()
+    table["composition"] = [Composition(text.strip()) for text in sums]
+    table["formula"] = [c.reduced_formula for c in table["composition"]]
+    table["n_atoms"] = [int(round(c.num_atoms)) for c in table["composition"]]
+    return table
+
+
+def read_mp_formation_energies(data_root: str | Path | None = None) -> pd.DataFrame:
+    """Materials Project formation energies: ``formula`` (reduced) and
+    ``formation_energy_per_atom`` (eV/atom, the 2018-2019 correction scheme), one row per
+    Materials Project structure (polymorphs included)."""
+    path = _required(resolve_data_root(data_root) / MP_FORMATION_ENERGIES)
+    table = pd.read_csv(path)
+    if list(table.columns) != ["formula", "target"]:
+        raise InputError(
+            f"{path}: expected the columns formula, target; found {list(table.columns)}"
+        )
+    quiet_third_party()
+    formulas = {text: Composition(text).reduced_formula for text in table["formula"].unique()}
+    return pd.DataFrame(
+        {
+            "formula": table["formula"].map(formulas),
+            "formation_energy_per_atom": table["target"].astype(float),
+        }
+    )
+
+
+KNOWN_FORMULA_NOTE = "formula known in Materials Project (structure not compared)"
+
+
+@lru_cache(maxsize=2)
+def formulas_beyond_mp20(data_root: str | Path | None = None) -> frozenset[str]:
+    """Reduced formulas Materials Project holds (:func:`materials_project_formulas`) that no
+    MP-20 crystal of any split has: a candidate of one of these is a new structure of a
+    known compound at best, not a new compound."""
+    return materials_project_formulas(data_root) - mp20_formulas(data_root)
+
+
+@lru_cache(maxsize=2)
+def mp20_formulas(data_root: str | Path | None = None) -> frozenset[str]:
+    """Reduced formulas of every MP-20 crystal (train, val and test)."""
+    from gendesign.data.readers import read_mattergen_compositions
+
+    root = resolve_data_root(data_root)
+    formulas: set[str] = set()
+    for split in ("train", "val", "test"):
+        _, compositions, _ = read_mattergen_compositions(root / "mp_20" / "mattergen_cache" / split)
+        formulas |= {c.reduced_formula for c in compositions}
+    return frozenset(formulas)
+
+
+@lru_cache(maxsize=2)
+def materials_project_formulas(data_root: str | Path | None = None) -> frozenset[str]:
+    """Reduced formulas Materials Project holds according to the tables here (MPTS-52 and
+    the formation-energy set): what "formula known in Materials Project" checks."""
+    formulas = set(read_mp_formation_energies(data_root)["formula"])
+    for split in MPTS52_SPLITS:
+        path = resolve_data_root(data_root) / MPTS52_FOLDER / f"{split}.csv.gz"
+        if path.is_file():
+            formulas |= set(read_mpts52(split, data_root)["formula"])
+    return frozenset(formulas)
