@@ -57,17 +57,13 @@ def mark_known_formulas(table: pd.DataFrame, data_root) -> None:
     Project holds but MP-20 lacks, that its formula is known (the structure could not be
     compared: those entries carry no structure here); empty otherwise, and when the data
     root has no Materials Project table."""
-    from gendesign.data.energy_tables import KNOWN_FORMULA_NOTE, formulas_beyond_mp20
-    from gendesign.errors import GendesignError
+    from gendesign.data.energy_tables import known_formula_note
 
-    table["formula_note"] = ""
-    try:
-        beyond = formulas_beyond_mp20(data_root)
-    except GendesignError:  # no data root, or no Materials Project table in it
-        return
     known = table.get("novelty_class", pd.Series("", index=table.index)) == "known"
-    hit = table["reduced_formula"].isin(beyond) & ~known
-    table.loc[hit, "formula_note"] = KNOWN_FORMULA_NOTE
+    table["formula_note"] = [
+        "" if is_known else known_formula_note(formula, data_root)
+        for formula, is_known in zip(table["reduced_formula"], known, strict=True)
+    ]
 
 
 def mark_novelty(

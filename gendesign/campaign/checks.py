@@ -16,6 +16,7 @@ from gendesign.campaign import resources
 from gendesign.campaign.candidates import Candidate, Outcome
 from gendesign.campaign.config import CampaignConfig
 from gendesign.campaign.screen import predicted_values
+from gendesign.data.energy_tables import known_formula_note
 
 
 def audit_batch(config: CampaignConfig, candidates: list[Candidate]) -> list[Outcome]:
@@ -72,6 +73,10 @@ def _checked(
             values["novelty_class"] = match.novelty_class
             values["matched_id"] = match.matched_id
             values["matched_split"] = match.matched_split
+            if match.novel:  # a new structure; is its compound known all the same?
+                values["formula_note"] = known_formula_note(
+                    row["reduced_formula"], config.data_root
+                )
         status, reason = "passed", ""
         if not row["valid"] and not config.audit.keep_invalid:
             status, reason = "dropped", f"{what} structure invalid: {row['reason']}"

@@ -50,7 +50,7 @@ def write_campaign_report(folder: str | Path, store: CampaignStore) -> dict[str,
     table = store.table()
     (folder / FIGURES).mkdir(parents=True, exist_ok=True)
     funnel = funnel_table(table)
-    top = _top_candidates(table, config.report.top_n)
+    top = top_candidates(table, config.report.top_n)
     sheet = decision_sheet(top, config)
     sheet.to_csv(folder / SHEET_CSV, index=False)
     structures = {c.cid: c.structure for c in store.candidates(cids=set(top["cid"]))}
@@ -117,7 +117,7 @@ def _span(values: tuple[str | None, ...]) -> str:
     return f"{ordered[0]} to {ordered[-1]}"
 
 
-def _top_candidates(table: pd.DataFrame, n: int) -> pd.DataFrame:
+def top_candidates(table: pd.DataFrame, n: int) -> pd.DataFrame:
     if "rank_position" not in table:
         return table.iloc[0:0]
     ranked = table[table["rank_position"].notna()].sort_values("rank_position")

@@ -114,5 +114,8 @@ def preload(config: CampaignConfig) -> None:
         if name in sources:
             template_source(name, config.generate.templates, config.data_root, constraints)
     if config.audit.novelty_reference or config.audit.known:
+        from gendesign.data.energy_tables import known_formula_note
+
         novelty_reference(config.audit.novelty_reference, config.data_root, config.audit.known)
+        known_formula_note("", config.data_root)  # Materials Project's formulas, read once
     reference_hull(config.hull, config.data_root)  # the pre-screen's and the relaxation's judge

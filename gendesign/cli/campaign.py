@@ -79,7 +79,7 @@ def report_command(
 
 def _print_summary(folder: Path, store, seconds: dict[str, float]) -> None:
     from gendesign.campaign.config import CampaignConfig
-    from gendesign.campaign.report import funnel_table, verdict_lines
+    from gendesign.campaign.report import funnel_table, novelty_line, verdict_lines
     from gendesign.campaign.yields import source_yield_table
 
     candidates = store.table()
@@ -103,6 +103,47 @@ def _print_summary(folder: Path, store, seconds: dict[str, float]) -> None:
         for row in yields.itertuples(index=False):
             per_source.add_row(*(str(value) for value in row))
         console.print(per_source)
-    for line in verdict_lines(config, candidates):
+    for line in [*verdict_lines(config, candidates), novelty_line(config, candidates)]:
         console.print(line, highlight=False)
+    _print_top(config, candidates)
     console.print(f"Report: {folder / 'report.html'}  ·  store: {store.url}")
+
+
+TOP_PRINTED = 5
+
+
+def _print_top(config, candidates) -> None:
+    """The first few of the ranking, as a chemist reads them: formula, symmetry, whether it
+    is known, the verdict's E_hull and what it would decompose into, and any doubt."""
+    from gendesign.campaign.report import decision_sheet, top_candidates
+
+    sheet = decision_sheet(top_candidates(candidates, TOP_PRINTED), config)
+    if sheet.empty:
+        return
+    judges = [c for c in sheet.columns if c.startswith("E_hull ") and "verdict" not in c]
+    names = " / ".join(c.removeprefix("E_hull ").removesuffix(" (eV/atom)") for c in judges)
+    table = Table(title=f"Top {len(sheet)} of the ranking · E_hull in eV/atom by {names}")
+    for column in (
+        "#",
+        "formula",
+        "space group",
+        "novelty",
+        "stable by",
+        "E_hull",
+        "decomposes to",
+        "note",
+    ):
+        table.add_column(column, justify="right" if column == "#" else "left")
+    for _, row in sheet.iterrows():
+        notes = [row.get("known formula"), row.get("check before trusting")]
+        table.add_row(
+            str(row["rank"]),
+            str(row.get("formula", "")),
+            str(row.get("space group", "")),
+            str(row.get("novelty", "")),
+            str(row.get("stability verdict", "")).removeprefix("stable by "),
+            " / ".join(f"{row[c]:+.3f}" if row[c] == row[c] else "–" for c in judges),
+            str(row.get("competing phases") or "–"),
+            "; ".join(n for n in notes if isinstance(n, str) and n) or "–",
+        )
+    console.print(table)

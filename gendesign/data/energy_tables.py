@@ -86,6 +86,18 @@ def formulas_beyond_mp20(data_root: str | Path | None = None) -> frozenset[str]:
     return materials_project_formulas(data_root) - mp20_formulas(data_root)
 
 
+def known_formula_note(formula: str, data_root: str | Path | None = None) -> str:
+    """:data:`KNOWN_FORMULA_NOTE` for a reduced formula Materials Project holds but MP-20
+    lacks; empty otherwise, and when the data root has no Materials Project table."""
+    from gendesign.errors import GendesignError
+
+    try:
+        beyond = formulas_beyond_mp20(data_root)
+    except GendesignError:  # no data root, or no Materials Project table in it
+        return ""
+    return KNOWN_FORMULA_NOTE if formula in beyond else ""
+
+
 @lru_cache(maxsize=2)
 def mp20_formulas(data_root: str | Path | None = None) -> frozenset[str]:
     """Reduced formulas of every MP-20 crystal (train, val and test)."""
