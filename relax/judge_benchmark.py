@@ -89,12 +89,17 @@ def verdict_scores(label: np.ndarray, verdict: np.ndarray) -> dict:
     }
 
 
-def hull_e_above(hull: HullReference, table: pd.DataFrame, energies: Sequence[float]) -> np.ndarray:
+def hull_e_above(
+    hull: HullReference, table: pd.DataFrame, energies: Sequence[float], leave_out: bool = True
+) -> np.ndarray:
     """E_hull (eV/atom) of each row of ``table`` (columns ``composition``, ``material_id``) at
-    the formation energy ``energies`` (eV/atom), without the crystal's own entry."""
+    the formation energy ``energies`` (eV/atom), without the crystal's own entry (unless
+    ``leave_out`` is off)."""
     return np.array(
         [
-            hull.e_above_hull(composition, float(e), leave_out=str(material_id)).e_above_hull
+            hull.e_above_hull(
+                composition, float(e), leave_out=str(material_id) if leave_out else None
+            ).e_above_hull
             if np.isfinite(e)
             else np.nan
             for composition, e, material_id in zip(
@@ -111,8 +116,10 @@ def hull_scores(table: pd.DataFrame, hull: HullReference) -> dict:
     The file's E_hull is Materials Project's, never negative (a ground state sits at 0);
     a crystal scored without its own entry lies below the rest of the hull instead, so the
     errors compare our E_hull clipped at 0 (``mae_eV_atom``, ``mean_shift_eV_atom``) and,
-    unclipped, ``mae_unclipped_eV_atom``."""
+    unclipped, ``mae_unclipped_eV_atom``; ``mae_own_entries_kept_eV_atom`` keeps each
+    crystal's own entries in the hull (where a ground state sits at 0 by construction)."""
     ours = hull_e_above(hull, table, table["formation_energy_per_atom"].to_numpy(float))
+    kept = hull_e_above(hull, table, table["formation_energy_per_atom"].to_numpy(float), False)
     theirs = table["energy_above_hull"].to_numpy(float)
     ok = np.isfinite(ours)
     label, verdict = theirs[ok] <= STABLE, ours[ok] <= STABLE
@@ -124,6 +131,7 @@ def hull_scores(table: pd.DataFrame, hull: HullReference) -> dict:
         "mean_shift_eV_atom": float(np.mean(clipped - theirs[ok])),
         "mae_eV_atom": float(np.mean(np.abs(clipped - theirs[ok]))),
         "mae_unclipped_eV_atom": float(np.mean(np.abs(ours[ok] - theirs[ok]))),
+        "mae_own_entries_kept_eV_atom": float(np.nanmean(np.abs(kept - theirs))),
         "below_mp_hull": int((ours[ok] < -1e-6).sum()),
         **verdict_scores(label, verdict),
     }
