@@ -84,7 +84,7 @@ def hull_view(
         return note(f"no hull plot for a system of {len(symbols)} element(s)")
     if symbols - reference.elements:
         missing = ", ".join(sorted(symbols - reference.elements))
-        return note(f"no hull plot: {missing} absent from the {reference.label} reference")
+        return note(f"no hull plot: {missing} absent from the {reference.name} reference hull")
     candidate = PDEntry(composition, formation_energy_per_atom * composition.num_atoms, label)
     diagram = PhaseDiagram([*reference.system_entries(symbols), candidate])
     e_above_hull = diagram.get_e_above_hull(candidate) or 0.0

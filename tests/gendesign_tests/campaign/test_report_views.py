@@ -1,4 +1,4 @@
-"""The report's interactive views: a candidate placed on the MP-20 hull of its system, and
+"""The report's interactive views: a candidate placed on the reference hull of its system, and
 a 3D view of its structure, as HTML fragments that plotly draws offline."""
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ def test_a_candidate_is_placed_on_its_systems_hull_or_told_why_not():
     assert five == '<p class="hull-note"><em>no hull plot for a system of 5 element(s)</em></p>'
     # an element the reference lacks
     missing = views.hull_view(Composition("NaOg"), -0.1, reference, "c9")
-    assert "Og absent from the MP-20 reference" in missing
+    assert "Og absent from the mp20 reference hull" in missing
 
 
 def test_a_structure_view_waits_behind_a_button_and_holds_every_site():
