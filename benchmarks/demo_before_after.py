@@ -29,30 +29,43 @@ def _e_hull_columns(sheet: pd.DataFrame) -> list[str]:
     return [c for c in sheet.columns if c.startswith("E_hull ") and "verdict" not in c]
 
 
+def _sheet_rows(folder: Path) -> list[tuple[pd.Series, dict]]:
+    """Each row of a run's ``top_candidates.csv`` with what every list keeps of it and each
+    judge's E_hull (eV/atom) by name."""
+    sheet = pd.read_csv(folder / "top_candidates.csv")
+    rows = []
+    for _, row in sheet.iterrows():
+        kept = {
+            "rank": int(row["rank"]),
+            "id": row["id"],
+            "formula": row["formula"],
+            "source": row.get("source", ""),
+            "verdict": row.get("stability verdict", ""),
+            "judges": {
+                c.removeprefix("E_hull ").removesuffix(" (eV/atom)"): float(row[c])
+                for c in _e_hull_columns(sheet)
+            },
+        }
+        rows.append((row, kept))
+    return rows
+
+
 def before_list(folder: Path) -> list[dict]:
     """The earlier list with each judge's E_hull on the MP-20 hull and, re-scored, on the
     full hull, and what the full hull says of its coverage."""
-    sheet = pd.read_csv(folder / "top_candidates.csv")
     mp20, full = reference_hull("mp20"), reference_hull("full")
     rows = []
-    for _, row in sheet.iterrows():
-        composition = Composition(row["formula"])
+    for _, kept in _sheet_rows(folder):
+        composition = Composition(kept["formula"])
         # E_hull(full) - E_hull(mp20) at one formation energy: the hulls' energy difference
         shift = (
             full.e_above_hull(composition, 0.0).e_above_hull
             - mp20.e_above_hull(composition, 0.0).e_above_hull
         )
-        judges = {
-            c.removeprefix("E_hull ").removesuffix(" (eV/atom)"): float(row[c])
-            for c in _e_hull_columns(sheet)
-        }
+        judges = kept.pop("judges")
         rows.append(
-            {
-                "rank": int(row["rank"]),
-                "id": row["id"],
-                "formula": row["formula"],
-                "source": row.get("source", ""),
-                "verdict": row.get("stability verdict", ""),
+            kept
+            | {
                 "e_hull_mp20": judges,
                 "e_hull_full": {j: v + shift for j, v in judges.items()},
                 "mp20_lower_bound": mp20.coverage(composition).note(),
@@ -63,24 +76,15 @@ def before_list(folder: Path) -> list[dict]:
 
 
 def after_list(folder: Path) -> list[dict]:
-    sheet = pd.read_csv(folder / "top_candidates.csv")
     rows = []
-    for _, row in sheet.iterrows():
+    for row, kept in _sheet_rows(folder):
+        flags = row.get("check before trusting")
         rows.append(
-            {
-                "rank": int(row["rank"]),
-                "id": row["id"],
-                "formula": row["formula"],
-                "source": row.get("source", ""),
-                "verdict": row.get("stability verdict", ""),
-                "e_hull_full": {
-                    c.removeprefix("E_hull ").removesuffix(" (eV/atom)"): float(row[c])
-                    for c in _e_hull_columns(sheet)
-                },
+            kept
+            | {
+                "e_hull_full": kept.pop("judges"),
                 "e_hull_verdict": float(row.get("E_hull verdict (eV/atom)", np.nan)),
-                "flags": row.get("check before trusting", "")
-                if isinstance(row.get("check before trusting"), str)
-                else "",
+                "flags": flags if isinstance(flags, str) else "",
             }
         )
     return rows

@@ -31,7 +31,7 @@ from gendesign.data.readers import structure_from_cif_text
 from relax.hull import HullReference
 from relax.perturb import rattle_and_strain
 from relax.relaxation import RelaxSettings
-from relax.runner import RESULTS_FILE, relax_structures
+from relax.runner import RESULTS_FILE, relax_structures, safe_name
 from relax.verdicts import STABLE, least_favourable
 
 STABLE_SHARE = 0.3  # share of stable crystals among generated candidates
@@ -153,14 +153,14 @@ def relax_judge(
         structures = rattle_and_strain(structures, sigma=0.1, strain=0.05, seed=seed)
     crystals = CrystalSet(sample["material_id"].astype(str).tolist(), structures)
     table = relax_structures(
-        crystals, judge, SETTINGS, out_dir=work / f"{_safe(judge)}-{start}", progress=progress
+        crystals, judge, SETTINGS, out_dir=work / f"{safe_name(judge)}-{start}", progress=progress
     )
     return table.set_index("id")
 
 
 def finished_rows(work: Path, judge: str, start: str) -> pd.DataFrame:
     """The relaxations of ``judge`` from ``start`` already in ``work`` (empty when none)."""
-    path = work / f"{_safe(judge)}-{start}" / RESULTS_FILE
+    path = work / f"{safe_name(judge)}-{start}" / RESULTS_FILE
     if not path.exists():
         return pd.DataFrame(columns=["e_form_eV_atom", "status", "seconds"])
     rows = pd.read_csv(path, dtype={"id": str}, keep_default_na=False, na_values=["nan"])
@@ -216,12 +216,6 @@ def score_judges(
         stacked = np.column_stack(list(e_hulls.values()))
         out["least favourable"] = score(sample, least_favourable(stacked))
     return out
-
-
-def _safe(name: str) -> str:
-    from relax.runner import safe_name
-
-    return safe_name(name)
 
 
 def measure_judge(

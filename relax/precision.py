@@ -11,6 +11,7 @@ precedence. Every figure names the hull it was scored on.
 from __future__ import annotations
 
 import json
+from functools import cache
 from pathlib import Path
 
 from gendesign.paths import resolve_cache_dir
@@ -31,8 +32,10 @@ def _read(path: Path) -> dict:
         return {}
 
 
+@cache
 def measured() -> dict[str, dict]:
-    """Scores by judge name: the package's, overridden by the user's own measurements."""
+    """Scores by judge name: the package's, overridden by the user's own measurements (read
+    once per process; :func:`write_measured` refreshes it)."""
     judges = dict(_read(PRECISION_FILE).get("judges", {}))
     judges.update(_read(user_precision_file()).get("judges", {}))
     return judges
@@ -73,4 +76,5 @@ def write_measured(judges: dict[str, dict], how: str, user: bool = False) -> Pat
     table = _read(path).get("judges", {}) if user else {}
     table.update(judges)
     path.write_text(json.dumps({"how": how, "judges": table}, indent=1) + "\n")
+    measured.cache_clear()
     return path

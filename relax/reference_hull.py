@@ -105,11 +105,15 @@ def _sources(root: Path) -> dict[str, Path]:
     return sources | {"mp_e_form": root / MP_FORMATION_ENERGIES}
 
 
-def _full_hull(root: Path) -> HullReference:
-    sources = _sources(root)
-    key = f"{CACHE_FORMAT}-{hash_sources(sources)[:16]}"
+def _cache_paths(root: Path) -> tuple[Path, Path]:
+    """The cached full hull's archive and its provenance, keyed by its sources' contents."""
+    key = f"{CACHE_FORMAT}-{hash_sources(_sources(root))[:16]}"
     folder = resolve_cache_dir() / "hulls"
-    archive, about = folder / f"full-{key}.npz", folder / f"full-{key}.json"
+    return folder / f"full-{key}.npz", folder / f"full-{key}.json"
+
+
+def _full_hull(root: Path) -> HullReference:
+    archive, about = _cache_paths(root)
     phases = _read_archive(archive) if about.is_file() else None
     if phases is None:
         log.info("building the full reference hull (first use; cached afterwards)")
@@ -168,9 +172,8 @@ def build_full_phases(root: Path) -> tuple[list[HullPhase], dict]:
 def full_hull_provenance(data_root: str | Path | None = None) -> dict:
     """The stored provenance of the full hull (alignment coefficients and residuals)."""
     reference_hull("full", data_root)  # built and cached if it was not
-    root = resolve_data_root(data_root)
-    key = f"{CACHE_FORMAT}-{hash_sources(_sources(root))[:16]}"
-    return json.loads((resolve_cache_dir() / "hulls" / f"full-{key}.json").read_text())
+    _, about = _cache_paths(resolve_data_root(data_root))
+    return json.loads(about.read_text())
 
 
 _SOURCE_CODES = ("mp20", "mpts52", "mp_e_form")

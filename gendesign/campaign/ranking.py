@@ -105,8 +105,10 @@ def rank_candidates(config: CampaignConfig, candidates: list[Candidate]) -> list
             "meets_targets_independent": independent,
         }
 
+    said_of = {candidate.cid: verdicts(candidate) for candidate in candidates}
+
     def order(candidate: Candidate) -> tuple:
-        said = verdicts(candidate)
+        said = said_of[candidate.cid]
         stability = (
             VERDICTS.index(said["stability_verdict"])
             if said["stability_verdict"]
@@ -128,6 +130,6 @@ def rank_candidates(config: CampaignConfig, candidates: list[Candidate]) -> list
         )
 
     return [
-        Outcome(candidate.cid, "passed", values={"position": position, **verdicts(candidate)})
+        Outcome(candidate.cid, "passed", values={"position": position, **said_of[candidate.cid]})
         for position, candidate in enumerate(sorted(candidates, key=order), start=1)
     ]
