@@ -49,15 +49,15 @@ def known_phases(systems=SYSTEMS) -> dict[str, list]:
     """The MP-20 test crystals of each system (and a check that no train or val crystal
     shares its elements)."""
     from gendesign.data.datasets import load_dataset
+    from gendesign.data.fetching import data_path
     from gendesign.data.readers import read_mattergen_compositions
-    from gendesign.paths import resolve_data_root
-    from relax.reference_hull import MP20_CACHE
+    from gendesign.data.registry import MP20_CACHE
 
     def system(composition) -> str:
         return "-".join(sorted(el.symbol for el in composition.elements))
 
     for split in ("train", "val"):
-        _, compositions, _ = read_mattergen_compositions(resolve_data_root() / MP20_CACHE / split)
+        _, compositions, _ = read_mattergen_compositions(data_path(MP20_CACHE / split))
         seen = {system(c) for c in compositions} & set(systems)
         if seen:
             raise SystemExit(f"{', '.join(sorted(seen))} also occur in MP-20 {split}")

@@ -26,9 +26,10 @@ import numpy as np
 from joblib import Parallel, delayed
 
 from benchmarks import reporting
+from gendesign.data.fetching import data_path
 from gendesign.data.known_cells import CellTolerances, cells_match
 from gendesign.data.readers import read_mattergen_cache
-from gendesign.paths import resolve_data_root
+from gendesign.data.registry import MP20_CACHE
 
 NAME = "novelty"
 
@@ -50,7 +51,7 @@ def _pairs_chunk(test, val, pairs, tolerances):
 
 
 def cells_part(workers: int = 2) -> dict:
-    root = resolve_data_root() / "mp_20" / "mattergen_cache"
+    root = data_path(MP20_CACHE)
     val, test = read_mattergen_cache(root / "val"), read_mattergen_cache(root / "test")
     by_formula = defaultdict(list)
     for index, structure in enumerate(val.structures):

@@ -31,7 +31,7 @@ from benchmarks.reporting import (
     update_section,
 )
 from gendesign.data.datasets import load_dataset
-from gendesign.paths import resolve_data_root
+from gendesign.data.fetching import data_path
 from relax.batched import relax_batched
 from relax.energies import ElementReferences, references_path, single_point_energies
 from relax.perturb import rattle_and_strain
@@ -60,7 +60,7 @@ def accuracy(potential: Potential) -> dict:
     by_id = dict(zip(test.ids, ours, strict=True))
 
     hull = reference_hull()
-    rows = pd.read_csv(resolve_data_root() / "mp_20" / "biternary" / "test.csv.gz")
+    rows = pd.read_csv(data_path("mp_20/biternary/test.csv.gz"))
     rows = rows[rows["material_id"].isin(by_id)]
     e_form = rows["material_id"].map(by_id).to_numpy(dtype=float)
     predicted = np.array(

@@ -212,8 +212,9 @@ def train_judge(
 
 
 def main(argv: list[str] | None = None) -> None:
+    from gendesign.data.fetching import data_path
     from gendesign.data.readers import read_mattergen_compositions
-    from gendesign.paths import resolve_data_root
+    from gendesign.data.registry import MP20_CACHE
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=BUNDLED_DIR / "mp20")
@@ -221,7 +222,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--members", type=int, default=5)
     args = parser.parse_args(argv)
     started = time.perf_counter()
-    folder = resolve_data_root(args.data_root) / "mp_20" / "mattergen_cache" / "train"
+    folder = data_path(MP20_CACHE / "train", args.data_root)
     _, compositions, table = read_mattergen_compositions(
         folder, [_CACHE_COLUMNS[t] for t in TARGETS]
     )

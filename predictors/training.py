@@ -180,7 +180,7 @@ def write_checkpoint(
         dataset=data.name,
         dataset_hash=data.cache_path.stem if data.cache_path else "",
         units=dict(zip(regressor.targets, units, strict=True)),
-        protocol=data.spec.protocol,
+        protocol=data.protocol,
         training_config=config.model_dump(mode="json"),
         metrics={"holdout": metrics, **progress},
     )

@@ -25,8 +25,10 @@ import numpy as np
 from pymatgen.core import Composition, Structure
 from pymatgen.io.ase import AseAtomsAdaptor
 
+from gendesign.data.fetching import data_path
+from gendesign.data.registry import MP20_CACHE
 from gendesign.errors import InputError
-from gendesign.paths import resolve_cache_dir, resolve_data_root
+from gendesign.paths import resolve_cache_dir
 from relax.potentials import Potential
 
 log = logging.getLogger(__name__)
@@ -128,13 +130,13 @@ def fit_on_mp20_sample(
     test crystals of those elements."""
     from gendesign.data.readers import read_mattergen_cache, read_mattergen_compositions
 
-    root = resolve_data_root(data_root) / "mp_20" / "mattergen_cache"
+    val = data_path(MP20_CACHE / "val", data_root)
     properties = ["formation_energy_per_atom"]
-    _, compositions, _ = read_mattergen_compositions(root / "val")
+    _, compositions, _ = read_mattergen_compositions(val)
     chosen = _covering_sample(compositions, potential, n_fit, seed)
     if not chosen:
         raise InputError(f"no MP-20 crystal holds only elements {potential.info.name} knows")
-    fit_set = read_mattergen_cache(root / "val", properties, chosen)
+    fit_set = read_mattergen_cache(val, properties, chosen)
     energies = single_point_energies(fit_set.structures, potential)
     references = fit_element_references(
         [s.composition for s in fit_set.structures],
@@ -144,14 +146,15 @@ def fit_on_mp20_sample(
         source=f"{len(chosen)} MP-20 val crystals covering every element (seed {seed}), "
         "single points on DFT structures",
     )
-    _, compositions, _ = read_mattergen_compositions(root / "test")
+    test = data_path(MP20_CACHE / "test", data_root)
+    _, compositions, _ = read_mattergen_compositions(test)
     usable = [
         i
         for i, c in enumerate(compositions)
         if not references.missing(c) and not potential.unsupported_elements(_numbers(c))
     ]
     picked = sorted(np.random.default_rng(seed).permutation(usable)[:n_check].tolist())
-    check_set = read_mattergen_cache(root / "test", properties, picked)
+    check_set = read_mattergen_cache(test, properties, picked)
     check_energies = single_point_energies(check_set.structures, potential)
     predicted = np.array(
         [

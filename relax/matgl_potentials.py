@@ -2,8 +2,9 @@
 
 The second, independent judge of stability: another architecture (TensorNet, not a
 CHGNet/MACE message-passing net) trained on another data set (MatPES PBE v2025.1,
-not MPtrj). The files come from the models root (:func:`gendesign.paths.resolve_models_root`,
-``matgl/<folder>/{model.json,model.pt,state.pt}``) or an explicit folder.
+not MPtrj). The files come from the models mirror or are fetched on first use
+(:func:`gendesign.data.fetching.model_path`, ``matgl/<folder>/{model.json,model.pt,state.pt}``),
+or from an explicit folder.
 
 matgl's own loader unpickles ``model.pt`` with ``weights_only=False`` (and reaches for
 a model hub when a name is not a folder). Here the model is rebuilt from its JSON
@@ -26,9 +27,9 @@ from pathlib import Path
 import torch
 from pymatgen.core import Element
 
+from gendesign.data.fetching import model_path
 from gendesign.errors import InputError
 from gendesign.notices import muted_stdout
-from gendesign.paths import resolve_models_root
 
 # Our name -> the folder under <models root>/matgl.
 MATGL_POTENTIALS = {"tensornet-matpes-pbe": "TensorNet-MatPES-PBE-v2025.1-PES"}
@@ -42,18 +43,14 @@ SUPPORTED_MATGL = "2.1"  # the matgl minor version whose TensorNet matches these
 
 
 def matgl_folder(name: str, path: str | Path | None = None) -> Path:
-    """The folder holding potential ``name``: ``path`` when given, else under the models root."""
-    folder = (
-        Path(path).expanduser()
-        if path
-        else resolve_models_root() / "matgl" / MATGL_POTENTIALS[name]
-    )
+    """The folder holding potential ``name``: ``path`` when given, else the mirror's or the
+    cache's copy (fetched on first use)."""
+    folder = Path(path).expanduser() if path else model_path(Path("matgl") / MATGL_POTENTIALS[name])
     missing = [f for f in _FILES if not (folder / f).is_file()]
     if missing:
         raise InputError(
-            f"{folder}: not a matgl potential folder (missing {', '.join(missing)}); set "
-            "GENDESIGN_MODELS to the folder that holds matgl/, or pass the potential's folder "
-            "with --potential-path"
+            f"{folder}: not a matgl potential folder (missing {', '.join(missing)}); pass the "
+            "potential's folder with --potential-path"
         )
     return folder
 

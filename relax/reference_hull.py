@@ -36,17 +36,18 @@ from gendesign.data.energy_tables import (
     read_mp_formation_energies,
     read_mpts52,
 )
+from gendesign.data.fetching import data_path
 from gendesign.data.readers import read_mattergen_compositions
+from gendesign.data.registry import MP20_CACHE
 from gendesign.errors import ConfigError
 from gendesign.notices import quiet_third_party
-from gendesign.paths import resolve_cache_dir, resolve_data_root
+from gendesign.paths import resolve_cache_dir
 from relax.hull import HullPhase, HullReference
 from relax.hull_alignment import fit_alignment
 
 log = logging.getLogger(__name__)
 
 MP20_SPLITS = ("train", "val", "test")
-MP20_CACHE = Path("mp_20") / "mattergen_cache"
 HULLS = ("full", "mp20")
 DEFAULT_HULL = "full"
 HULL_DESCRIPTIONS = {
@@ -68,7 +69,7 @@ def reference_hull(name: str = DEFAULT_HULL, data_root: str | Path | None = None
     check_hull_name(name)
     if name == "mp20":
         return mp20_hull_reference(data_root)
-    return _full_hull(resolve_data_root(data_root))
+    return _full_hull(data_root)
 
 
 @lru_cache(maxsize=4)
@@ -77,17 +78,19 @@ def mp20_hull_reference(
 ) -> HullReference:
     """The MP-20 hull (by default of all three splits); a benchmark that measures against
     held-out splits builds it from train alone."""
-    phases = _mp20_phases(resolve_data_root(data_root), splits)
+    phases = _mp20_phases(data_root, splits)
     name = "mp20" if splits == MP20_SPLITS else f"mp20-{'+'.join(splits)}"
     return HullReference(phases, name, (f"MP-20 {'+'.join(splits)}",))
 
 
-def _mp20_phases(root: Path, splits: tuple[str, ...] = MP20_SPLITS) -> list[HullPhase]:
+def _mp20_phases(
+    data_root: str | Path | None, splits: tuple[str, ...] = MP20_SPLITS
+) -> list[HullPhase]:
     quiet_third_party()  # noble gases in the compositions
     phases = []
     for split in splits:
         ids, compositions, table = read_mattergen_compositions(
-            root / MP20_CACHE / split, ["formation_energy_per_atom"]
+            data_path(MP20_CACHE / split, data_root), ["formation_energy_per_atom"]
         )
         for entry_id, composition, energy in zip(
             ids, compositions, table["formation_energy_per_atom"], strict=True
@@ -99,25 +102,26 @@ def _mp20_phases(root: Path, splits: tuple[str, ...] = MP20_SPLITS) -> list[Hull
     return phases
 
 
-def _sources(root: Path) -> dict[str, Path]:
-    sources = {f"mp20-{split}": root / MP20_CACHE / split for split in MP20_SPLITS}
-    sources |= {f"mpts52-{s}": root / MPTS52_FOLDER / f"{s}.csv.gz" for s in MPTS52_SPLITS}
-    return sources | {"mp_e_form": root / MP_FORMATION_ENERGIES}
+def _sources(data_root: str | Path | None) -> dict[str, Path]:
+    relative = {f"mp20-{split}": MP20_CACHE / split for split in MP20_SPLITS}
+    relative |= {f"mpts52-{s}": MPTS52_FOLDER / f"{s}.csv.gz" for s in MPTS52_SPLITS}
+    relative["mp_e_form"] = MP_FORMATION_ENERGIES
+    return {name: data_path(path, data_root) for name, path in relative.items()}
 
 
-def _cache_paths(root: Path) -> tuple[Path, Path]:
+def _cache_paths(data_root: str | Path | None) -> tuple[Path, Path]:
     """The cached full hull's archive and its provenance, keyed by its sources' contents."""
-    key = f"{CACHE_FORMAT}-{hash_sources(_sources(root))[:16]}"
+    key = f"{CACHE_FORMAT}-{hash_sources(_sources(data_root))[:16]}"
     folder = resolve_cache_dir() / "hulls"
     return folder / f"full-{key}.npz", folder / f"full-{key}.json"
 
 
-def _full_hull(root: Path) -> HullReference:
-    archive, about = _cache_paths(root)
+def _full_hull(data_root: str | Path | None) -> HullReference:
+    archive, about = _cache_paths(data_root)
     phases = _read_archive(archive) if about.is_file() else None
     if phases is None:
         log.info("building the full reference hull (first use; cached afterwards)")
-        phases, provenance = build_full_phases(root)
+        phases, provenance = build_full_phases(data_root)
         write_atomically(archive, lambda tmp: _write_archive(tmp, phases), suffix=".npz")
         write_atomically(about, lambda tmp: Path(tmp).write_text(json.dumps(provenance, indent=1)))
     return HullReference(phases, "full", FULL_SOURCES)
@@ -130,14 +134,14 @@ FULL_SOURCES = (
 )
 
 
-def build_full_phases(root: Path) -> tuple[list[HullPhase], dict]:
+def build_full_phases(data_root: str | Path | None = None) -> tuple[list[HullPhase], dict]:
     """The full reference's phases and the provenance of its alignment (see the module
     docstring)."""
-    mp20 = _mp20_phases(root)
+    mp20 = _mp20_phases(data_root)
     in_mp20 = {phase.entry_id for phase in mp20}  # 4,967 MPTS-52 crystals are MP-20's too
     mpts = []
     for split in MPTS52_SPLITS:
-        table = read_mpts52(split, root)
+        table = read_mpts52(split, data_root)
         mpts += [
             HullPhase(formula, float(energy), "mpts52", str(entry_id))
             for formula, energy, entry_id in zip(
@@ -148,7 +152,7 @@ def build_full_phases(root: Path) -> tuple[list[HullPhase], dict]:
             )
             if energy == energy and entry_id not in in_mp20
         ]
-    mp = read_mp_formation_energies(root)
+    mp = read_mp_formation_energies(data_root)
     reference = {}
     for phase in mp20:  # ground state per formula on MP-20's scheme: what the fit aligns to
         reference[phase.formula] = min(reference.get(phase.formula, np.inf), phase.energy_per_atom)
@@ -162,7 +166,7 @@ def build_full_phases(root: Path) -> tuple[list[HullPhase], dict]:
         if np.isfinite(energy)
     ]
     provenance = {
-        "sources": {name: str(path) for name, path in _sources(root).items()},
+        "sources": {name: str(path) for name, path in _sources(data_root).items()},
         "counts": {"mp20": len(mp20), "mpts52": len(mpts), "mp_e_form": len(extra)},
         "alignment": alignment.as_dict(),
     }
@@ -172,7 +176,7 @@ def build_full_phases(root: Path) -> tuple[list[HullPhase], dict]:
 def full_hull_provenance(data_root: str | Path | None = None) -> dict:
     """The stored provenance of the full hull (alignment coefficients and residuals)."""
     reference_hull("full", data_root)  # built and cached if it was not
-    _, about = _cache_paths(resolve_data_root(data_root))
+    _, about = _cache_paths(data_root)
     return json.loads(about.read_text())
 
 

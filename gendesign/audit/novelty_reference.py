@@ -21,18 +21,11 @@ from pymatgen.core import Structure
 from gendesign.audit.matching import NoveltyMatch, novelty_classes
 from gendesign.data.crystal_set import CrystalSet
 from gendesign.data.datasets import DATASETS, load_dataset
+from gendesign.data.fetching import data_path
 from gendesign.data.known_cells import MP20_TRAIN_CACHE, KnownCells, mattergen_cells
 from gendesign.data.known_crystals import KnownCrystals, known_crystals
 from gendesign.data.readers import read_structures
 from gendesign.errors import InputError
-from gendesign.paths import resolve_data_root
-
-# The splits of a prepared dataset and the published split each one comes from.
-_PUBLISHED_SPLIT = {
-    "mp20": {"train": "val", "holdout": "val", "test": "test"},  # mp20-reduced
-    "perov5": {"train": "val", "holdout": "val", "test": "test"},
-    "carbon24": {"train": "val", "holdout": "val", "test": "test"},
-}
 
 
 @dataclass
@@ -102,16 +95,13 @@ def _dataset_parts(
     if dataset not in DATASETS:
         raise InputError(f"unknown novelty dataset '{dataset}'; choose from {', '.join(DATASETS)}")
     prepared = load_dataset(dataset, data_root=data_root)
-    published = _PUBLISHED_SPLIT.get(dataset, {})
     parts = [
-        (prepared.crystal_set(split), f"{dataset}:{published.get(split, split)}")
+        (prepared.crystal_set(split), f"{dataset}:{prepared.published_splits[split]}")
         for split in prepared.splits
     ]
     cells = None
-    if dataset == "mp20":
-        root = resolve_data_root(data_root)
-        if (root / MP20_TRAIN_CACHE / "cell.npy").exists():
-            cells = mattergen_cells(root / MP20_TRAIN_CACHE, "mp20:train")
+    if prepared.protocol == "mp20-reduced":  # MP-20 train is known by its cells only
+        cells = mattergen_cells(data_path(MP20_TRAIN_CACHE, data_root), "mp20:train")
     return parts, cells
 
 

@@ -11,12 +11,12 @@ from gendesign.audit.novelty_reference import NoveltyReference, novelty_referenc
 from gendesign.data.cache import hash_sources
 from gendesign.data.crystal_set import CrystalSet
 from gendesign.data.datasets import DATASETS, load_dataset
+from gendesign.data.fetching import data_path
 from gendesign.data.inputs import dataset_split, parse_dataset_spec
 from gendesign.data.known_cells import MP20_TRAIN_CACHE
 from gendesign.data.readers import read_mattergen_compositions, read_structures
 from gendesign.errors import DataRootError, InputError
 from gendesign.notices import quiet_third_party
-from gendesign.paths import resolve_data_root
 
 # Structure / composition fingerprint distance cutoffs for COV-R and COV-P (CDVAE).
 COVERAGE_CUTOFFS: dict[str, tuple[float, float]] = {
@@ -84,20 +84,18 @@ def resolve_reference(
 
 
 @cache
-def mp20_train_formulas(data_root: Path) -> frozenset[str]:
-    """Reduced formulas of the 27,136 MP-20 training materials (from the MatterGen cache)."""
+def mp20_train_formulas(folder: Path) -> frozenset[str]:
+    """Reduced formulas of the 27,136 MP-20 training materials (in the MatterGen arrays
+    ``folder``)."""
     quiet_third_party()  # noble gases in the compositions
-    _, compositions, _ = read_mattergen_compositions(data_root / MP20_TRAIN_CACHE)
+    _, compositions, _ = read_mattergen_compositions(folder)
     formulas = {composition.reduced_formula for composition in compositions}
     return frozenset(formulas)
 
 
 def known_mp20_formulas(data_root: str | Path | None) -> frozenset[str] | None:
-    """:func:`mp20_train_formulas` under the resolved data root, or None when absent."""
+    """:func:`mp20_train_formulas` (fetched if need be), or None when it cannot be had."""
     try:
-        root = resolve_data_root(data_root)
+        return mp20_train_formulas(data_path(MP20_TRAIN_CACHE, data_root))
     except DataRootError:
         return None
-    if not (root / MP20_TRAIN_CACHE / "num_atoms.npy").exists():
-        return None
-    return mp20_train_formulas(root)

@@ -1,4 +1,4 @@
-"""``gendesign data ...``: look at datasets and structure files."""
+"""``gendesign data ...``: fetch the datasets and weights, see where they are, look at them."""
 
 from __future__ import annotations
 
@@ -12,11 +12,129 @@ from rich.table import Table
 from gendesign.cli.console import console
 from gendesign.data.arrays import CrystalArrays
 from gendesign.data.datasets import DATASETS, load_dataset
+from gendesign.data.fetching import entry_status, fetch
 from gendesign.data.readers import read_structures
+from gendesign.data.registry import RegistryEntry, default_entries, entry, registry
 from gendesign.data.summary import summarize_arrays
 from gendesign.errors import InputError
+from gendesign.paths import fetched_root, resolve_mirror
 
-data_app = typer.Typer(help="Inspect datasets and structure files.", no_args_is_help=True)
+data_app = typer.Typer(
+    help="Fetch datasets and weights, show where they are, inspect datasets and structure files.",
+    no_args_is_help=True,
+)
+
+_NAMES_HELP = (
+    "Registry names (see `gendesign data status`); none: what the defaults read; all: every entry."
+)
+_DATA_ROOT_HELP = (
+    "Data mirror: a folder or http(s) URL (default: $GENDESIGN_DATA, then ../shared/data)."
+)
+_MODELS_ROOT_HELP = (
+    "Models mirror: a folder or http(s) URL (default: $GENDESIGN_MODELS, then ../shared/models)."
+)
+
+
+def _chosen_entries(names: list[str] | None) -> list[RegistryEntry]:
+    if not names:
+        return default_entries()
+    if names == ["all"]:
+        return list(registry().values())
+    return [entry(name) for name in names]
+
+
+def _mirror_option(item: RegistryEntry, data_root: str | None, models_root: str | None):
+    return data_root if item.root == "data" else models_root
+
+
+@data_app.command("fetch")
+def fetch_command(
+    names: list[str] | None = typer.Argument(None, help=_NAMES_HELP),
+    data_root: str | None = typer.Option(None, help=_DATA_ROOT_HELP),
+    models_root: str | None = typer.Option(None, help=_MODELS_ROOT_HELP),
+) -> None:
+    """Fetch datasets and weights ahead of time: from the mirror, else their public URLs;
+    every file checked against its sha256 and kept in the cache."""
+    chosen = _chosen_entries(names)
+    fetched = 0
+    for item in chosen:
+        explicit = _mirror_option(item, data_root, models_root)
+        before = entry_status(item, explicit)
+        if before.where in ("mirror", "cache"):
+            console.print(f"{item.name}: already here ({before.where}: {before.folder})")
+            continue
+        mirror = resolve_mirror(item.root, explicit)
+        for file in item.files:
+            fetch(file, item.root, mirror)
+        fetched += 1
+        console.print(
+            f"{item.name}: fetched {len(item.files)} file(s), {_size(item.size)}, checked"
+        )
+    console.print(
+        f"{fetched} of {len(chosen)} entr{'y' if len(chosen) == 1 else 'ies'} fetched into "
+        f"{fetched_root('data').parent}; the rest were already here."
+    )
+
+
+@data_app.command("status")
+def status_command(
+    names: list[str] | None = typer.Argument(
+        None, help=_NAMES_HELP.replace("none: what the defaults read", "none: every entry")
+    ),
+    data_root: str | None = typer.Option(None, help=_DATA_ROOT_HELP),
+    models_root: str | None = typer.Option(None, help=_MODELS_ROOT_HELP),
+    verify: bool = typer.Option(
+        False, help="Also check every present file's sha256 (reads them all)."
+    ),
+) -> None:
+    """List every dataset and weight file set: present where, or missing, with size and licence."""
+    chosen = list(registry().values()) if not names or names == ["all"] else _chosen_entries(names)
+    table = Table("name", "default", "here", "size", "licence", "what", box=box.SIMPLE_HEAD)
+    missing_defaults, damaged, statuses = [], [], []
+    for item in chosen:
+        status = entry_status(item, _mirror_option(item, data_root, models_root), verify)
+        statuses.append(status)
+        here = {
+            "mirror": "mirror",
+            "cache": "cache",
+            "partly": f"[yellow]{len(item.files) - status.missing} of {len(item.files)} files[/]",
+            "missing": "[yellow]no[/]",
+        }[status.where]
+        if status.damaged:
+            here += f" [red]({len(status.damaged)} damaged)[/]"
+            damaged += [str(status.folder / path) for path in status.damaged]
+        if item.default and status.where not in ("mirror", "cache"):
+            missing_defaults.append(item.name)
+        table.add_row(
+            item.name,
+            "yes" if item.default else "",
+            here,
+            _size(item.size),
+            item.licence,
+            item.description,
+        )
+    console.print(table)
+    for root in ("data", "models"):
+        mirror = resolve_mirror(root, data_root if root == "data" else models_root)
+        console.print(f"{root} mirror: {mirror.describe()}; downloads go to {fetched_root(root)}")
+    if damaged:
+        console.print(
+            f"[red]{len(damaged)} file(s) differ from their sha256:[/] {', '.join(damaged)}"
+        )
+    if names:
+        here = sum(1 for row in statuses if row.where in ("mirror", "cache"))
+        console.print(f"{here} of {len(statuses)} named entries here.")
+    elif missing_defaults:
+        console.print(
+            f"Not here yet, read by the defaults: {', '.join(missing_defaults)}; they are fetched "
+            "on first use, or now with `gendesign data fetch`."
+        )
+    else:
+        console.print("Everything the defaults read is here.")
+
+
+def _size(size: int | None) -> str:
+    return f"{size / 1e6:.1f} MB" if size is not None else "?"
 
 
 @data_app.command("list")
@@ -58,7 +176,7 @@ def info(
         units = {p.name: p.unit for p in data.spec.properties}
         summary = {
             "dataset": name,
-            "protocol": data.spec.protocol,
+            "protocol": data.protocol,
             "from_cache": data.from_cache,
             "vocabulary_size": len(data.vocabulary),
             "skipped": len(data.skipped),

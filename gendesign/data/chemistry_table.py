@@ -29,13 +29,15 @@ from pymatgen.core import Element, Lattice
 from gendesign.data.arrays import CrystalArrays
 from gendesign.data.cache import DatasetCache, cache_key
 from gendesign.data.datasets import get_dataset_spec, load_dataset
+from gendesign.data.fetching import data_path
 from gendesign.data.lattice import params_from_matrix
 from gendesign.data.readers import _read_property_json
+from gendesign.data.registry import MP20_CACHE
 from gendesign.errors import InputError
-from gendesign.paths import resolve_cache_dir, resolve_data_root
+from gendesign.paths import resolve_cache_dir
 
 # Where a dataset keeps crystals that have compositions and lattices but no positions.
-POSITIONLESS_SOURCES = {"mp20": "mp_20/mattergen_cache/train"}
+POSITIONLESS_SOURCES = {"mp20": MP20_CACHE / "train"}
 
 
 @cache
@@ -227,10 +229,9 @@ def load_chemistry_data(
     prepared = load_dataset(dataset, data_root=data_root)
     prepared.require_properties(names, "properties")
     extra_folder = POSITIONLESS_SOURCES.get(dataset) if include_positionless else None
-    root = resolve_data_root(data_root)
     sources = {"positions": prepared.cache_path} if prepared.cache_path else {}
     if extra_folder:
-        sources["positionless"] = root / extra_folder
+        sources["positionless"] = data_path(extra_folder, data_root)
     key = cache_key(f"{dataset}-chemistry", sources, {"properties": names, "version": 1})
     store = DatasetCache(resolve_cache_dir())
     payload = store.load(f"{dataset}-chemistry", key)
@@ -240,7 +241,7 @@ def load_chemistry_data(
         extra = None
         if extra_folder:
             columns = {p.name: p.source_column for p in spec.properties if p.name in names}
-            extra = read_positionless_split(root / extra_folder, columns, spec.max_atoms)
+            extra = read_positionless_split(sources["positionless"], columns, spec.max_atoms)
         payload = {
             "train": ChemistryTable.concatenate([train, extra] if extra else [train]).state_dict(),
             "holdout": holdout.state_dict(),

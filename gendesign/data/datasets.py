@@ -1,10 +1,12 @@
 """Named datasets, their evaluation protocol, and loading with the on-disk cache.
 
-Protocol (see docs/data.md): the public train splits of MP-20, Perov-5 and
-Carbon-24 are not available with positions, so each dataset trains on its
-published *val* split (with a seeded holdout for early stopping) and is
-evaluated on its published *test* split. MP-20 results are labelled
-``mp20-reduced``.
+Protocol (see docs/data.md): where the public train split of a dataset is not
+available with positions, the dataset trains on its published *val* split (with a
+seeded holdout for early stopping) and is evaluated on its published *test* split;
+MP-20 results are then labelled ``mp20-reduced``. When MP-20's train split with
+positions is present (``gendesign data fetch mp20-train``, or a mirror holding
+``mp_20/train.csv``), MP-20 trains on it, keeps val as its holdout, and its results
+are labelled ``mp20``.
 
 >>> data = load_dataset("perov5")            # doctest: +SKIP
 >>> data.splits["train"][0]                  # a CrystalGraph
@@ -25,12 +27,14 @@ from gendesign.config import validate_config
 from gendesign.data.arrays import CrystalArrays
 from gendesign.data.cache import DatasetCache, cache_key
 from gendesign.data.crystal_set import CrystalSet, SkippedItem, write_skipped_csv
+from gendesign.data.fetching import data_path, local_copy
 from gendesign.data.preprocess import DataConfig, preprocess
 from gendesign.data.readers import read_cdvae_csv, read_mattergen_cache
+from gendesign.data.registry import MP20_TRAIN_CSV
 from gendesign.data.scalers import StandardScaler
 from gendesign.data.vocabulary import ElementVocabulary
 from gendesign.errors import ConfigError, InputError
-from gendesign.paths import resolve_cache_dir, resolve_data_root
+from gendesign.paths import resolve_cache_dir
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +50,7 @@ class PropertySpec:
     description: str
     source_column: str
     source_scale: float = 1.0  # our value = source value × this (e.g. -1 where a file stores -Tc)
+    csv_column: str | None = None  # for array-format datasets: the column in CDVAE's CSV, if any
 
 
 @dataclass(frozen=True)
@@ -60,6 +65,10 @@ class DatasetSpec:
     targets: tuple[str, ...]  # the properties models learn by default
     max_atoms: int | None
     protocol: str  # label for results, e.g. "mp20-reduced"
+    # The published train split with positions, when it is on this machine, replaces
+    # ``sources`` under the protocol ``full_protocol`` (split -> path, as sources).
+    full_sources: dict[str, str] | None = None
+    full_protocol: str | None = None
 
     @property
     def property_names(self) -> list[str]:
@@ -71,9 +80,13 @@ class DatasetSpec:
 
 _MP20_PROPERTIES = (
     PropertySpec(
-        "formation_energy_per_atom", "eV/atom", "DFT formation energy", "formation_energy_per_atom"
+        "formation_energy_per_atom",
+        "eV/atom",
+        "DFT formation energy",
+        "formation_energy_per_atom",
+        csv_column="formation_energy_per_atom",
     ),
-    PropertySpec("band_gap", "eV", "DFT (PBE) band gap", "dft_band_gap"),
+    PropertySpec("band_gap", "eV", "DFT (PBE) band gap", "dft_band_gap", csv_column="band_gap"),
     PropertySpec("magnetic_density", "μB/Å³", "DFT magnetisation per volume", "dft_mag_density"),
     PropertySpec("bulk_modulus", "GPa", "DFT bulk modulus (mostly missing)", "dft_bulk_modulus"),
 )
@@ -90,6 +103,12 @@ DATASETS: dict[str, DatasetSpec] = {
             targets=("formation_energy_per_atom", "band_gap"),
             max_atoms=20,
             protocol="mp20-reduced",
+            full_sources={
+                "train": str(MP20_TRAIN_CSV),
+                "holdout": "mp_20/mattergen_cache/val",
+                "test": "mp_20/mattergen_cache/test",
+            },
+            full_protocol="mp20",
         ),
         DatasetSpec(
             name="perov5",
@@ -183,6 +202,8 @@ class PreparedDataset:
     vocabulary: ElementVocabulary  # elements of the train split
     lattice_scaler: StandardScaler  # fit on train: a, b, c (Å), α, β, γ (degrees)
     property_scaler: StandardScaler  # fit on train, NaN-aware
+    protocol: str  # e.g. "mp20" with MP-20's train split, "mp20-reduced" without
+    published_splits: dict[str, str]  # our split -> the published split it comes from
     skipped: list[SkippedItem] = field(default_factory=list)
     cache_path: Path | None = None
     from_cache: bool = False
@@ -248,13 +269,10 @@ def load_dataset(
     base = dataset.model_dump() if isinstance(dataset, DataConfig) else {"dataset": dataset}
     config = validate_config(DataConfig, {**base, **options}, source="load_dataset")
     spec = get_dataset_spec(config.dataset)
-    root = resolve_data_root(config.data_root)
-    sources = {split: root / relative for split, relative in spec.sources.items()}
-    for split, path in sources.items():
-        if not path.exists():
-            raise InputError(
-                f"{path}: the {split} source of dataset '{spec.name}' is missing under data root {root}"
-            )
+    relative, protocol = dataset_sources(spec, config.data_root)
+    sources = {split: data_path(path, config.data_root) for split, path in relative.items()}
+    published = {split: Path(path).name.split(".")[0] for split, path in relative.items()}
+    published.setdefault("holdout", published["train"])
     max_atoms = config.max_atoms if config.max_atoms is not None else spec.max_atoms
     options = config.content_options(max_atoms)
     scales = {p.name: p.source_scale for p in spec.properties if p.source_scale != 1.0}
@@ -269,13 +287,28 @@ def load_dataset(
         log.info("processing %s (first load; cached afterwards)", spec.name)
         payload = _process(spec, config, sources, max_atoms)
         cache.save(spec.name, key, payload)
-    prepared = _from_payload(spec, config, payload, cache.path(spec.name, key), from_cache)
+    prepared = _from_payload(
+        spec, config, payload, cache.path(spec.name, key), from_cache, protocol, published
+    )
     if prepared.skipped and not from_cache:
         write_skipped_csv(prepared.skipped, prepared.skipped_csv)
         log.warning(
             "%d item(s) skipped; reasons per row in %s", len(prepared.skipped), prepared.skipped_csv
         )
     return prepared
+
+
+def dataset_sources(
+    spec: DatasetSpec, data_root: str | Path | None = None
+) -> tuple[dict[str, str], str]:
+    """The split sources to read (relative to the data root) and the protocol they make:
+    the full ones when the published train split is already on this machine (it is not
+    downloaded for this), else the reduced ones."""
+    if spec.full_sources and all(
+        local_copy("data", path, data_root) is not None for path in spec.full_sources.values()
+    ):
+        return spec.full_sources, spec.full_protocol
+    return spec.sources, spec.protocol
 
 
 # --------------------------------------------------------------------------- processing
@@ -312,13 +345,23 @@ def _process(
 
 
 def _read_source(spec: DatasetSpec, path: Path) -> CrystalSet:
-    if spec.reader == "mattergen_cache":
-        columns = [p.source_column for p in spec.properties]
-        crystals = read_mattergen_cache(path, properties=columns)
+    """A split's crystals with our property names; an array-format dataset's split may come
+    as CDVAE's CSV (MP-20's train), whose columns are ``csv_column`` (absent ones: NaN)."""
+    if path.is_dir():
+        columns = {p.source_column: p.name for p in spec.properties}
+        crystals = read_mattergen_cache(path, properties=list(columns))
     else:
-        crystals = read_cdvae_csv(path, property_columns=[p.source_column for p in spec.properties])
-    renames = {p.source_column: p.name for p in spec.properties}
-    crystals.properties = crystals.properties.rename(columns=renames)
+        columns = {
+            (p.csv_column if spec.reader == "mattergen_cache" else p.source_column): p.name
+            for p in spec.properties
+        }
+        columns.pop(None, None)
+        crystals = read_cdvae_csv(path, property_columns=list(columns))
+    crystals.properties = crystals.properties.rename(columns=columns)
+    for prop in spec.properties:
+        if prop.name not in crystals.properties:
+            crystals.properties[prop.name] = np.nan
+    crystals.properties = crystals.properties[spec.property_names]
     for prop in spec.properties:
         crystals.properties[prop.name] *= prop.source_scale
     return crystals
@@ -336,11 +379,19 @@ def _draw_holdout(
 
 
 def _from_payload(
-    spec: DatasetSpec, config: DataConfig, payload: dict, path: Path, from_cache: bool
+    spec: DatasetSpec,
+    config: DataConfig,
+    payload: dict,
+    path: Path,
+    from_cache: bool,
+    protocol: str,
+    published_splits: dict[str, str],
 ) -> PreparedDataset:
     return PreparedDataset(
         spec=spec,
         config=config,
+        protocol=protocol,
+        published_splits=published_splits,
         splits={s: CrystalArrays.from_state_dict(state) for s, state in payload["splits"].items()},
         vocabulary=ElementVocabulary.from_symbols(payload["vocabulary"]),
         lattice_scaler=StandardScaler.from_state_dict(payload["lattice_scaler"]),

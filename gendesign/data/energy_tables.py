@@ -23,27 +23,20 @@ from pathlib import Path
 import pandas as pd
 from pymatgen.core import Composition
 
+from gendesign.data.fetching import data_path
+from gendesign.data.registry import MP20_CACHE, MP_FORMATION_ENERGIES, MPTS52_FOLDER
 from gendesign.errors import InputError
 from gendesign.notices import quiet_third_party
-from gendesign.paths import resolve_data_root
 
 MPTS52_SPLITS = ("val", "test")
 MP20_SPLITS = ("train", "val", "test")
-MPTS52_FOLDER = Path("mpts_52")
-MP_FORMATION_ENERGIES = Path("mp_e_form") / "mp_e_form.csv"
-
-
-def _required(path: Path) -> Path:
-    if not path.is_file():
-        raise InputError(f"{path}: file not found under the data root")
-    return path
 
 
 def read_mpts52(split: str, data_root: str | Path | None = None) -> pd.DataFrame:
     """MPTS-52 ``split`` with ``composition`` (the cell's, from its CIF's formula sum),
     ``formula`` (reduced), ``n_atoms``, ``formation_energy_per_atom`` and
     ``energy_above_hull`` (eV/atom, DFT, above all of Materials Project) and the CIF."""
-    path = _required(resolve_data_root(data_root) / MPTS52_FOLDER / f"{split}.csv.gz")
+    path = data_path(MPTS52_FOLDER / f"{split}.csv.gz", data_root)
     table = pd.read_csv(path)
     sums = table["cif"].str.extract(r"_chemical_formula_sum\s+'?([^'\n]+)'?")[0]
     if sums.isna().any():
@@ -60,7 +53,7 @@ def read_mp_formation_energies(data_root: str | Path | None = None) -> pd.DataFr
     """Materials Project formation energies: ``formula`` (reduced) and
     ``formation_energy_per_atom`` (eV/atom, the 2018-2019 correction scheme), one row per
     Materials Project structure (polymorphs included)."""
-    path = _required(resolve_data_root(data_root) / MP_FORMATION_ENERGIES)
+    path = data_path(MP_FORMATION_ENERGIES, data_root)
     table = pd.read_csv(path)
     if list(table.columns) != ["formula", "target"]:
         raise InputError(
@@ -88,11 +81,11 @@ def formulas_beyond_mp20(data_root: str | Path | None = None) -> frozenset[str]:
     from gendesign.data.cache import hash_sources, write_atomically
     from gendesign.paths import resolve_cache_dir
 
-    root = resolve_data_root(data_root)
-    sources = {"mp_e_form": _required(root / MP_FORMATION_ENERGIES)}
-    sources |= {f"mpts52-{s}": root / MPTS52_FOLDER / f"{s}.csv.gz" for s in MPTS52_SPLITS}
-    sources |= {f"mp20-{s}": root / "mp_20" / "mattergen_cache" / s for s in MP20_SPLITS}
-    sources = {name: path for name, path in sources.items() if path.exists()}
+    sources = {"mp_e_form": data_path(MP_FORMATION_ENERGIES, data_root)}
+    sources |= {
+        f"mpts52-{s}": data_path(MPTS52_FOLDER / f"{s}.csv.gz", data_root) for s in MPTS52_SPLITS
+    }
+    sources |= {f"mp20-{s}": data_path(MP20_CACHE / s, data_root) for s in MP20_SPLITS}
     path = resolve_cache_dir() / "formulas" / f"beyond-mp20-{hash_sources(sources)[:16]}.txt"
     if path.is_file():
         return frozenset(path.read_text().split())
@@ -118,10 +111,9 @@ def mp20_formulas(data_root: str | Path | None = None) -> frozenset[str]:
     """Reduced formulas of every MP-20 crystal (train, val and test)."""
     from gendesign.data.readers import read_mattergen_compositions
 
-    root = resolve_data_root(data_root)
     formulas: set[str] = set()
     for split in MP20_SPLITS:
-        _, compositions, _ = read_mattergen_compositions(root / "mp_20" / "mattergen_cache" / split)
+        _, compositions, _ = read_mattergen_compositions(data_path(MP20_CACHE / split, data_root))
         formulas |= {c.reduced_formula for c in compositions}
     return frozenset(formulas)
 
@@ -132,7 +124,5 @@ def materials_project_formulas(data_root: str | Path | None = None) -> frozenset
     the formation-energy set): what "formula known in Materials Project" checks."""
     formulas = set(read_mp_formation_energies(data_root)["formula"])
     for split in MPTS52_SPLITS:
-        path = resolve_data_root(data_root) / MPTS52_FOLDER / f"{split}.csv.gz"
-        if path.is_file():
-            formulas |= set(read_mpts52(split, data_root)["formula"])
+        formulas |= set(read_mpts52(split, data_root)["formula"])
     return frozenset(formulas)

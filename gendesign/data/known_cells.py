@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 from pymatgen.core import Lattice, Structure
 
+from gendesign.data.registry import MP20_CACHE
 from gendesign.errors import InputError
 
 
@@ -94,7 +95,7 @@ class KnownCells:
         )
 
 
-MP20_TRAIN_CACHE = Path("mp_20") / "mattergen_cache" / "train"
+MP20_TRAIN_CACHE = MP20_CACHE / "train"
 
 
 @cache

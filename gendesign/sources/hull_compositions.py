@@ -41,13 +41,13 @@ import numpy as np
 from pymatgen.core import Composition, Element
 
 from gendesign.audit.composition import charge_balanced
+from gendesign.data.fetching import data_path
 from gendesign.data.readers import read_mattergen_compositions
+from gendesign.data.registry import MP20_CACHE
 from gendesign.errors import ConfigError
 from gendesign.model.common.constraints import Constraints
-from gendesign.paths import resolve_data_root
 from predictors.composition import CompositionJudge
 from relax.hull import HullPhase, HullReference
-from relax.reference_hull import MP20_CACHE
 
 # Atoms per formula unit of enumerated formulas; MP-20's cells hold at most 20.
 MAX_FORMULA_ATOMS = 20
@@ -171,8 +171,7 @@ def formula_unit_prior(data_root: str | None = None) -> dict[tuple[int, int], fl
     """(elements, atoms per formula unit) → share among MP-20's training crystals with that
     many elements (add-one smoothed): how often chemistry picks a stoichiometry that
     size. Ternaries of 4 to 7 atoms per unit are common, Li9PO6's 16 rare."""
-    root = resolve_data_root(data_root)
-    _, compositions, _ = read_mattergen_compositions(root / MP20_CACHE / "train")
+    _, compositions, _ = read_mattergen_compositions(data_path(MP20_CACHE / "train", data_root))
     counts = Counter((len(c.elements), int(c.reduced_composition.num_atoms)) for c in compositions)
     totals = Counter()
     for (elements, _), count in counts.items():

@@ -79,7 +79,7 @@ def export_model(
     checkpoint = Checkpoint(
         model=module.model.cpu().eval(),
         dataset=data.name,
-        protocol=data.spec.protocol,
+        protocol=data.protocol,
         dataset_hash=data.cache_path.stem if data.cache_path else "",
         units={name: data.spec.unit(name) for name in module.model.property_names},
         training_config=config.model_dump(mode="json"),
