@@ -9,6 +9,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from helpers.http_mirror import copy_layout, free_port, http_server
 
 from gendesign.data.fetching import (
     data_path,
@@ -21,7 +22,6 @@ from gendesign.data.fetching import (
 from gendesign.data.registry import entry, files_under, registry
 from gendesign.errors import DataRootError
 from gendesign.paths import resolve_mirror
-from helpers.http_mirror import copy_layout, free_port, http_server
 
 pytestmark = pytest.mark.needs_data
 
