@@ -156,7 +156,10 @@ def _histogram(values, reference, label: str, path: Path, bins) -> Path:
     if isinstance(bins, int):
         pooled = np.concatenate([values, reference]) if reference is not None else values
         pooled = pooled[np.isfinite(pooled)]
-        bins = np.linspace(pooled.min(), pooled.max(), bins) if len(pooled) else bins
+        if len(pooled):  # one value alone (a single structure) still gets bins of some width
+            low, high = pooled.min(), pooled.max()
+            low, high = (low - 0.5, high + 0.5) if high - low < 1e-9 else (low, high)
+            bins = np.linspace(low, high, bins)
     axis.hist(values, bins=bins, density=True, alpha=0.6, label="audited (valid)")
     if reference is not None:
         axis.hist(reference, bins=bins, density=True, alpha=0.6, label="reference")

@@ -109,7 +109,8 @@ def audit(
     started = time.perf_counter()
 
     with _timed(timing, "checks"):
-        crystals = within_atom_limit(load_audit_input(source, config.data_root), config.max_atoms)
+        crystals = load_audit_input(source, config.data_root, config.max_atoms)
+        crystals = within_atom_limit(crystals, config.max_atoms)
         audits = audit_structures(
             crystals.structures,
             workers=workers,
@@ -137,7 +138,7 @@ def audit(
         leader_rows = mark_uniqueness(table, structures, workers)
         has_composition_novelty = mark_composition_novelty(table, config.data_root)
     profile = None
-    if config.reference is not None:
+    if config.reference is not None and len(crystals):  # nothing audited: nothing to compare
         audited = AuditedSet(table, audits, structures, leader_rows)
         reference = resolve_reference(
             config.reference, config.data_root, config.coverage_cutoffs, config.known

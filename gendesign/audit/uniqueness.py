@@ -96,8 +96,10 @@ def uniqueness_summary(table: pd.DataFrame, has_composition_novelty: bool) -> di
     valid = table["valid"].astype(bool)
     n_valid = int(valid.sum())
     unique = table["unique"].fillna(False).astype(bool)
+    # cells too large to compare (``unique`` left empty) count in neither numerator nor base
+    n_compared = int((valid & table["unique"].notna()).sum())
     out: dict = {
-        "uniqueness": float(unique.sum() / n_valid) if n_valid else float("nan"),
+        "uniqueness": float(unique.sum() / n_compared) if n_compared else float("nan"),
         "n_unique": int(unique.sum()),
     }
     if "novel" in table:

@@ -11,8 +11,7 @@ from pymatgen.core import Structure
 from gendesign.audit.structure_audit import AUDIT_COLUMNS, StructureAudit
 from gendesign.audit.summary import Counts, Symmetry, Validity
 from gendesign.data.crystal_set import CrystalSet, SkippedItem
-
-NOT_AUDITED = "not audited"  # the reason's start for a readable structure left out
+from gendesign.data.validation import NOT_AUDITED, too_many_atoms
 
 
 def within_atom_limit(crystals: CrystalSet, max_atoms: int) -> CrystalSet:
@@ -27,8 +26,7 @@ def within_atom_limit(crystals: CrystalSet, max_atoms: int) -> CrystalSet:
             SkippedItem(
                 crystals.source or "input",
                 crystals.ids[k],
-                f"{NOT_AUDITED}: {len(crystals.structures[k]):,} atoms, more than the limit "
-                f"of {max_atoms:,} (audit option max_atoms)",
+                too_many_atoms(len(crystals.structures[k]), max_atoms),
             )
         )
     return kept

@@ -132,7 +132,7 @@ def run_campaign(
         if interrupted:
             raise Interrupted(
                 f"campaign '{config.name}' stopped during {stage}; every finished batch is "
-                f"kept in {store.url}. Continue with: gendesign campaign --config {source} --resume"
+                f"kept in {store.url}. Continue with: gendesign campaign {source} --out {folder} --resume"
             )
         if run.did_work or not (folder / "report.html").exists():
             from gendesign.campaign.report import write_campaign_report

@@ -14,6 +14,7 @@ from gendesign.audit.report import headline_metrics
 from gendesign.audit.runner import audit
 from gendesign.cli.console import console, stage_progress
 from gendesign.config import cli_overrides, load_config, write_resolved_config
+from gendesign.data.validation import NOT_AUDITED
 
 NO_REFERENCE = "none"
 NOTHING_TO_AUDIT = 3  # exit code: the input held no readable structure
@@ -53,6 +54,10 @@ def audit_command(
     ),
     seed: int | None = typer.Option(None, help="Seed of that draw (default 0)."),
     workers: int | None = typer.Option(None, help="Processes (default: all cores)."),
+    max_atoms: int | None = typer.Option(
+        None,
+        help="Decline larger cells (default 6,000: a larger one takes over a minute on 2 cores).",
+    ),
     data_root: Path | None = typer.Option(None, help="Folder holding the datasets."),
     coverage: bool | None = typer.Option(
         None,
@@ -78,6 +83,7 @@ def audit_command(
         "n_samples": n_samples,
         "seed": seed,
         "workers": workers,
+        "max_atoms": max_atoms,
         "data_root": data_root,
         "coverage": None if coverage is None else ("on" if coverage else "off"),
     }
@@ -111,7 +117,11 @@ def audit_command(
 
 
 def _say_nothing_to_audit(source: str, table) -> None:
-    """One sentence for the input, one per item that could not be read."""
-    console.print(f"[red]Nothing to audit:[/] no structure could be read from {source}.")
+    """One sentence for the input, one per item that could not be read or was declined."""
+    reasons = table["reason"].fillna("").astype(str)
+    if reasons.str.startswith(NOT_AUDITED).all():
+        console.print(f"[red]Nothing audited:[/] every structure in {source} was declined.")
+    else:
+        console.print(f"[red]Nothing to audit:[/] no structure could be read from {source}.")
     for reason in table["reason"].fillna("").astype(str):
         console.print(f"  {reason.removeprefix('unreadable: ')}")

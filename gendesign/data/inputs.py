@@ -43,9 +43,11 @@ def dataset_split(prepared: PreparedDataset, split: str) -> CrystalSet:
     return prepared.crystal_set(split)
 
 
-def load_audit_input(source: AuditInput, data_root: str | Path | None = None) -> CrystalSet:
+def load_audit_input(
+    source: AuditInput, data_root: str | Path | None = None, max_atoms: int | None = None
+) -> CrystalSet:
     """A CrystalSet from structures, a dataset split ("mp20:test"), a generation run
-    folder, or any path :func:`read_structures` reads."""
+    folder, or any path :func:`read_structures` reads (``max_atoms``: see there)."""
     if isinstance(source, CrystalSet):
         return source
     if isinstance(source, str | Path):
@@ -54,7 +56,7 @@ def load_audit_input(source: AuditInput, data_root: str | Path | None = None) ->
             return load_dataset_split(*parsed, data_root)
         path = Path(source)
         if path.is_dir() and (path / GENERATED_STRUCTURES_FILE).is_file():
-            return read_structures(path / GENERATED_STRUCTURES_FILE)
-        return read_structures(path)
+            return read_structures(path / GENERATED_STRUCTURES_FILE, max_atoms)
+        return read_structures(path, max_atoms)
     structures = list(source)
     return CrystalSet(ids=[str(i) for i in range(len(structures))], structures=structures)

@@ -32,7 +32,12 @@ from pymatgen.core import Composition, Lattice, Structure
 from pymatgen.io.ase import AseAtomsAdaptor
 
 from gendesign.data.crystal_set import CrystalSet, SkippedItem
-from gendesign.data.validation import check_geometry, check_structure, strip_oxidation_states
+from gendesign.data.validation import (
+    check_geometry,
+    check_structure,
+    strip_oxidation_states,
+    too_many_atoms,
+)
 from gendesign.errors import InputError, StructureError
 
 CIF_SUFFIXES = {".cif"}
@@ -91,6 +96,29 @@ def structure_from_cif_text(text: str) -> Structure:
     return strip_oxidation_states(check_structure(structure))
 
 
+def cif_atom_site_rows(text: str) -> int:
+    """Rows of a CIF's atom-site loop: its atoms when the CIF lists every site (P1), fewer
+    when symmetry generates more. Read without parsing the CIF, so a huge cell can be
+    declined before pymatgen spends minutes on it."""
+    rows, in_sites, header_done = 0, False, False
+    for line in text.splitlines():
+        stripped = line.strip()
+        if stripped.startswith("loop_") or stripped.startswith("data_"):
+            if header_done:
+                break
+            in_sites = False
+            continue
+        if stripped.startswith("_"):
+            if header_done:
+                break
+            in_sites = in_sites or stripped.startswith("_atom_site_fract_x")
+            continue
+        if in_sites and stripped and not stripped.startswith("#"):
+            header_done = True
+            rows += 1
+    return rows
+
+
 def read_structure(path: str | Path) -> Structure:
     """Read exactly one structure from a CIF, POSCAR or single-frame extxyz file.
 
@@ -108,22 +136,24 @@ def read_structure(path: str | Path) -> Structure:
 # --------------------------------------------------------------------------- dispatch
 
 
-def read_structures(path: str | Path) -> CrystalSet:
-    """Read any supported input (see module docstring) into a CrystalSet."""
+def read_structures(path: str | Path, max_atoms: int | None = None) -> CrystalSet:
+    """Read any supported input (see module docstring) into a CrystalSet. With
+    ``max_atoms``, a CIF whose atom-site rows alone exceed it is declined before it is
+    parsed (pymatgen's CIF parser takes seconds per thousand sites), with the reason."""
     path = Path(path)
     if not path.exists():
         raise InputError(f"{path}: no such file or folder")
     if path.is_dir():
         if (path / "num_atoms.npy").exists():
             return read_mattergen_cache(path)
-        return read_structure_folder(path)
+        return read_structure_folder(path, max_atoms)
     name = path.name.lower()
     if name.endswith(CSV_SUFFIXES):
         return read_cdvae_csv(path)
     if path.suffix.lower() == ".db":
         return read_ase_db(path)
     if _is_structure_file(path):
-        return _crystal_set_from_files([path], source=str(path))
+        return _crystal_set_from_files([path], source=str(path), max_atoms=max_atoms)
     raise InputError(
         f"{path}: unrecognised input; expected a CSV with a 'cif' column, a .db ASE database, "
         "a CIF/POSCAR/extxyz file, or a folder of them"
@@ -294,13 +324,14 @@ def _read_property_json(path: Path) -> np.ndarray:
 # --------------------------------------------------------------------------- structure files
 
 
-def read_structure_folder(folder: str | Path) -> CrystalSet:
-    """Read every CIF / POSCAR / extxyz file in ``folder`` (not recursive), sorted by name."""
+def read_structure_folder(folder: str | Path, max_atoms: int | None = None) -> CrystalSet:
+    """Read every CIF / POSCAR / extxyz file in ``folder`` (not recursive), sorted by name
+    (``max_atoms``: see :func:`read_structures`)."""
     folder = Path(folder)
     files = sorted(p for p in folder.iterdir() if p.is_file() and _is_structure_file(p))
     if not files:
         raise InputError(f"{folder}: no CIF, POSCAR or extxyz files found")
-    return _crystal_set_from_files(files, source=str(folder))
+    return _crystal_set_from_files(files, source=str(folder), max_atoms=max_atoms)
 
 
 def _is_structure_file(path: Path) -> bool:
@@ -310,11 +341,13 @@ def _is_structure_file(path: Path) -> bool:
     )
 
 
-def _crystal_set_from_files(files: list[Path], source: str) -> CrystalSet:
+def _crystal_set_from_files(
+    files: list[Path], source: str, max_atoms: int | None = None
+) -> CrystalSet:
     ids, structures, rows, skipped = [], [], [], []
     for path in files:
         try:
-            for frame_id, item, props in _read_file_items(path):
+            for frame_id, item, props in _read_file_items(path, max_atoms):
                 try:
                     structures.append(_to_checked_structure(item))
                     ids.append(frame_id)
@@ -326,13 +359,20 @@ def _crystal_set_from_files(files: list[Path], source: str) -> CrystalSet:
     return CrystalSet(ids, structures, _property_frame(rows), skipped, source)
 
 
-def _read_file_items(path: Path) -> list[tuple[str, Structure | Atoms, dict[str, float]]]:
-    """All (id, structure or atoms, properties) in one file; raise StructureError if unreadable."""
+def _read_file_items(
+    path: Path, max_atoms: int | None = None
+) -> list[tuple[str, Structure | Atoms, dict[str, float]]]:
+    """All (id, structure or atoms, properties) in one file; raise StructureError if unreadable
+    or, for a CIF of more than ``max_atoms`` atom sites, declined."""
     if path.stat().st_size == 0:
         raise StructureError("the file is empty")
     suffix = path.suffix.lower()
     if suffix in CIF_SUFFIXES:
-        return [(path.stem, structure_from_cif_text(read_text(path)), {})]
+        text = read_text(path)
+        sites = cif_atom_site_rows(text)
+        if max_atoms is not None and sites > max_atoms:
+            raise StructureError(too_many_atoms(sites, max_atoms))
+        return [(path.stem, structure_from_cif_text(text), {})]
     if suffix in ASE_SUFFIXES:
         return _read_ase_frames(path)
     with warnings.catch_warnings(record=True) as caught:

@@ -102,3 +102,14 @@ def strip_oxidation_states(structure: Structure) -> Structure:
         structure = structure.copy()
         structure.remove_oxidation_states()
     return structure
+
+
+NOT_AUDITED = "not audited"  # the reason's start for a readable structure left out
+
+
+def too_many_atoms(atoms: int, limit: int) -> str:
+    """Why a cell is declined: one sentence naming its size, the limit and how to raise it."""
+    return (
+        f"{NOT_AUDITED}: {atoms:,} atoms, more than the limit of {limit:,} "
+        "(raise it with --max-atoms, audit option max_atoms)"
+    )

@@ -146,6 +146,38 @@ def test_a_large_cell_is_audited_and_one_beyond_the_atom_limit_gets_its_reason()
     limited = audit([large, rocksalt], reference=None, workers=1, max_atoms=500).table
     assert list(limited["id"]) == ["1", "0"]  # the audited one first, then the one left out
     assert limited.loc[1, "reason"] == (
-        "not audited: 1,000 atoms, more than the limit of 500 (audit option max_atoms)"
+        "not audited: 1,000 atoms, more than the limit of 500 (raise it with --max-atoms, "
+        "audit option max_atoms)"
     )
     assert bool(limited.loc[0, "valid"])
+
+
+def test_a_cif_beyond_the_atom_limit_is_declined_before_it_is_parsed(tmp_path, gendesign_cli):
+    """The CIF's atom-site rows are counted from its text: a cell over --max-atoms is
+    declined in the time it takes to read the file, with a sentence saying how to raise
+    the limit (pymatgen's parser alone takes about 20 s for 9,600 sites)."""
+    from gendesign.data.readers import cif_atom_site_rows, read_structures
+
+    rocksalt = Structure.from_file(FIXTURES / "crystals" / "NaCl_rocksalt.cif")
+    large = rocksalt.copy()
+    large.make_supercell([4, 4, 4])
+    path = tmp_path / "large.cif"
+    large.to(filename=str(path))
+    assert cif_atom_site_rows(path.read_text()) == len(large) == 512
+    # a symmetric CIF lists its asymmetric unit only: the count is a lower bound
+    assert cif_atom_site_rows((FIXTURES / "crystals" / "NaCl_rocksalt.cif").read_text()) <= len(
+        rocksalt
+    )
+    declined = read_structures(path, max_atoms=100)
+    assert len(declined) == 0
+    assert declined.skipped[0].reason.startswith(
+        "not audited: 512 atoms, more than the limit of 100"
+    )
+    assert len(read_structures(path, max_atoms=512)) == 1
+    result = gendesign_cli("audit", str(path), "--reference", "none", "--max-atoms", "100",
+                           "--out", str(tmp_path / "out"))  # fmt: skip
+    assert result.returncode == 3, result.stderr
+    assert f"Nothing audited: every structure in {path} was declined." in " ".join(
+        result.stdout.split()
+    )
+    assert "raise it with --max-atoms" in result.stdout
