@@ -50,13 +50,15 @@ def check_campaign(config: CampaignConfig, source: str = "campaign config") -> N
             f"(known: {', '.join(DATASETS)})"
         )
     _resolved(source, "data_root", lambda: resolve_data_root(config.data_root))
+    # the templates first: the novelty reference holds their crystals and reuses their
+    # descriptors instead of computing them again
+    _check_template_sources(config, source)
     if reference is not None or known is not None:  # builds its cache once, here
         _resolved(
             source,
             "audit.known" if reference is None else "audit.novelty_reference",
             lambda: resources.novelty_reference(reference, config.data_root, known),
         )
-    _check_template_sources(config, source)
 
 
 def _check_model(config: CampaignConfig, source: str) -> None:

@@ -5,14 +5,15 @@ primitive-cell site count, its prototype (space group and the Wyckoff letters ea
 element occupies, elements left anonymous) and, for template sources (``full``), the
 space group at 0.1 Å and, where pymatgen's ICSD-based guess finds an integral
 charge-neutral one, an oxidation state per element. Novelty needs only the first four,
-which take a third of the time. The full descriptors of the 9,047 MP-20 training crystals take
-about a minute; they are cached on disk, keyed by the crystals' content and the
-kind, so a worker loads them in a second.
+which take half the time. The full descriptors of the 9,047 MP-20 training crystals take
+about a minute on 2 cores. Descriptors are kept on disk per crystal (keyed by its id,
+formula and cell volume), one store per kind: a set that shares crystals with one
+described earlier (the novelty reference holds the template crystals) describes only
+the new ones, novelty reads the full store too, and a worker loads them in a second.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import warnings
 from collections import defaultdict
@@ -29,7 +30,7 @@ from gendesign.paths import resolve_cache_dir
 
 SYMPREC = 0.1  # Å, as the audit's space group column
 # Bump when a descriptor's definition changes.
-DESCRIPTOR_VERSION = 5
+DESCRIPTOR_VERSION = 6
 # Below this many crystals, worker start-up costs more than it saves.
 _MIN_FOR_WORKERS = 500
 
@@ -86,14 +87,12 @@ def describe(structure: Structure, full: bool = True) -> CrystalDescriptor:
         return CrystalDescriptor(
             composition.reduced_formula, composition.anonymized_formula, len(reduced), prototype
         )
-    try:
-        spacegroup = SpacegroupAnalyzer(structure, symprec=SYMPREC).get_space_group_number()
-    except Exception:  # spglib gives up on some degenerate cells
-        spacegroup = 0
     return CrystalDescriptor(
         formula=composition.reduced_formula,
         framework=composition.anonymized_formula,
-        spacegroup=int(spacegroup),
+        # the prototype's space group: the reduced cell is the same crystal, and spglib's
+        # search is the slowest step here
+        spacegroup=int(prototype.split(":")[0]),
         primitive_sites=len(reduced),
         prototype=prototype,
         oxidation_states=guess_oxidation_states(structure),
@@ -153,41 +152,54 @@ def known_crystals(
     splits: list[str] | None = None,
     full: bool = True,
 ) -> KnownCrystals:
-    """``crystals`` with their descriptors, from the on-disk cache when present;
-    ``splits`` names the set each crystal belongs to (default: ``label`` for all);
+    """``crystals`` with their descriptors, each from the on-disk store when described
+    before; ``splits`` names the set each crystal belongs to (default: ``label`` for all);
     ``full=False`` leaves out what only template sources need (see :func:`describe`)."""
-    path = _cache_path(crystals, label + ("" if full else ":novelty"), cache_dir)
-    descriptors = _load(path, len(crystals))
-    if descriptors is None:
-        structures = crystals.structures
+    keys = [_crystal_key(i, s) for i, s in zip(crystals.ids, crystals.structures, strict=True)]
+    kinds = ("full",) if full else ("novelty", "full")  # a full descriptor serves novelty too
+    known: dict[str, dict] = {}
+    for kind in reversed(kinds):  # the store of the asked kind wins
+        known |= _read_store(_store_path(kind, cache_dir))
+    missing = [k for k, key in enumerate(keys) if key not in known]
+    if missing:
+        structures = [crystals.structures[k] for k in missing]
         if workers > 1 and len(structures) >= _MIN_FOR_WORKERS:
-            descriptors = Parallel(n_jobs=workers, batch_size=64)(
+            fresh = Parallel(n_jobs=workers, batch_size=64)(
                 delayed(describe)(s, full) for s in structures
             )
         else:
-            descriptors = [describe(s, full) for s in structures]
-        payload = json.dumps([asdict(d) for d in descriptors])
-        write_atomically(path, lambda tmp: Path(tmp).write_text(payload))
+            fresh = [describe(s, full) for s in structures]
+        added = {keys[k]: asdict(d) for k, d in zip(missing, fresh, strict=True)}
+        known |= added
+        path = _store_path(kinds[0], cache_dir)
+        stored = _read_store(path) | added  # read again: another process may have added some
+        write_atomically(path, lambda tmp: Path(tmp).write_text(json.dumps(stored)))
+    descriptors = [_descriptor(known[key], full) for key in keys]
     return KnownCrystals(label, list(crystals.ids), list(crystals.structures), descriptors, splits)
 
 
-def _cache_path(crystals: CrystalSet, label: str, cache_dir: str | Path | None) -> Path:
-    """Keyed by ids, formulas and cell volumes: a changed crystal set misses the cache."""
-    digest = hashlib.sha256(f"v{DESCRIPTOR_VERSION}|{label}".encode())
-    for item_id, structure in zip(crystals.ids, crystals.structures, strict=True):
-        digest.update(f"{item_id}:{structure.formula}:{structure.volume:.4f};".encode())
-    safe = "".join(c if c.isalnum() else "-" for c in label)
-    return resolve_cache_dir(cache_dir) / "known" / f"{safe}-{digest.hexdigest()[:20]}.json"
+def _crystal_key(item_id: str, structure: Structure) -> str:
+    """A crystal's key in the store: a changed crystal under the same id misses it."""
+    return f"{item_id}:{structure.formula}:{structure.volume:.4f}"
 
 
-def _load(path: Path, count: int) -> list[CrystalDescriptor] | None:
+def _store_path(kind: str, cache_dir: str | Path | None) -> Path:
+    return resolve_cache_dir(cache_dir) / "known" / f"descriptors-v{DESCRIPTOR_VERSION}-{kind}.json"
+
+
+def _read_store(path: Path) -> dict[str, dict]:
+    """The stored descriptors by crystal key; empty when absent or unreadable (then the
+    crystals are described again)."""
     try:
-        rows = json.loads(path.read_text())
+        stored = json.loads(path.read_text())
     except (OSError, ValueError):
-        return None
-    if len(rows) != count:
-        return None
-    try:
-        return [CrystalDescriptor(**row) for row in rows]
-    except TypeError:  # written by another layout: recompute
-        return None
+        return {}
+    return stored if isinstance(stored, dict) else {}
+
+
+def _descriptor(row: dict, full: bool) -> CrystalDescriptor:
+    if full:
+        return CrystalDescriptor(**row)
+    return CrystalDescriptor(
+        row["formula"], row["framework"], row["primitive_sites"], row.get("prototype", "")
+    )

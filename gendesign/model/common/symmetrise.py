@@ -12,8 +12,10 @@ symmetrised figures can be reported apart.
 from __future__ import annotations
 
 import numpy as np
+import spglib
 from pymatgen.core import Structure
-from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
+
+ANGLE_TOLERANCE = 5.0  # degrees, as pymatgen's SpacegroupAnalyzer
 
 
 def symmetrise(
@@ -22,22 +24,46 @@ def symmetrise(
     min_distance: float = 0.5,
     atoms: tuple[int, int] = (1, 10**6),
 ) -> Structure | None:
-    """The symmetrised structure, or None when no acceptable one exists."""
+    """The symmetrised structure, or None when no acceptable one exists.
+
+    spglib is called directly, at most three times (space group, standard primitive, and
+    the conventional cell only when the primitive one is refused): each search costs
+    milliseconds, and a sampler snaps every crystal it draws."""
+    species = sorted(set(structure.species), key=str)
+    index = {element: k for k, element in enumerate(species)}
+    cell = (
+        structure.lattice.matrix,
+        structure.frac_coords,
+        [index[element] for element in structure.species],
+    )
+    settings = {"symprec": symprec, "angle_tolerance": ANGLE_TOLERANCE}
     try:
-        analyzer = SpacegroupAnalyzer(structure, symprec=symprec)
-        if analyzer.get_space_group_number() == 1:
+        dataset = spglib.get_symmetry_dataset(cell, **settings)
+        if dataset is None or dataset.number == 1:
             return None
-        candidates = [analyzer.find_primitive(), analyzer.get_refined_structure()]
+        for to_primitive in (True, False):
+            standard = spglib.standardize_cell(cell, to_primitive=to_primitive, **settings)
+            accepted = _acceptable(standard, species, min_distance, atoms)
+            if accepted is not None:
+                return accepted
     except Exception:  # spglib gives up on some distorted cells: keep the raw one
         return None
-    for candidate in candidates:
-        if candidate is None or not atoms[0] <= len(candidate) <= atoms[1]:
-            continue
-        candidate = candidate.get_reduced_structure()
-        if closest_pair(candidate) < min_distance:
-            continue
-        return Structure(candidate.lattice, candidate.species, candidate.frac_coords % 1.0)
     return None
+
+
+def _acceptable(
+    standard, species: list, min_distance: float, atoms: tuple[int, int]
+) -> Structure | None:
+    """spglib's standard cell as a Niggli-reduced structure, if it meets the limits."""
+    if standard is None:
+        return None
+    lattice, frac, numbers = standard
+    if not atoms[0] <= len(numbers) <= atoms[1]:
+        return None
+    candidate = Structure(lattice, [species[n] for n in numbers], frac).get_reduced_structure()
+    if closest_pair(candidate) < min_distance:
+        return None
+    return Structure(candidate.lattice, candidate.species, candidate.frac_coords % 1.0)
 
 
 def closest_pair(structure: Structure) -> float:
