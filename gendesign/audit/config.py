@@ -35,7 +35,9 @@ class AuditConfig(StrictConfig):
     # a cell is audited within a minute on 2 cores (5,184 atoms: 33 s; 9,600: 66 s, of
     # which three spglib searches and the sampled site fingerprints take most)
     max_atoms: int = Field(6_000, gt=0)
-    data_root: str | None = None  # None: GENDESIGN_DATA, then ../shared/data
+    data_root: str | None = (
+        None  # mirror folder or URL; None: GENDESIGN_DATA, ../shared/data, else fetched
+    )
     cache_dir: str | None = None  # where reference fingerprints are cached
     # (structure, composition) fingerprint distance cutoffs; default from the reference dataset
     coverage_cutoffs: tuple[float, float] | None = None

@@ -207,7 +207,9 @@ class CampaignConfig(StrictConfig):
     seed: int = 0  # every batch's seed derives from it: the same seed gives the same candidates
     out_dir: str | None = None  # default outputs/<name>
     store: str | None = None  # default <out_dir>/campaign.db; or postgresql://user@host/db
-    data_root: str | None = None  # None: GENDESIGN_DATA, then ../shared/data
+    data_root: str | None = (
+        None  # mirror folder or URL; None: GENDESIGN_DATA, ../shared/data, else fetched
+    )
     batch_size: int = Field(32, gt=0)  # candidates per task
     targets: dict[str, TargetRange] = Field(default_factory=dict)  # property → range
     elements: list[str] | None = None  # only these elements

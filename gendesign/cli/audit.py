@@ -13,6 +13,7 @@ from gendesign.audit.config import AuditConfig
 from gendesign.audit.report import headline_metrics
 from gendesign.audit.runner import audit
 from gendesign.cli.console import console, stage_progress
+from gendesign.cli.options import DATA_ROOT_HELP
 from gendesign.config import cli_overrides, load_config, write_resolved_config
 from gendesign.data.validation import NOT_AUDITED
 
@@ -58,7 +59,7 @@ def audit_command(
         None,
         help="Decline larger cells (default 6,000: a larger one takes over a minute on 2 cores).",
     ),
-    data_root: Path | None = typer.Option(None, help="Folder holding the datasets."),
+    data_root: str | None = typer.Option(None, help=DATA_ROOT_HELP),
     coverage: bool | None = typer.Option(
         None,
         "--coverage/--no-coverage",

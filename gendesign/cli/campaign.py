@@ -8,6 +8,7 @@ import typer
 from rich.table import Table
 
 from gendesign.cli.console import console, stage_progress
+from gendesign.cli.options import DATA_ROOT_HELP
 
 
 def campaign_command(
@@ -23,7 +24,7 @@ def campaign_command(
         None, help="Run the stages on a Dask scheduler, e.g. tcp://head-node:8786."
     ),
     out: Path | None = typer.Option(None, help="Campaign folder (default outputs/<name>)."),
-    data_root: Path | None = typer.Option(None, help="Data root (default: $GENDESIGN_DATA)."),
+    data_root: str | None = typer.Option(None, help=DATA_ROOT_HELP),
     rounds: int | None = typer.Option(
         None,
         help="Rounds of the whole pipeline; between rounds the generator learns from the "

@@ -10,6 +10,7 @@ from rich import box
 from rich.table import Table
 
 from gendesign.cli.console import console
+from gendesign.cli.options import DATA_ROOT_HELP, MODELS_ROOT_HELP
 from gendesign.data.arrays import CrystalArrays
 from gendesign.data.datasets import DATASETS, load_dataset
 from gendesign.data.fetching import entry_status, fetch
@@ -26,12 +27,6 @@ data_app = typer.Typer(
 
 _NAMES_HELP = (
     "Registry names (see `gendesign data status`); none: what the defaults read; all: every entry."
-)
-_DATA_ROOT_HELP = (
-    "Data mirror: a folder or http(s) URL (default: $GENDESIGN_DATA, then ../shared/data)."
-)
-_MODELS_ROOT_HELP = (
-    "Models mirror: a folder or http(s) URL (default: $GENDESIGN_MODELS, then ../shared/models)."
 )
 
 
@@ -50,8 +45,8 @@ def _mirror_option(item: RegistryEntry, data_root: str | None, models_root: str 
 @data_app.command("fetch")
 def fetch_command(
     names: list[str] | None = typer.Argument(None, help=_NAMES_HELP),
-    data_root: str | None = typer.Option(None, help=_DATA_ROOT_HELP),
-    models_root: str | None = typer.Option(None, help=_MODELS_ROOT_HELP),
+    data_root: str | None = typer.Option(None, help=DATA_ROOT_HELP),
+    models_root: str | None = typer.Option(None, help=MODELS_ROOT_HELP),
 ) -> None:
     """Fetch datasets and weights ahead of time: from the mirror, else their public URLs;
     every file checked against its sha256 and kept in the cache."""
@@ -79,10 +74,10 @@ def fetch_command(
 @data_app.command("status")
 def status_command(
     names: list[str] | None = typer.Argument(
-        None, help=_NAMES_HELP.replace("none: what the defaults read", "none: every entry")
+        None, help="Registry names; none or all: every entry."
     ),
-    data_root: str | None = typer.Option(None, help=_DATA_ROOT_HELP),
-    models_root: str | None = typer.Option(None, help=_MODELS_ROOT_HELP),
+    data_root: str | None = typer.Option(None, help=DATA_ROOT_HELP),
+    models_root: str | None = typer.Option(None, help=MODELS_ROOT_HELP),
     verify: bool = typer.Option(
         False, help="Also check every present file's sha256 (reads them all)."
     ),
@@ -157,9 +152,7 @@ def info(
     name: str = typer.Argument(
         ..., help="A dataset name (see `gendesign data list`) or a path to any input."
     ),
-    data_root: Path | None = typer.Option(
-        None, help="Folder holding the datasets (default: $GENDESIGN_DATA, then ../shared/data)."
-    ),
+    data_root: str | None = typer.Option(None, help=DATA_ROOT_HELP),
     max_atoms: int | None = typer.Option(None, help="Drop crystals with more atoms than this."),
     niggli: bool = typer.Option(True, help="Niggli-reduce cells."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
@@ -169,7 +162,7 @@ def info(
         with console.status(f"Loading {name} (the first load builds the cache)..."):
             data = load_dataset(
                 name,
-                data_root=str(data_root) if data_root else None,
+                data_root=data_root,
                 max_atoms=max_atoms,
                 niggli=niggli,
             )

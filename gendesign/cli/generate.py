@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from gendesign.cli.console import console, stage_progress
+from gendesign.cli.options import DATA_ROOT_HELP
 from gendesign.config import cli_overrides, load_config, write_resolved_config
 
 if TYPE_CHECKING:
@@ -19,7 +20,7 @@ def train_command(
     config: Path | None = typer.Option(
         None, help="Model config YAML, e.g. configs/model/mp20.yaml."
     ),
-    data_root: Path | None = typer.Option(None, help="Data root (default: $GENDESIGN_DATA)."),
+    data_root: str | None = typer.Option(None, help=DATA_ROOT_HELP),
     out: Path | None = typer.Option(None, help="Run folder (default: the config's out_dir)."),
     resume: bool = typer.Option(
         False, help="Continue the run in the run folder from its last epoch."

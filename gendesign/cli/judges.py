@@ -9,6 +9,7 @@ from rich import box
 from rich.table import Table
 
 from gendesign.cli.console import console, stage_progress
+from gendesign.cli.options import DATA_ROOT_HELP
 
 judges_app = typer.Typer(
     help="Stability judges: list them with their measured precision, or measure one.",
@@ -63,7 +64,7 @@ def benchmark_command(
     out: Path = typer.Option(
         Path("outputs") / "judges", help="Folder of the relaxations; rerunning it resumes."
     ),
-    data_root: Path | None = typer.Option(None, help="Data root (default: $GENDESIGN_DATA)."),
+    data_root: str | None = typer.Option(None, help=DATA_ROOT_HELP),
 ) -> None:
     """Measure how often POTENTIAL's "stable" is right on DFT-labelled MPTS-52 crystals and
     store it where reports read it (the user's judge table)."""

@@ -10,6 +10,7 @@ from rich import box
 from rich.table import Table
 
 from gendesign.cli.console import console
+from gendesign.cli.options import DATA_ROOT_HELP
 from gendesign.config import cli_overrides, load_config
 
 predictor_app = typer.Typer(
@@ -89,7 +90,7 @@ def evaluate_command(
         Path("outputs/predictor/evaluation"),
         help="Folder for metrics.json, the table, a parity plot.",
     ),
-    data_root: Path | None = typer.Option(None, help="Folder holding the datasets."),
+    data_root: str | None = typer.Option(None, help=DATA_ROOT_HELP),
 ) -> None:
     """Score a predictor on labelled crystals (MAE, RMSE, R², calibration of its spread).
 
@@ -169,7 +170,7 @@ def predict_command(
     out: Path = typer.Option(Path("outputs/predictions.csv"), help="CSV of predictions."),
     batch_size: int = typer.Option(256, min=1, help="Crystals per forward pass."),
     device: str | None = typer.Option(None, help="cpu, cuda, ... (default: CUDA when present)."),
-    data_root: Path | None = typer.Option(None, help="Folder holding the datasets."),
+    data_root: str | None = typer.Option(None, help=DATA_ROOT_HELP),
 ) -> None:
     """Predict properties (ensemble mean and spread) for a set of crystals."""
     from gendesign.data.inputs import load_audit_input

@@ -82,19 +82,23 @@ _warned: set[Path] = set()
 
 
 def _warn_if_unlike_registry(folder: Path, relative: str | Path, root: Root) -> None:
-    """A mirror is the user's folder and is read as it is; a file there whose size differs
-    from the registered one (an edited or other version) is named once per process."""
-    for _, file in files_under(root, relative):
-        path = folder / file.path
-        if path not in _warned and path.is_file() and not _intact(path, file):
-            _warned.add(path)
-            log.warning(
-                "%s: %s bytes, not the registered %s; read as it is (`gendesign data status "
-                "--verify` checks every file)",
-                path,
-                path.stat().st_size,
-                file.size,
-            )
+    """A mirror is the user's folder and is read as it is; files there whose size differs
+    from the registered ones (edited, or another version) are named once per process."""
+    differing = [
+        folder / file.path
+        for _, file in files_under(root, relative)
+        if (folder / file.path).is_file() and not _intact(folder / file.path, file)
+    ]
+    fresh = [path for path in differing if path not in _warned]
+    if fresh:
+        _warned.update(fresh)
+        log.warning(
+            "%s: %s not the size the registry gives; read as %s (`gendesign data status "
+            "--verify` checks every file)",
+            folder / relative,
+            f"{len(fresh)} file(s) there are" if len(fresh) > 1 else f"{fresh[0].name} is",
+            "they are" if len(fresh) > 1 else "it is",
+        )
 
 
 def fetch(file: RemoteFile, root: Root, mirror: Mirror | None = None) -> Path:

@@ -14,7 +14,9 @@ class DataConfig(StrictConfig):
     """Which dataset to load and how to preprocess it."""
 
     dataset: str = "mp20"  # a named dataset (mp20, perov5, carbon24, mpts52, supercon)
-    data_root: str | None = None  # None: GENDESIGN_DATA, then ../shared/data
+    data_root: str | None = (
+        None  # mirror folder or URL; None: GENDESIGN_DATA, ../shared/data, else fetched
+    )
     cache_dir: str | None = None  # None: GENDESIGN_CACHE, then ~/.cache/gendesign
     niggli: bool = True  # Niggli-reduce every cell
     primitive: bool = False  # reduce to the primitive cell first

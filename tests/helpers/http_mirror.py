@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from gendesign.paths import resolve_mirror
+from gendesign.data.fetching import locate
 
 
 def free_port() -> int:
@@ -24,15 +24,14 @@ def free_port() -> int:
 
 
 def copy_layout(folder: Path, files: dict[str, list[str]]) -> Path:
-    """Copy ``files`` ({"data": [relative paths], "models": [...]}) from the local mirrors
-    into ``folder/data`` and ``folder/models``; returns ``folder``."""
+    """Copy ``files`` ({"data": [relative paths], "models": [...]}) from wherever this
+    machine has them (a local mirror, else the cache, else fetched) into ``folder/data``
+    and ``folder/models``; returns ``folder``."""
     for root, paths in files.items():
-        source = resolve_mirror(root).folder
-        assert source is not None, f"the tests need a local {root} mirror to serve from"
         for relative in paths:
             target = folder / root / relative
             target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(source / relative, target)
+            shutil.copyfile(locate(root, relative), target)
     return folder
 
 

@@ -161,7 +161,7 @@ def test_a_local_mirror_comes_first_and_is_read_as_it_is(
     assert not (fresh_cache / "data" / MPTS52_VAL).exists()
     (local / MPTS52_VAL).write_bytes(b"edited")
     assert local_copy("data", MPTS52_VAL, local) == local / MPTS52_VAL
-    assert "6 bytes, not the registered 1930984" in caplog.text
+    assert "val.csv.gz is not the size the registry gives; read as it is" in caplog.text
     status = entry_status(entry("mpts52"), local, verify=True)
     assert status.where == "partly" and status.missing == 1
     # a named folder that does not exist is one sentence, not a silent download
@@ -185,7 +185,12 @@ def test_data_cli_status_then_fetch_then_status(served, gendesign_cli, tmp_path)
     os.environ.update(env)
     try:
         before = gendesign_cli("data", "status")
-        fetched = gendesign_cli("data", "fetch", "mpts52", "mp-e-form")
+        # --data-root takes a URL too, and wins over the variable (set to a dead URL here)
+        os.environ["GENDESIGN_DATA"] = f"http://127.0.0.1:{free_port()}/data"
+        fetched = gendesign_cli(
+            "data", "fetch", "mpts52", "mp-e-form", "--data-root", f"{url}/data"
+        )
+        os.environ["GENDESIGN_DATA"] = f"{url}/data"
         after = gendesign_cli("data", "status", "mpts52", "mp-e-form", "--verify")
         unknown = gendesign_cli("data", "fetch", "mp21")
     finally:
@@ -203,24 +208,55 @@ def test_data_cli_status_then_fetch_then_status(served, gendesign_cli, tmp_path)
     assert unknown.returncode == 2 and "'mp21' is not in the data registry" in unknown.stderr
 
 
+def _mattergen_slice(source: Path, target: Path, count: int) -> None:
+    """The first ``count`` crystals of a MatterGen cache split, in its format."""
+    import json
+
+    import numpy as np
+
+    target.mkdir(parents=True)
+    num_atoms = np.load(source / "num_atoms.npy")[:count]
+    atoms = int(num_atoms.sum())
+    np.save(target / "num_atoms.npy", num_atoms)
+    np.save(target / "structure_id.npy", np.load(source / "structure_id.npy")[:count])
+    np.save(target / "cell.npy", np.load(source / "cell.npy")[:count])
+    for name in ("atomic_numbers", "pos"):
+        np.save(target / f"{name}.npy", np.load(source / f"{name}.npy")[:atoms])
+    for path in source.glob("*.json"):
+        values = json.loads(path.read_text())["values"][:count]
+        (target / path.name).write_text(json.dumps({"values": values}))
+
+
 def test_full_mp20_train_split_replaces_the_reduced_protocol(tmp_path):
-    """With MP-20's train split (positions included) in the mirror, MP-20 trains on it and
-    its figures are labelled mp20; the 1,000-row pilot of that split stands in for it."""
-    from gendesign.data.datasets import _read_source, dataset_sources, get_dataset_spec
+    """With MP-20's train split (positions included) in the mirror, MP-20 trains on it,
+    keeps val as its holdout and labels its figures mp20; the 1,000-row pilot of that
+    split stands in for it (val and test cut to 150 crystals to keep the test short)."""
+    from gendesign.audit.novelty_reference import novelty_reference
+    from gendesign.data.datasets import dataset_sources, get_dataset_spec, load_dataset
 
     shared = resolve_mirror("data").folder
     mirror = tmp_path / "with-train"
-    (mirror / "mp_20").mkdir(parents=True)
-    (mirror / "mp_20" / "mattergen_cache").symlink_to(shared / "mp_20" / "mattergen_cache")
+    for split in ("val", "test"):
+        _mattergen_slice(
+            shared / "mp_20/mattergen_cache" / split, mirror / "mp_20/mattergen_cache" / split, 150
+        )
+    (mirror / "mp_20/mattergen_cache/train").symlink_to(shared / "mp_20/mattergen_cache/train")
+    spec = get_dataset_spec("mp20")
+    assert dataset_sources(spec, mirror) == (spec.sources, "mp20-reduced")  # no train.csv yet
     with gzip.open(shared / "mp_20" / "pilot" / "train.csv.gz") as packed:
         (mirror / "mp_20" / "train.csv").write_bytes(packed.read())
-    spec = get_dataset_spec("mp20")
-    assert dataset_sources(spec, shared) == (spec.sources, "mp20-reduced")
     sources, protocol = dataset_sources(spec, mirror)
     assert protocol == "mp20" and sources["train"] == "mp_20/train.csv"
-    assert sources["holdout"].endswith("val") and sources["test"].endswith("test")
-    train = _read_source(spec, data_path(sources["train"], mirror))
-    assert len(train) == 1000
-    assert list(train.properties.columns) == spec.property_names
-    assert train.properties["band_gap"].notna().all()
-    assert train.properties["bulk_modulus"].isna().all()  # not in CDVAE's CSV
+
+    data = load_dataset("mp20", data_root=str(mirror), cache_dir=str(tmp_path / "cache"))
+    assert data.protocol == "mp20"
+    assert data.published_splits == {"train": "train", "holdout": "val", "test": "test"}
+    assert len(data.splits["train"]) + len(data.skipped) >= 990  # the pilot's 1,000 rows
+    assert len(data.splits["holdout"]) == len(data.splits["test"]) == 150
+    bands = data.splits["train"].properties[:, data.property_names.index("band_gap")]
+    assert bands.isfinite().all()  # from CDVAE's band_gap column
+    bulk = data.splits["train"].properties[:, data.property_names.index("bulk_modulus")]
+    assert bulk.isnan().all()  # not in CDVAE's CSV
+    reference = novelty_reference("mp20", str(mirror))
+    assert reference.cells is None  # train is known by its structures, not its cells alone
+    assert reference.label == "mp20 mp20:test, mp20:train, mp20:val"
