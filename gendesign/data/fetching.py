@@ -121,7 +121,8 @@ def _download(url: str, target: Path, file: RemoteFile, root: Root) -> None:
     import requests
 
     pooch.get_logger().setLevel(logging.WARNING)  # we say what is fetched ourselves
-    log.info("fetching %s (%s) from %s", file.path, _megabytes(file.size), url)
+    _announce(root, url[: -len(file.path)] if url.endswith(file.path) else None)
+    log.debug("fetching %s (%s) from %s", file.path, _size_text(file.size), url)
     known = f"sha256:{file.sha256}" if file.sha256 else None
     try:
         pooch.retrieve(url, known_hash=known, fname=target.name, path=target.parent)
@@ -186,8 +187,27 @@ def _intact(path: Path, file: RemoteFile) -> bool:
     return path.is_file() and (file.size is None or path.stat().st_size == file.size)
 
 
-def _megabytes(size: int | None) -> str:
-    return f"{size / 1e6:.1f} MB" if size is not None else "size not known ahead"
+_announced: set[tuple[str, str | None]] = set()
+
+
+def _announce(root: Root, base: str | None) -> None:
+    """One line per root and source on the first download (each file is logged at debug)."""
+    if (root, base) in _announced:
+        return
+    _announced.add((root, base))
+    source = base.rstrip("/") if base else "their public sources (registry URLs)"
+    log.info(
+        "fetching %s files from %s into %s (first use; each checked against its sha256)",
+        root,
+        source,
+        fetched_root(root),
+    )
+
+
+def _size_text(size: int | None) -> str:
+    if size is None:
+        return "size not known ahead"
+    return f"{size / 1e6:.1f} MB" if size >= 1e5 else f"{size / 1e3:.0f} kB"
 
 
 def _reason(err: BaseException) -> str:

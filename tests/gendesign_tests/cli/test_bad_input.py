@@ -147,14 +147,25 @@ def test_named_dataset_skips_bad_rows_and_logs_them(tmp_path, data_root, good_ci
 
 
 def test_missing_data_root_says_where_it_looked_and_what_to_set(tmp_path):
-    with pytest.raises(DataRootError, match=r"No data root found at .*nowhere.*GENDESIGN_DATA"):
+    with pytest.raises(
+        DataRootError, match=r"nowhere \(from --data-root\) is not a folder; point GENDESIGN_DATA"
+    ):
         load_dataset("mp20", data_root=str(tmp_path / "nowhere"))
 
 
-def test_missing_source_file_and_unknown_dataset(tmp_path):
+def test_missing_source_file_and_unknown_dataset(tmp_path, monkeypatch):
+    """A mirror without a registered file: it is fetched, and offline (a dead proxy stands
+    in for no network) the sentence names the file, its URL and the variable to set."""
+    from helpers.http_mirror import free_port
+
     (tmp_path / "perov_5").mkdir()
+    for variable in ("HTTPS_PROXY", "https_proxy"):
+        monkeypatch.setenv(variable, f"http://127.0.0.1:{free_port()}")
+    monkeypatch.setenv("GENDESIGN_CACHE", str(tmp_path / "cache"))
     with pytest.raises(
-        InputError, match=r"val\.csv: the train source of dataset 'perov5' is missing"
+        DataRootError,
+        match=r"perov_5/val\.csv is not on this machine and could not be downloaded from "
+        r"https://raw\.githubusercontent\.com/.*; set GENDESIGN_DATA",
     ):
         load_dataset("perov5", data_root=str(tmp_path))
     with pytest.raises(InputError, match="unknown dataset 'mp21'; known datasets: mp20, perov5"):

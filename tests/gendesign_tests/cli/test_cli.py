@@ -57,7 +57,7 @@ def test_bad_name_is_one_sentence_and_exit_code_2():
 def test_missing_data_root_is_reported(tmp_path):
     result = gendesign("data", "info", "mp20", "--data-root", str(tmp_path / "absent"))
     assert result.returncode == 2
-    assert "No data root found" in " ".join(result.stderr.split())
+    assert "absent (from --data-root) is not a folder" in " ".join(result.stderr.split())
 
 
 def test_sigterm_stops_an_audit_like_ctrl_c_and_takes_its_workers_along(pilot_csv, tmp_path):
