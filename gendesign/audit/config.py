@@ -32,9 +32,10 @@ class AuditConfig(StrictConfig):
     seed: int = 0  # seeds that draw
     workers: int | None = Field(None, gt=0)  # processes; default all available cores
     # Larger structures are declined (listed with the reason, not audited): up to this size
-    # a cell is audited within a minute on 2 cores (5,184 atoms: 33 s; 9,600: 66 s, of
-    # which three spglib searches and the sampled site fingerprints take most)
-    max_atoms: int = Field(6_000, gt=0)
+    # a cell is audited within a minute on 2 cores (BENCHMARKS.md, "Large inputs": 5,184
+    # atoms 36 s, 5,832 atoms 62 s; three spglib searches and the sampled site
+    # fingerprints take most of it)
+    max_atoms: int = Field(5_000, gt=0)
     data_root: str | None = (
         None  # mirror folder or URL; None: GENDESIGN_DATA, ../shared/data, else fetched
     )

@@ -57,7 +57,7 @@ def audit_command(
     workers: int | None = typer.Option(None, help="Processes (default: all cores)."),
     max_atoms: int | None = typer.Option(
         None,
-        help="Decline larger cells (default 6,000: a larger one takes over a minute on 2 cores).",
+        help="Decline larger cells (default 5,000: a larger one may take over a minute on 2 cores).",
     ),
     data_root: str | None = typer.Option(None, help=DATA_ROOT_HELP),
     coverage: bool | None = typer.Option(
