@@ -28,7 +28,7 @@ SIBLING_DATA_ROOT = CHECKOUT_ROOT.parent / "shared" / "data"
 SIBLING_MODELS_ROOT = CHECKOUT_ROOT.parent / "shared" / "models"
 
 Root = Literal["data", "models"]
-_ENV = {"data": DATA_ENV, "models": MODELS_ENV}
+ROOT_ENV = {"data": DATA_ENV, "models": MODELS_ENV}  # the variable naming each root's mirror
 _SIBLING = {"data": SIBLING_DATA_ROOT, "models": SIBLING_MODELS_ROOT}
 _OPTION = {"data": "--data-root", "models": "--models-root"}
 
@@ -51,8 +51,8 @@ def resolve_mirror(root: Root, explicit: str | os.PathLike | None = None) -> Mir
     """The mirror of ``root``, or one sentence when a named folder does not exist."""
     if explicit is not None:
         return _mirror_at(root, str(explicit), _OPTION[root])
-    if os.environ.get(_ENV[root]):
-        return _mirror_at(root, os.environ[_ENV[root]], _ENV[root])
+    if os.environ.get(ROOT_ENV[root]):
+        return _mirror_at(root, os.environ[ROOT_ENV[root]], ROOT_ENV[root])
     if _SIBLING[root].is_dir():
         return Mirror(
             root, folder=_SIBLING[root].resolve(), origin="the folder beside the checkout"
@@ -66,7 +66,7 @@ def _mirror_at(root: Root, location: str, origin: str) -> Mirror:
     folder = Path(location).expanduser()
     if not folder.is_dir():
         raise DataRootError(
-            f"{folder} (from {origin}) is not a folder; point {_ENV[root]} or {_OPTION[root]} "
+            f"{folder} (from {origin}) is not a folder; point {ROOT_ENV[root]} or {_OPTION[root]} "
             f"at a folder or an http(s) URL holding a copy of the {root} files, or unset it "
             "to fetch them from their public sources"
         )

@@ -13,7 +13,7 @@ from gendesign.cli.console import console
 from gendesign.cli.options import DATA_ROOT_HELP, MODELS_ROOT_HELP
 from gendesign.data.arrays import CrystalArrays
 from gendesign.data.datasets import DATASETS, load_dataset
-from gendesign.data.fetching import entry_status, fetch
+from gendesign.data.fetching import entry_status, fetch, size_text
 from gendesign.data.readers import read_structures
 from gendesign.data.registry import RegistryEntry, default_entries, entry, registry
 from gendesign.data.summary import summarize_arrays
@@ -63,7 +63,7 @@ def fetch_command(
             fetch(file, item.root, mirror)
         fetched += 1
         console.print(
-            f"{item.name}: fetched {len(item.files)} file(s), {_size(item.size)}, checked"
+            f"{item.name}: fetched {len(item.files)} file(s), {size_text(item.size, unknown='?')}, checked"
         )
     console.print(
         f"{fetched} of {len(chosen)} entr{'y' if len(chosen) == 1 else 'ies'} fetched into "
@@ -104,7 +104,7 @@ def status_command(
             item.name,
             "yes" if item.default else "",
             here,
-            _size(item.size),
+            size_text(item.size, unknown="?"),
             item.licence,
             item.description,
         )
@@ -126,10 +126,6 @@ def status_command(
         )
     else:
         console.print("Everything the defaults read is here.")
-
-
-def _size(size: int | None) -> str:
-    return f"{size / 1e6:.1f} MB" if size is not None else "?"
 
 
 @data_app.command("list")

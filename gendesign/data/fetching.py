@@ -27,11 +27,10 @@ from pathlib import Path
 
 from gendesign.data.registry import RegistryEntry, RemoteFile, Root, files_under
 from gendesign.errors import DataRootError
-from gendesign.paths import DATA_ENV, MODELS_ENV, Mirror, fetched_root, resolve_mirror
+from gendesign.paths import ROOT_ENV, Mirror, fetched_root, resolve_mirror
 
 log = logging.getLogger(__name__)
 
-_ENV = {"data": DATA_ENV, "models": MODELS_ENV}
 _CHUNK = 1 << 20
 
 
@@ -55,7 +54,7 @@ def locate(root: Root, relative: str | Path, explicit: str | os.PathLike | None 
     if not wanted:
         raise DataRootError(
             f"{relative}: not found under {mirror.describe()}, and not a file gendesign knows "
-            f"where to fetch; set {_ENV[root]} to the folder that holds it"
+            f"where to fetch; set {ROOT_ENV[root]} to the folder that holds it"
         )
     for _, file in wanted:
         fetch(file, root, mirror)
@@ -122,7 +121,7 @@ def _download(url: str, target: Path, file: RemoteFile, root: Root) -> None:
 
     pooch.get_logger().setLevel(logging.WARNING)  # we say what is fetched ourselves
     _announce(root, url[: -len(file.path)] if url.endswith(file.path) else None)
-    log.debug("fetching %s (%s) from %s", file.path, _size_text(file.size), url)
+    log.debug("fetching %s (%s) from %s", file.path, size_text(file.size), url)
     known = f"sha256:{file.sha256}" if file.sha256 else None
     try:
         pooch.retrieve(url, known_hash=known, fname=target.name, path=target.parent)
@@ -135,7 +134,7 @@ def _download(url: str, target: Path, file: RemoteFile, root: Root) -> None:
     except (requests.RequestException, OSError) as err:
         raise DataRootError(
             f"{file.path} is not on this machine and could not be downloaded from {url} "
-            f"({_reason(err)}); set {_ENV[root]} to a folder or http(s) URL holding a "
+            f"({_reason(err)}); set {ROOT_ENV[root]} to a folder or http(s) URL holding a "
             "copy, or run `gendesign data fetch` where there is a network"
         ) from None
     if file.git_blob_sha1 and git_blob_sha1(target) != file.git_blob_sha1:
@@ -165,16 +164,16 @@ def verified(path: Path, file: RemoteFile) -> bool:
 
 
 def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
+    return _hex_digest(path, hashlib.sha256())
 
 
 def git_blob_sha1(path: Path) -> str:
     """GitHub's id of a file's contents: sha1 over ``blob <size>\\0`` and the bytes."""
-    digest = hashlib.sha1(f"blob {path.stat().st_size}\0".encode())
+    return _hex_digest(path, hashlib.sha1(f"blob {path.stat().st_size}\0".encode()))
+
+
+def _hex_digest(path: Path, digest) -> str:
+    """``digest`` updated with the file's bytes, read in chunks."""
     with path.open("rb") as handle:
         while chunk := handle.read(_CHUNK):
             digest.update(chunk)
@@ -204,9 +203,10 @@ def _announce(root: Root, base: str | None) -> None:
     )
 
 
-def _size_text(size: int | None) -> str:
+def size_text(size: int | None, unknown: str = "size not known ahead") -> str:
+    """Bytes as MB (kB below 0.1 MB), or ``unknown``."""
     if size is None:
-        return "size not known ahead"
+        return unknown
     return f"{size / 1e6:.1f} MB" if size >= 1e5 else f"{size / 1e3:.0f} kB"
 
 
