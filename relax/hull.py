@@ -158,6 +158,13 @@ class HullReference:
         sources = f"{' + '.join(self.sources)}; " if self.sources else ""
         return f"{self.name} hull ({sources}{len(self):,} phases; {self.version})"
 
+    def known_energy(self, formula: str) -> float | None:
+        """The lowest formation energy (eV/atom) the reference holds for reduced ``formula``;
+        None when it holds no phase of that formula."""
+        phases = self.by_system.get(formula_elements(formula), [])
+        energies = [p.energy_per_atom for p in phases if p.formula == formula]
+        return min(energies) if energies else None
+
     def with_phases(self, extra: Iterable[HullPhase], name: str) -> HullReference:
         """This reference with ``extra`` phases added, as a new reference sharing the rest."""
         joined = HullReference((), name, (*self.sources, "extra phases"))

@@ -67,6 +67,10 @@ class GenerateSection(StrictConfig):
         return "hull" if elements else "model"
 
     hull_temperature: float = Field(0.05, gt=0)  # eV/atom: how hard "hull" favours the hull
+    # with "hull" compositions under an element constraint: every other candidate of a
+    # formula decoded through a known framework of its stoichiometry (spinel for AB2O4,
+    # gendesign.sources.formula_decodes) instead of the flow; its "decoder" says which
+    frameworks: bool = True
     # how rounds after the first share n among the sources: "fixed" (the sources' shares)
     # or "adaptive" (by what each yielded so far: S.U.N. in range per worker second,
     # gendesign.campaign.allocation), each keeping at least allocate_floor of n
@@ -192,6 +196,13 @@ class LearningSection(StrictConfig):
     e_hull_scale: float = Field(0.05, gt=0)  # eV/atom: a find weighs exp(-max(E_hull, 0) / scale)
     # weight factor of a find that misses a target (by the predictor on the relaxed structure)
     off_target_weight: float = Field(0.3, ge=0, le=1)
+    # weight factor of a find of ion exchange or prototype decoration: the model is to learn
+    # its own new frameworks, not to copy the known ones those sources re-decorate
+    template_weight: float = Field(0.25, ge=0, le=1)
+    # share of each batch from the model's training crystals (gendesign.alignment.tuning),
+    # so that tens of finds move the model without making it forget the rest of chemistry
+    replay_fraction: float = Field(0.5, ge=0, lt=1)
+    replay_crystals: int = Field(2000, ge=0)
 
 
 class ReportSection(StrictConfig):
@@ -212,7 +223,8 @@ class CampaignConfig(StrictConfig):
     )
     batch_size: int = Field(32, gt=0)  # candidates per task
     targets: dict[str, TargetRange] = Field(default_factory=dict)  # property → range
-    elements: list[str] | None = None  # only these elements
+    elements: list[str] | None = None  # every one of these in every candidate
+    within: bool = False  # true: any subset of two or more of ``elements`` will do
     exclude: list[str] | None = None  # none of these
     atoms: str | None = None  # atoms per cell, e.g. "4:20"
     # rounds of the whole pipeline; between rounds the generator learns from the finds
@@ -269,6 +281,7 @@ class CampaignConfig(StrictConfig):
             atoms=Range.parse(self.atoms, "atoms") if self.atoms else OPEN,
             targets=dict(self.targets),
             oxidation_states=self.oxidation_states,
+            within=self.within,
         )
 
     def _hull_compositions(self) -> bool:
@@ -286,6 +299,8 @@ class CampaignConfig(StrictConfig):
             "atoms": self.atoms,
             "oxidation_states": self.oxidation_states,
         }
+        if self.within:  # only when set: campaigns from before the field keep their hashes
+            shared["within"] = True
         inputs: dict[str, Any] = {
             "generate": {**shared, "generate": self.generate}
             # the hull draws the model's compositions only when they come from the hull
@@ -320,6 +335,7 @@ class CampaignConfig(StrictConfig):
                 "batch_size",
                 "targets",
                 "elements",
+                "within",
                 "exclude",
                 "atoms",
                 "oxidation_states",

@@ -22,7 +22,7 @@ from gendesign.campaign.config import CampaignConfig
 # crystalflow models, charge balance, the imposed space group and symmetrisation
 _DECODER_COLUMNS = {
     "charge_balanced", "composition_attempts", "symmetrised", "template_space_group",
-    "placements", "e_hull_composition_estimate",
+    "placements", "e_hull_composition_estimate", "decoder", "made_by", "parent",
 }  # fmt: skip
 
 
@@ -93,16 +93,26 @@ def _from_model(config: CampaignConfig, ids: list[str], seed: int, round_: int) 
             ),
             config.data_root,
         )
-    structures, table = generator.sample_table(
-        len(ids),
-        seed,
-        constraints,
-        generator.sampling_with(settings.sampling),
-        steering_steps=settings.steering_steps,
-        compositions=[p.composition for p in planned] if planned else None,
-    )
+    sampling = generator.sampling_with(settings.sampling)
     if planned:
+        from gendesign.sources.formula_decodes import sample_planned
+
+        compositions = [p.composition for p in planned]
+        decoder = None
+        if settings.frameworks and config.elements:
+            decoder = resources.formula_decoder(
+                generator.checkpoint.dataset, config.data_root, constraints,
+                frozenset(c.reduced_formula for c in compositions),
+            )  # fmt: skip
+        structures, table = sample_planned(
+            generator, compositions, seed, constraints, sampling, decoder,
+            settings.steering_steps,
+        )  # fmt: skip
         table["e_hull_composition_estimate"] = [p.e_hull_estimate for p in planned]
+    else:
+        structures, table = generator.sample_table(
+            len(ids), seed, constraints, sampling, steering_steps=settings.steering_steps
+        )
     kept = [
         c
         for c in table.columns
@@ -114,9 +124,14 @@ def _from_model(config: CampaignConfig, ids: list[str], seed: int, round_: int) 
             "n_atoms": len(structure),
             "reduced_formula": structure.composition.reduced_formula,
         }
-        values.update({column: row[column] for column in kept})
+        # a framework decode has no flow columns, a flow decode no parent: leave them out
+        values.update({column: row[column] for column in kept if not _missing(row[column])})
         outcomes.append(Outcome(cid, "passed", values=values, structure=structure))
     return outcomes
+
+
+def _missing(value) -> bool:
+    return isinstance(value, float) and value != value  # NaN
 
 
 def _from_templates(config: CampaignConfig, batch: GenerationBatch, seed: int) -> list[Outcome]:

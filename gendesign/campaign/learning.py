@@ -1,12 +1,14 @@
 """Between rounds: the generator learns from what the campaign found.
 
 After round r, the relaxed candidates of every source whose E_hull (relaxation
-potential) is at most ``learning.e_hull_max`` fine-tune the model that made round r
-(:mod:`gendesign.model.crystalflow.finetune`), each weighted by
-``exp(-max(E_hull, 0) / e_hull_scale)``, times ``off_target_weight`` when the
-predictor says it misses a target. Their relaxed positions teach the coordinate
-flow, their compositions and cells the chemistry model. Round r + 1 samples from
-the result.
+potential) is at most ``learning.e_hull_max`` fine-tune the model that made round r,
+each weighted by ``exp(-max(E_hull, 0) / e_hull_scale)``, times ``off_target_weight``
+when the predictor says it misses a target and ``template_weight`` when ion exchange
+or prototype decoration made it (the model learns its own frameworks first). As in
+the stability alignment (:mod:`gendesign.alignment.tuning`), a replay of the model's
+training crystals fills ``replay_fraction`` of every batch. Their relaxed positions
+teach the coordinate flow, their compositions and cells the chemistry model. Round
+r + 1 samples from the result.
 
 Each round's model is kept in the campaign folder, ``rounds/round-<r>/model.pt`` with
 ``provenance.json`` beside it (the parent model, the finds with their weights, the
@@ -26,8 +28,7 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-import torch
-
+from gendesign.alignment.tuning import stability_weight
 from gendesign.campaign import resources
 from gendesign.campaign.candidates import Candidate, round_of
 from gendesign.campaign.config import CampaignConfig
@@ -62,9 +63,9 @@ def learning_finds(
         e_hull = candidate.values.get("relax_e_above_hull_eV_atom")
         if "relax" not in candidate.structures or e_hull is None or not math.isfinite(e_hull):
             continue
-        if e_hull > settings.e_hull_max:
-            continue
-        weight = math.exp(-max(e_hull, 0.0) / settings.e_hull_scale)
+        weight = stability_weight(e_hull, settings.e_hull_max, settings.e_hull_scale)
+        if candidate.values.get("source", "model") != "model":
+            weight *= settings.template_weight
         if config.targets and candidate.values.get("rank_meets_targets") is not True:
             weight *= settings.off_target_weight
         if weight > 0:
@@ -75,7 +76,8 @@ def learning_finds(
 def learn(config: CampaignConfig, store: CampaignStore, round_: int) -> Path:
     """Make (or find, when resuming) round ``round_``'s model from round ``round_ - 1``'s
     finds; returns its path."""
-    from gendesign.model.crystalflow.finetune import fine_tune
+    from gendesign.alignment.config import TuningSection
+    from gendesign.alignment.tuning import Find, replay_crystals, tune_on_finds
 
     path = round_model_path(config.folder, round_)
     if path.is_file():
@@ -103,24 +105,26 @@ def learn(config: CampaignConfig, store: CampaignStore, round_: int) -> Path:
         "seed": config.seed + round_,
     }
     if finds:
-        names = model.property_names
-        properties = torch.tensor(
-            [
-                [float(c.values.get(f"reaudit_{name}", math.nan)) for name in names]
-                for c, _ in finds
-            ],
-            dtype=torch.float32,
-        ).reshape(len(finds), len(names))
-        result = fine_tune(
-            model,
-            [c.structures["relax"] for c, _ in finds],
-            [w for _, w in finds],
-            properties,
-            steps=config.learning.steps,
-            batch_size=config.learning.batch_size,
-            learning_rate=config.learning.learning_rate,
-            seed=config.seed + round_,
-        )
+        settings = config.learning
+        tuning = TuningSection(
+            steps=settings.steps, batch_size=settings.batch_size,
+            learning_rate=settings.learning_rate, replay_fraction=settings.replay_fraction,
+            replay_crystals=settings.replay_crystals,
+        )  # fmt: skip
+        labelled = [
+            Find(
+                c.structures["relax"],
+                w,
+                {name: float(c.values.get(f"reaudit_{name}", math.nan)) for name in model.property_names},
+            )
+            for c, w in finds
+        ]  # fmt: skip
+        replay = []
+        if settings.replay_fraction > 0 and settings.replay_crystals > 0:
+            replay = replay_crystals(
+                config.generate.model, settings.replay_crystals, config.seed, config.data_root
+            )
+        result = tune_on_finds(model, labelled, tuning, replay, config.seed + round_)
         provenance["fine_tuning"] = asdict(result)
     else:
         provenance["fine_tuning"] = None  # nothing to learn from: the parent's weights

@@ -106,6 +106,19 @@ def template_source(name: str, dataset: str, data_root: str | None, constraints:
     return _template_sources[key]
 
 
+def formula_decoder(
+    dataset: str, data_root: str | None, constraints: Constraints, formulas: frozenset[str]
+):
+    """The frameworks that decode ``formulas`` (:mod:`gendesign.sources.formula_decodes`):
+    ``dataset``'s training crystals and MPTS-52's crystals of their stoichiometries."""
+    from gendesign.sources.formula_decodes import FormulaDecoder, framework_crystals
+    from gendesign.sources.hull_compositions import stoichiometry_type
+
+    kinds = {stoichiometry_type(formula) for formula in formulas}
+    crystals = framework_crystals(kinds, known_crystals(dataset, data_root), data_root)
+    return FormulaDecoder(crystals, constraints)
+
+
 def preload(config: CampaignConfig) -> None:
     """Load the read-only data ``config``'s stages read (no models: nothing that runs torch)."""
     constraints = config.constraints()

@@ -88,7 +88,12 @@ def sample_command(
     target: list[str] | None = typer.Option(
         None, help="Property range, e.g. band_gap=1.5:2.5 or formation_energy_per_atom=:-1.0."
     ),
-    elements: str | None = typer.Option(None, help="Only these elements, e.g. Li,Fe,P,O."),
+    elements: str | None = typer.Option(
+        None, help="A chemical system: every crystal holds each of these elements, e.g. Li,Fe,P,O."
+    ),
+    within: bool = typer.Option(
+        False, "--within", help="With --elements: any subset of two or more of them will do."
+    ),
     exclude: str | None = typer.Option(None, help="None of these elements, e.g. Pb,Cd."),
     atoms: str | None = typer.Option(None, help="Atoms per cell, e.g. 4:12."),
     oxidation_states: str = typer.Option(
@@ -105,6 +110,13 @@ def sample_command(
     ),
     hull: str = typer.Option(
         "full", help="With --compositions hull: the reference hull, full or mp20."
+    ),
+    frameworks: bool = typer.Option(
+        True,
+        "--frameworks/--flow-only",
+        help="With --compositions hull: decode every other sample of a formula through a "
+        "known framework of its stoichiometry (spinel for MgAl2O4, olivine for LiFePO4), "
+        "the most common first, or decode every sample by the flow.",
     ),
     start_from: str | None = typer.Option(
         None, help="Crystals (file, folder or split like mp20:test) to start steering from."
@@ -148,7 +160,7 @@ def sample_command(
     from predictors.inference import Predictor
 
     generator = Generator.load(model, device)
-    constraints = Constraints.parse(target, elements, exclude, atoms, oxidation_states)
+    constraints = Constraints.parse(target, elements, exclude, atoms, oxidation_states, within)
     if generator.is_flow:
         overrides = {"coordinate_steps": steps, "guidance": guidance, "symmetrise": symmetrise,
                      "space_group_templates": templates}  # fmt: skip
@@ -172,16 +184,22 @@ def sample_command(
     if compositions == "auto":
         compositions = "hull" if constraints.elements and generator.is_flow else "model"
     planned = _planned_compositions(compositions, generator, n, seed, constraints, hull)
+    decoder = (
+        _framework_decoder(generator, planned, constraints) if planned and frameworks else None
+    )
     with stage_progress() as progress:
         advance = progress("sampling", n)
-        structures, table = generator.sample_table(
-            n,
-            seed,
-            constraints,
-            sampling,
-            progress=advance,
-            compositions=[p.composition for p in planned] if planned else None,
-        )
+        if planned:
+            from gendesign.sources.formula_decodes import sample_planned
+
+            structures, table = sample_planned(
+                generator, [p.composition for p in planned], seed, constraints, sampling,
+                decoder, progress=advance,
+            )  # fmt: skip
+        else:
+            structures, table = generator.sample_table(
+                n, seed, constraints, sampling, progress=advance
+            )
     if planned:
         table["e_hull_composition_estimate"] = [p.e_hull_estimate for p in planned]
         table["e_hull_composition_hull"] = _hull_tag(hull)
@@ -202,17 +220,23 @@ def sample_command(
         console.print(f"{len(table)} of {n} samples meet every constraint; only they were written")
     if "charge_balanced" in table:
         unbalanced = int((~table["charge_balanced"].astype(bool)).sum())
-        snapped = int(table["symmetrised"].astype(bool).sum())
-        imposed = table["template_space_group"].astype(int)
+        imposed = table["template_space_group"].fillna(0).astype(int)
         console.print(
             f"charge balanced ({constraints.oxidation_states} oxidation states): "
             f"{len(table) - unbalanced}/{len(table)} "
             f"({unbalanced} kept unbalanced after every redraw); "
             f"distinct formulas: {table['formula'].nunique()}"
         )
+        by_flow = table["decoder"] == "flow" if "decoder" in table else imposed == imposed
+        if not by_flow.all():
+            console.print(
+                f"decoded through a known framework of the formula's stoichiometry: "
+                f"{int((~by_flow).sum())}/{len(table)}; by the flow: {int(by_flow.sum())}"
+            )
         console.print(
-            f"space group imposed while decoding: {int((imposed > 1).sum())}/{len(table)}; "
-            f"snapped by spglib at {sampling.symprec:g} Å: {snapped}/{len(table)}"
+            f"flow decodes with a space group imposed: {int((imposed[by_flow] > 1).sum())}"
+            f"/{int(by_flow.sum())}; snapped by spglib at {sampling.symprec:g} Å: "
+            f"{int(table['symmetrised'][by_flow].astype('boolean').fillna(False).sum())}/{int(by_flow.sum())}"
         )
     for column in judged:
         name, by_gnn = column.removeprefix("meets_").removesuffix("_gnn"), column.endswith("_gnn")
@@ -229,6 +253,17 @@ def sample_command(
     console.print(
         f"Samples: {out / 'samples.csv'}  ·  CIFs: {out / 'cifs'}  ·  {out / 'structures.extxyz'}"
     )
+
+
+def _framework_decoder(generator, planned, constraints):
+    """The known frameworks of the planned formulas' stoichiometries (the model's training
+    crystals and MPTS-52's)."""
+    from gendesign.campaign import resources
+
+    return resources.formula_decoder(
+        generator.checkpoint.dataset, None, constraints,
+        frozenset(p.composition.reduced_formula for p in planned),
+    )  # fmt: skip
 
 
 def _hull_tag(name: str) -> str:

@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 from rich.logging import RichHandler
 
+from gendesign.cli.align import align_command
 from gendesign.cli.audit import audit_command
 from gendesign.cli.campaign import campaign_command, report_command
 from gendesign.cli.data import data_app
@@ -37,6 +38,7 @@ app.command("train")(train_command)
 app.command("sample")(sample_command)
 app.command("campaign")(campaign_command)
 app.command("report")(report_command)
+app.command("align")(align_command)
 error_console = Console(stderr=True)
 
 

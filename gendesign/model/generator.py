@@ -134,8 +134,14 @@ class Generator:
                 raise ConfigError(f"{len(compositions)} compositions given for {n} crystals")
         constraints = constraints or Constraints()
         constraints.check_against(
-            model.atomic_numbers.tolist(), model.max_atoms, model.property_names
-        )
+            model.atomic_numbers.tolist(), model.max_atoms, model.property_names,
+            model.chemistry.config.max_species if self.is_flow else None,
+        )  # fmt: skip
+        if constraints.required and not self.is_flow:
+            raise ConfigError(
+                "--elements: a cdvae model picks each atom's element on its own and cannot "
+                "promise every listed element; add --within for crystals of any subset"
+            )
         sampling = sampling or self.sampling_defaults
         generator = torch.Generator(device=self.device).manual_seed(seed)
         starts = self.encode(start_from) if start_from else None

@@ -12,8 +12,9 @@ few formulas.
 
 Where the candidates come from:
 
-- **Only given elements** (``--elements``): every charge-balanced formula over two or
-  more of them with at most ``max_formula_atoms`` atoms per formula unit is
+- **Given elements** (``--elements``): every charge-balanced formula over all of them
+  (with ``--within``: over two or more of them) with at most ``MAX_FORMULA_ATOMS``
+  atoms per formula unit is
   enumerated, each taken at a formula-unit multiple that fits the atom-count
   constraint. The chemistry model is not asked: under a narrow element set it
   proposes few balanced formulas (Li-Fe-P-O: 81 of 100 under common oxidation
@@ -31,6 +32,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import re
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -70,13 +72,25 @@ class HullCompositionPlanner:
     hull: HullReference
     temperature: float = 0.05  # eV/atom
     max_share: float = 0.1  # of the samples, per reduced formula
+    # the same cap within one chemical system (``--elements``): a system has a few
+    # plausible formulas, and its known ground state deserves several decodes
+    system_max_share: float = 0.3
     pool: int = 4  # open element sets: proposals per wanted sample
 
     def estimates(self, formulas: Sequence[Composition]) -> dict[str, tuple[float, float]]:
-        """reduced formula → (formation energy, E_hull) estimates, eV/atom."""
+        """reduced formula → (formation energy, E_hull) estimates, eV/atom. A formula the
+        hull holds gets its known (DFT) values: its best phase's energy and E_hull, 0 for a
+        ground state; a model's guess has no business overruling a measurement."""
         unique = {c.reduced_formula: c.reduced_composition for c in formulas}
+        known = {name: self.hull.known_energy(name) for name in unique}
+        result = {
+            name: (energy, self.hull.e_above_hull(unique[name], energy).e_above_hull)
+            for name, energy in known.items()
+            if energy is not None
+        }
+        unique = {name: c for name, c in unique.items() if known[name] is None}
         if not unique:
-            return {}
+            return result
         names = list(unique)
         table = self.energy_model.predict([unique[name] for name in names])
         # one ensemble σ above the mean: formulas the model is unsure of (far from any
@@ -94,7 +108,6 @@ class HullCompositionPlanner:
             ],
             f"{self.hull.name} + estimates",
         )
-        result = {}
         for name, energy in zip(names, energies, strict=True):
             e_hull = hull.e_above_hull(unique[name], float(energy)).e_above_hull
             result[name] = (float(energy), float(e_hull))
@@ -106,9 +119,10 @@ class HullCompositionPlanner:
         n: int,
         rng: np.random.Generator,
         prior: Callable[[Composition], float] | None = None,
+        max_share: float | None = None,
     ) -> list[PlannedComposition]:
         """``n`` of ``candidates`` (cell compositions) drawn toward the hull, each formula
-        capped at ``max_share``. A formula's prior weight is ``prior(formula)``, or without
+        capped at ``max_share`` (default: the planner's). A formula's prior weight is ``prior(formula)``, or without
         one how often it occurs among the candidates (the proposals' own frequency)."""
         if not candidates:
             return []
@@ -126,7 +140,7 @@ class HullCompositionPlanner:
         )
         if not weights.sum() > 0:
             weights = np.ones(len(names))
-        cap = max(1, math.ceil(self.max_share * n))
+        cap = max(1, math.ceil((max_share or self.max_share) * n))
         if cap * len(names) < n:  # too few formulas for the cap: share them out evenly
             cap = math.ceil(n / len(names))
         taken = np.zeros(len(names), dtype=int)
@@ -141,13 +155,15 @@ class HullCompositionPlanner:
         return chosen
 
     def enumerate_cells(self, constraints: Constraints, max_atoms: int) -> list[Composition]:
-        """Every charge-balanced cell composition over two or more of the allowed elements
-        (see the module docstring); one per formula and formula-unit multiple."""
+        """Every charge-balanced cell composition over all the given elements (with
+        ``within``: over two or more of them; see the module docstring); one per formula
+        and formula-unit multiple."""
         elements = [e for e in constraints.elements if e not in constraints.exclude]
         fewest, most = constraints.atom_bounds(max_atoms)
         per_unit = min(MAX_FORMULA_ATOMS, most)
         cells = []
-        for size in range(2, len(elements) + 1):
+        sizes = range(2, len(elements) + 1) if constraints.within else [len(elements)]
+        for size in sizes:
             for subset in itertools.combinations(elements, size):
                 for counts in _positive_counts(size, per_unit):
                     if gcd(*counts) != 1:
@@ -194,6 +210,55 @@ def unit_prior_of(table: dict[tuple[int, int], float]) -> Callable[[Composition]
     return prior
 
 
+# How many known formulas a stoichiometry's own count is worth against the back-off to
+# its size (elements, atoms per unit): a stoichiometry no known compound has keeps a
+# small weight, one hundreds of compounds share (AB2C4, ABCD4) leads.
+_BACKOFF_WEIGHT = 5.0
+_COUNTS = re.compile(r"[A-Z][a-z]?(\d*\.?\d*)")
+
+
+def stoichiometry_type(formula: str) -> tuple[int, ...]:
+    """A reduced formula's atoms per element, ascending: MgAl2O4 and ZnCr2S4 are both
+    (1, 2, 4), the spinel stoichiometry; element identity is left out."""
+    counts = [float(c) if c else 1.0 for c in _COUNTS.findall(formula)]
+    scale = 1.0
+    while any(abs(c * scale - round(c * scale)) > 1e-6 for c in counts) and scale < 100:
+        scale += 1.0
+    whole = [int(round(c * scale)) for c in counts]
+    divisor = gcd(*whole)
+    return tuple(sorted(c // divisor for c in whole))
+
+
+@lru_cache(maxsize=4)
+def _stoichiometry_counts(hull: HullReference) -> tuple[Counter, Counter]:
+    """(stoichiometry type → known formulas of it, element count → known formulas)."""
+    formulas = {phase.formula for phases in hull.by_system.values() for phase in phases}
+    types = Counter(stoichiometry_type(formula) for formula in formulas)
+    sizes = Counter()
+    for kind, count in types.items():
+        sizes[len(kind)] += count
+    return types, sizes
+
+
+def stoichiometry_prior(
+    hull: HullReference, data_root: str | None = None
+) -> Callable[[Composition], float]:
+    """A ``choose`` prior: how common a formula's stoichiometry type is among the known
+    compounds with as many elements (the formulas of ``hull``), backed off to
+    :func:`formula_unit_prior` for types no known compound has. Chemistry repeats its
+    stoichiometries: Mg-Al-O's known ternary is the spinel MgAl2O4, one of hundreds of
+    AB2X4 compounds, not a Mg7Al2O10 on the MgO-MgAl2O4 tie line."""
+    types, sizes = _stoichiometry_counts(hull)
+    unit = unit_prior_of(formula_unit_prior(data_root))
+
+    def prior(composition: Composition) -> float:
+        kind = stoichiometry_type(composition.reduced_formula)
+        backoff = _BACKOFF_WEIGHT * unit(composition)
+        return (types.get(kind, 0) + backoff) / (sizes.get(len(kind), 0) + _BACKOFF_WEIGHT)
+
+    return prior
+
+
 def _boltzmann(e_hull: float, temperature: float) -> float:
     """Weight of an estimate: 1 on or below the hull, falling by e every ``temperature``
     eV/atom above it; compositions without a reference estimate get the weight of 0.1."""
@@ -228,11 +293,12 @@ def plan_compositions(
     the elements are given, else from ``propose(count, seed)`` (the chemistry model's
     (composition, balanced) proposals). One sentence when nothing qualifies."""
     rng = np.random.default_rng(seed)
-    prior = None
+    prior, share = None, None
     if constraints.elements:
+        share = planner.system_max_share
         candidates = planner.enumerate_cells(constraints, max_atoms)
         where = f"over {'-'.join(constraints.elements)}"
-        prior = unit_prior_of(formula_unit_prior(data_root))
+        prior = stoichiometry_prior(planner.hull, data_root)
     else:
         proposals = propose(planner.pool * n, seed)
         candidates = [composition for composition, balanced in proposals if balanced]
@@ -242,4 +308,4 @@ def plan_compositions(
             f"no composition {where} is charge balanced under "
             f"{constraints.oxidation_states} oxidation states within the atom-count limits"
         )
-    return planner.choose(candidates, n, rng, prior)
+    return planner.choose(candidates, n, rng, prior, share)

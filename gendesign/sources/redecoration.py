@@ -53,7 +53,9 @@ class TemplateSource:
             return None
         for _ in range(TRIES_PER_CANDIDATE):
             drawn = self._try(self._choose(rng), rng)
-            if drawn is not None:
+            if drawn is not None and self.constraints.meets_elements(
+                {el.symbol for el in drawn.structure.composition.elements}
+            ):
                 return drawn
         return None
 

@@ -1,6 +1,9 @@
 """What a user asks of generated crystals: elements, atom counts, property ranges, and
 the oxidation-state policy their formulas must balance under.
 
+``elements`` names a chemical system: every listed element is present in every
+crystal (Mg, Al, O asks for Mg-Al-O compounds, not Mg3Al). ``within`` is the opt-in
+to any subset of two or more of them (one for a model that draws its own formulas).
 Element and atom-count constraints are enforced while decoding (masked logits),
 so every returned sample meets them; property targets steer the latent and are
 checked afterwards, per sample.
@@ -32,12 +35,14 @@ def parse_elements(text: str | list[str] | None, what: str) -> list[str]:
 
 @dataclass
 class Constraints:
-    """Only ``elements`` (if given), none of ``exclude``, ``atoms`` per cell in range, and
-    each property of ``targets`` in its range; formulas charge balanced under the
-    ``oxidation_states`` policy (:mod:`gendesign.audit.composition`)."""
+    """Every one of ``elements`` (if given; with ``within``, only them), none of
+    ``exclude``, ``atoms`` per cell in range, and each property of ``targets`` in its
+    range; formulas charge balanced under the ``oxidation_states`` policy
+    (:mod:`gendesign.audit.composition`)."""
 
     elements: list[str] = field(default_factory=list)
     exclude: list[str] = field(default_factory=list)
+    within: bool = False  # True: any subset of ``elements`` will do
     atoms: Range = OPEN
     targets: dict[str, Range] = field(default_factory=dict)
     oxidation_states: OxidationPolicy = DEFAULT_POLICY
@@ -51,6 +56,18 @@ class Constraints:
         # (low, high) tuples and "low:high" texts are ranges too
         self.atoms = Range.model_validate(self.atoms)
         self.targets = {name: Range.model_validate(r) for name, r in self.targets.items()}
+        both = sorted(set(self.elements) & set(self.exclude))
+        if both:
+            raise ConfigError(
+                f"--elements/--exclude: {', '.join(both)} both asked for and excluded"
+            )
+        if self.within and not self.elements:
+            raise ConfigError("--within needs --elements: the elements a subset is taken of")
+
+    @property
+    def required(self) -> list[str]:
+        """The elements every crystal must contain."""
+        return [] if self.within else list(self.elements)
 
     @classmethod
     def parse(
@@ -60,6 +77,7 @@ class Constraints:
         exclude: str | None = None,
         atoms: str | None = None,
         oxidation_states: OxidationPolicy = DEFAULT_POLICY,
+        within: bool = False,
     ) -> Constraints:
         """From CLI strings: ``targets`` like ``["band_gap=1.5:2.5"]``."""
         parsed: dict[str, Range] = {}
@@ -74,13 +92,15 @@ class Constraints:
             atoms=Range.parse(atoms, "--atoms") if atoms else OPEN,
             targets=parsed,
             oxidation_states=oxidation_states,
+            within=within,
         )
 
     def check_against(
-        self, atomic_numbers: list[int], max_atoms: int, properties: list[str]
-    ) -> None:
-        """Raise one sentence if the model (its vocabulary, atom limit, property heads)
-        cannot honour these constraints."""
+        self, atomic_numbers: list[int], max_atoms: int, properties: list[str],
+        max_elements: int | None = None,
+    ) -> None:  # fmt: skip
+        """Raise one sentence if the model (its vocabulary, atom limit, elements per
+        crystal, property heads) cannot honour these constraints."""
         known = {Element.from_Z(z).symbol for z in atomic_numbers}
         missing = [s for s in self.elements if s not in known]
         if missing:
@@ -92,6 +112,14 @@ class Constraints:
         low, high = self.atoms.min, self.atoms.max
         if (low is not None and low > max_atoms) or (high is not None and high < 1):
             raise ConfigError(f"--atoms: this model makes cells of 1 to {max_atoms} atoms")
+        required = self.required
+        if max_elements is not None and len(required) > max_elements:
+            raise ConfigError(
+                f"--elements: this model makes crystals of at most {max_elements} elements, "
+                f"not all {len(required)} asked for (add --within for subsets)"
+            )
+        if len(required) > self.atom_bounds(max_atoms)[1]:
+            raise ConfigError(f"--elements: {len(required)} elements need at least as many atoms")
         for name in self.targets:
             if name not in properties:
                 raise ConfigError(
@@ -112,6 +140,12 @@ class Constraints:
             device=atomic_numbers.device,
         )
 
+    def required_indices(self, atomic_numbers: torch.Tensor) -> torch.Tensor:
+        """Vocabulary indices of the required elements, ascending (the decoding order)."""
+        wanted = {Element(symbol).Z for symbol in self.required}
+        rows = [k for k, z in enumerate(atomic_numbers.tolist()) if int(z) in wanted]
+        return torch.tensor(rows, dtype=torch.long, device=atomic_numbers.device)
+
     def atom_bounds(self, max_atoms: int) -> tuple[int, int]:
         """(fewest, most) whole atoms per cell these constraints allow in a model that makes
         cells of at most ``max_atoms``."""
@@ -130,14 +164,18 @@ class Constraints:
             mask &= counts <= high
         return mask
 
+    def meets_elements(self, symbols: set[str]) -> bool:
+        """Whether a crystal of the elements ``symbols`` meets the element constraints."""
+        inside = not self.elements or symbols <= set(self.elements)
+        return inside and set(self.required) <= symbols and not symbols & set(self.exclude)
+
     def report(self, structure: Structure, properties: dict[str, float]) -> dict[str, bool]:
         """Whether ``structure`` (with ``properties``, physical units) meets each constraint;
         keys ``meets_elements``, ``meets_atoms``, ``meets_<property>``."""
         symbols = {el.symbol for el in structure.composition.elements}
         row = {}
         if self.elements or self.exclude:
-            inside = not self.elements or symbols <= set(self.elements)
-            row["meets_elements"] = inside and not symbols & set(self.exclude)
+            row["meets_elements"] = self.meets_elements(symbols)
         if not self.atoms.is_open:
             row["meets_atoms"] = self.atoms.contains(len(structure))
         for name, bounds in self.targets.items():

@@ -149,9 +149,13 @@ def sample_compositions(
     atoms: tuple[int, int],
     temperature: float,
     generator: torch.Generator,
+    required: torch.Tensor | None = None,
 ) -> tuple[CompositionBatch, torch.Tensor]:
     """Stoichiometries for ``guided``'s latents and whether each reached a legal end
-    (False only when the constraints leave no element to start with)."""
+    (False only when the constraints leave no element to start with). With ``required``
+    (vocabulary indices, ascending) every crystal holds exactly those elements: slot k
+    may only take the k-th of them, the end only follows the last, and each count leaves
+    an atom for every element still to come; the model draws the counts."""
     size, device = guided.size, guided.context.device
     vocabulary, slots = chemistry.num_elements, chemistry.config.max_species
     low, high = atoms
@@ -165,6 +169,7 @@ def sample_compositions(
     ok = torch.ones(size, dtype=torch.bool, device=device)
     order = torch.arange(vocabulary, device=device)
     count_values = torch.arange(1, chemistry.max_atoms + 1, device=device)
+    wanted = len(required) if required is not None and len(required) else 0
     for k in range(slots + 1):
         state, logits = chemistry.step(
             state, guided.repeat(previous), guided.repeat(previous_count), guided.repeat(so_far)
@@ -173,6 +178,9 @@ def sample_compositions(
         after = order[None, :] > previous[:, None] if k else torch.ones_like(logits[:, :-1]).bool()
         allowed = element_mask[None, :] & after & (so_far < high)[:, None] & (k < slots)
         end_allowed = (so_far >= low) & (k > 0)
+        if wanted:
+            allowed = allowed & (order == required[k])[None, :] if k < wanted else allowed & False
+            end_allowed = end_allowed & (k == wanted)
         legal = torch.cat([allowed, end_allowed[:, None]], 1)
         dead = ~legal.any(1) & ~done
         if k > 0 and dead.any():
@@ -190,7 +198,8 @@ def sample_compositions(
         count_logits = (
             guided.mix(chemistry.count_logits(state, guided.repeat(element))) / temperature
         )
-        fits = (so_far[:, None] + count_values[None, :]) <= high
+        still_needed = max(wanted - k - 1, 0)  # one atom kept for each required element to come
+        fits = (so_far[:, None] + count_values[None, :] + still_needed) <= high
         count_probabilities = count_logits.masked_fill(~fits, -math.inf).softmax(1)
         count_probabilities = torch.nan_to_num(count_probabilities, nan=1.0)  # rows already over
         count = torch.multinomial(count_probabilities, 1, generator=generator).squeeze(1) + 1
@@ -283,6 +292,7 @@ def draw_compositions(
     chemistry = model.chemistry
     size, device = len(z), z.device
     element_mask = constraints.element_mask(chemistry.atomic_numbers)
+    required = constraints.required_indices(chemistry.atomic_numbers)
     atoms = constraints.atom_bounds(model.max_atoms)
     guided = _Guided(chemistry, z, condition, settings.guidance)
     symbols = [Element.from_Z(int(n)).symbol for n in chemistry.atomic_numbers]
@@ -293,7 +303,7 @@ def draw_compositions(
     todo = torch.ones(size, dtype=torch.bool, device=device)
     for _ in range(settings.composition_tries):
         drawn, ok = sample_compositions(
-            chemistry, guided, element_mask, atoms, settings.temperature, generator
+            chemistry, guided, element_mask, atoms, settings.temperature, generator, required
         )
         for b in torch.nonzero(todo).flatten().tolist():
             attempts[b] += 1

@@ -175,13 +175,30 @@ def test_every_sample_honours_elements_exclude_and_atoms(mp20_flow, elements, ex
     structures, table = mp20_flow.sample_table(48, seed=1, constraints=constraints)
     for structure in structures:
         symbols = {el.symbol for el in structure.composition.elements}
-        assert not elements or symbols <= set(elements.split(","))
+        assert not elements or symbols == set(elements.split(","))  # every one, only them
         assert not exclude or not symbols & set(exclude.split(","))
         raw_atoms = structure.composition.num_atoms
         assert raw_atoms == int(raw_atoms)  # integer counts
     # the composition decoder sets the atom count; symmetrisation keeps it inside the range
     assert all(constraints.atoms.contains(float(n)) for n in table["n_atoms"])
     assert table["meets_atoms"].all() and table.get("meets_elements", pd.Series([True])).all()
+
+
+def test_within_allows_subsets_and_the_default_asks_for_every_element(mp20_flow):
+    within = Constraints.parse(elements="Mg,Al,O", within=True)
+    structures, table = mp20_flow.sample_table(48, seed=6, constraints=within)
+    systems = [frozenset(el.symbol for el in s.composition.elements) for s in structures]
+    assert all(system <= {"Mg", "Al", "O"} for system in systems) and table["meets_elements"].all()
+    assert any(len(system) < 3 for system in systems)  # e.g. MgAl2, Al2O3: a subset will do
+    # the same crystals, judged as a system request, mostly miss it
+    every = Constraints.parse(elements="Mg,Al,O")
+    assert sum(every.meets_elements(set(system)) for system in systems) < len(systems)
+    with pytest.raises(ConfigError, match="--within needs --elements"):
+        Constraints.parse(within=True)
+    with pytest.raises(ConfigError, match="both asked for and excluded"):
+        Constraints.parse(elements="Mg,O", exclude="O")
+    with pytest.raises(ConfigError, match="at most 8 elements"):
+        mp20_flow.sample(2, constraints=Constraints.parse(elements="Li,Na,K,Rb,Cs,Mg,Ca,Sr,O"))
 
 
 def test_compositions_are_reproducible_per_seed_and_mostly_charge_neutral(mp20_flow):
@@ -377,13 +394,14 @@ def test_cli_sample_reports_charge_balance_and_refuses_foreign_options(tmp_path,
         str(tmp_path / "s"),
     )
     assert result.returncode == 0, result.stderr
-    assert "charge balanced (common oxidation states):" in result.stdout
-    assert "space group imposed while decoding:" in result.stdout
+    assert "charge balanced (common oxidation states): 8/8" in result.stdout
+    assert "decoded through a known framework of the formula's stoichiometry" in result.stdout
     table = pd.read_csv(tmp_path / "s" / "samples.csv")
-    assert len(table) == 8
+    assert len(table) == 8 and table["meets_elements"].all()
     assert {"charge_balanced", "template_space_group", "placements", "band_gap_gnn"} <= set(
         table.columns
     )
+    assert set(table["decoder"]) == {"flow", "framework"}
     refused = gendesign_cli("sample", "--model", "mp20", "--n", "2", "--levels", "10")
     assert refused.returncode != 0 and "--levels: not an option of crystalflow models" in (
         refused.stdout + refused.stderr

@@ -68,7 +68,7 @@ def test_sampling_is_deterministic_for_a_seed(tiny):
 
 
 def test_every_sample_honours_element_and_atom_constraints(tiny):
-    constraints = Constraints.parse(elements="Ca,Ti,O,N", atoms="4:5")
+    constraints = Constraints.parse(elements="Ca,Ti,O,N", atoms="4:5", within=True)
     structures, table = tiny.sample_table(24, seed=1, constraints=constraints, sampling=FAST)
     for structure in structures:
         assert {el.symbol for el in structure.composition.elements} <= {"Ca", "Ti", "O", "N"}
@@ -113,6 +113,8 @@ def test_bad_constraints_are_one_sentence(tiny):
         tiny.sample(2, constraints=Constraints.parse(targets=["band_gap=1:2"]), sampling=FAST)
     with pytest.raises(ConfigError, match="Og never appear"):
         tiny.sample(2, constraints=Constraints.parse(elements="Og"), sampling=FAST)
+    with pytest.raises(ConfigError, match="cannot promise every listed element; add --within"):
+        tiny.sample(2, constraints=Constraints.parse(elements="Ca,Ti,O"), sampling=FAST)
     with pytest.raises(ConfigError, match="cells of 1 to 20 atoms"):
         tiny.sample(2, constraints=Constraints.parse(atoms="40:50"), sampling=FAST)
 
@@ -160,7 +162,7 @@ def test_train_and_sample_commands(gendesign_cli, tiny_run, tmp_path):
     samples = tmp_path / "samples"
     sampled = gendesign_cli(
         "sample", "--model", str(path), "--n", "5", "--out", str(samples),
-        "--elements", "Ca,Ti,O", "--levels", "3", "--steps-per-level", "2",
+        "--elements", "Ca,Ti,O", "--within", "--levels", "3", "--steps-per-level", "2",
     )  # fmt: skip
     assert sampled.returncode == 0, sampled.stderr
     table = pd.read_csv(samples / "samples.csv")
