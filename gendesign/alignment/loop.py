@@ -15,7 +15,7 @@ Everything an iteration computes is kept in ``<folder>/iteration-<i>/`` as it is
 made: ``samples.json`` (written whole), ``reward/`` (one row per relaxation, as it
 finishes), then ``model.pt`` and ``provenance.json``. A killed run resumes where it
 stopped and gives the same models: sampling and fine-tuning are deterministic per
-seed. Each iteration also records what would show a collapse: the unique share of
+seed (relaxations that share a batch differently agree to round-off). Each iteration also records what would show a collapse: the unique share of
 its valid samples, their P1 share and space groups, and the distance of their
 element-count distribution from the training crystals'.
 """

@@ -300,6 +300,12 @@ def test_a_second_round_samples_from_the_model_that_learnt_the_first_rounds_find
         & (first["relax_e_above_hull_eV_atom"].astype(float) <= config.learning.e_hull_max)
     ]
     assert [f["cid"] for f in provenance["finds"]] == list(finds["cid"])
+    # the model's own finds count fully, a re-decorated known framework a quarter at most
+    sources = dict(zip(first["cid"], first["generate_source"], strict=True))
+    for find in provenance["finds"]:
+        cap = 1.0 if sources[find["cid"]] == "model" else config.learning.template_weight
+        assert 0 < find["weight"] <= cap + 1e-4
+    assert provenance["settings"]["replay_fraction"] == 0.5
     if len(finds):
         assert provenance["fine_tuning"]["steps"] == 5
     tuned = Generator.from_checkpoint(model, device="cpu")
