@@ -64,7 +64,9 @@ def test_a_systems_known_ground_state_leads_the_plan(planner):
     formulas = Counter(p.composition.reduced_formula for p in planned)
     assert formulas.most_common(1)[0] == ("MgAl2O4", 9)  # the per-system cap, 0.3 of 30
     assert formulas["Mg7Al2O10"] <= 1
-    assert {p.e_hull_estimate for p in planned if p.composition.reduced_formula == "MgAl2O4"} == {0.0}
+    assert {p.e_hull_estimate for p in planned if p.composition.reduced_formula == "MgAl2O4"} == {
+        0.0
+    }
     assert stoichiometry_type("MgAl2O4") == stoichiometry_type("ZnCr2S4") == (1, 2, 4)
     assert stoichiometry_type("Li0.5Fe0.5PO4") == (1, 1, 2, 8)
 
