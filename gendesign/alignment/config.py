@@ -24,7 +24,7 @@ class RewardSection(StrictConfig):
     the ``hull`` (eV/atom) through the potential's fitted element references."""
 
     potential: str = "chgnet-0.3.0"  # the reward judge; evaluate with another one
-    potential_path: str | None = None
+    potential_path: str | None = None  # the potential's weights, when not found by name
     steps: int = Field(10, ge=0)  # FIRE steps (0: a single point on the sample as drawn)
     fmax: float = Field(0.05, gt=0)  # eV/Å: a structure below it stops early
     hull: Literal["full", "mp20"] = "full"
@@ -35,9 +35,9 @@ class RewardSection(StrictConfig):
 class TuningSection(StrictConfig):
     """The fine-tuning of both stages on an iteration's rewarded samples."""
 
-    steps: int = Field(400, ge=0)
-    batch_size: int = Field(32, ge=1)
-    learning_rate: float = Field(1e-4, gt=0)
+    steps: int = Field(400, ge=0)  # optimiser steps per iteration
+    batch_size: int = Field(32, ge=1)  # crystals per step (drawn by weight, with repeats)
+    learning_rate: float = Field(1e-4, gt=0)  # Adam's
     # Share of each batch drawn from the model's own training crystals, so the model
     # keeps the chemistry it knew (diversity) while it moves toward its stable samples.
     replay_fraction: float = Field(0.5, ge=0, lt=1)
@@ -47,15 +47,17 @@ class TuningSection(StrictConfig):
 class AlignmentConfig(StrictConfig):
     """One alignment run: ``iterations`` × (sample → reward → fine-tune)."""
 
-    name: str = "aligned"
+    name: str = "aligned"  # the run's name: its folder is outputs/alignment/<name>
     model: str = "mp20"  # the base: a bundled name or a model.pt path (crystalflow)
-    iterations: int = Field(4, ge=1)
-    seed: int = 0  # iteration i samples with seed + i and fine-tunes with seed + i
-    data_root: str | None = None
-    out_dir: Path | None = None  # default outputs/alignment/<name>
-    sample: SampleSection = Field(default_factory=SampleSection)
-    reward: RewardSection = Field(default_factory=RewardSection)
-    tuning: TuningSection = Field(default_factory=TuningSection)
+    iterations: int = Field(4, ge=1)  # sample → reward → fine-tune rounds
+    seed: int = 0  # iteration i (from 1) samples and fine-tunes with seed + i - 1
+    data_root: str | None = (
+        None  # mirror folder or URL; None: GENDESIGN_DATA, ../shared/data, else fetched
+    )
+    out_dir: Path | None = None  # the run's folder (default outputs/alignment/<name>)
+    sample: SampleSection = Field(default_factory=SampleSection)  # what each iteration draws
+    reward: RewardSection = Field(default_factory=RewardSection)  # how a sample is scored
+    tuning: TuningSection = Field(default_factory=TuningSection)  # how the model learns
 
     @property
     def folder(self) -> Path:

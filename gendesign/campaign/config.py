@@ -202,7 +202,7 @@ class LearningSection(StrictConfig):
     # share of each batch from the model's training crystals (gendesign.alignment.tuning),
     # so that tens of finds move the model without making it forget the rest of chemistry
     replay_fraction: float = Field(0.5, ge=0, lt=1)
-    replay_crystals: int = Field(2000, ge=0)
+    replay_crystals: int = Field(2000, ge=0)  # how many training crystals take part
 
 
 class ReportSection(StrictConfig):
