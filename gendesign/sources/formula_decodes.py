@@ -35,12 +35,14 @@ from gendesign.sources.redecoration import Drawn, Ion, redecorated
 
 @dataclass(frozen=True)
 class Framework:
-    """One prototype of a stoichiometry: the crystal that lends its cell, and how many
-    known crystals share it."""
+    """One prototype of a stoichiometry: the crystal that lends its cell (for one formula:
+    the member whose ions are closest in size to the formula's), how many known crystals
+    share it, and that closest member's mean ionic-radius mismatch."""
 
     label: str  # e.g. "227:a|c|e" (space group: Wyckoff letters per element)
     template: int  # index into the decoder's known crystals
     members: int
+    mismatch: float = 0.0  # Å, mean |r(template ion) - r(formula ion)| over the elements
 
 
 class FormulaDecoder:
@@ -70,17 +72,31 @@ class FormulaDecoder:
                 continue
             kind = stoichiometry_type(descriptor.formula)
             groups[kind][descriptor.prototype].append(index)
-        self._frameworks = {
-            kind: sorted(
-                (Framework(label, members[0], len(members)) for label, members in by_label.items()),
-                key=lambda f: (-f.members, f.label),
-            )
-            for kind, by_label in groups.items()
-        }
+        self._groups = {kind: dict(by_label) for kind, by_label in groups.items()}
+        self._cache: dict[str, list[Framework]] = {}
 
     def frameworks(self, composition: Composition) -> list[Framework]:
-        """The frameworks of ``composition``'s stoichiometry, most common first."""
-        return self._frameworks.get(stoichiometry_type(composition.reduced_formula), [])
+        """The frameworks of ``composition``'s stoichiometry that its ions can take, each
+        lent by its member with the closest ionic radii; ordered as a chemist would try
+        them: by that size mismatch in steps of 0.1 Å (Goldschmidt's reasoning: ions of
+        the right sizes pick the structure type), then the most common first."""
+        formula = composition.reduced_formula
+        if formula not in self._cache:
+            ions = _ions(composition)
+            found = []
+            kind = stoichiometry_type(formula)
+            for label, members in self._groups.get(kind, {}).items():
+                scored = [
+                    (_mismatch(self.known, index, composition, ions), index) for index in members
+                ]
+                scored = [(m, index) for m, index in scored if m is not None]
+                if scored:
+                    mismatch, best = min(scored)
+                    found.append(Framework(label, best, len(members), mismatch))
+            self._cache[formula] = sorted(
+                found, key=lambda f: (round(f.mismatch, 1), -f.members, f.label)
+            )
+        return self._cache[formula]
 
     def decode(self, composition: Composition, framework: Framework) -> Drawn | None:
         """``composition``'s elements on ``framework``'s sites; None when their oxidation
@@ -114,6 +130,33 @@ def _ions(composition: Composition) -> dict[str, int] | None:
     if any(abs(charge - round(charge)) > 1e-6 for charge in best.values()):
         return None
     return {symbol: int(round(charge)) for symbol, charge in best.items()}
+
+
+def _radius(symbol: str, charge: int) -> float:
+    """Shannon ionic radius (Å) of the ion, else the element's atomic radius."""
+    from pymatgen.core import Species
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            radius = Species(symbol, charge).ionic_radius
+        except (ValueError, KeyError):
+            radius = None
+        return float(radius or Element(symbol).atomic_radius or 1.5)
+
+
+def _mismatch(known: KnownCrystals, index: int, composition: Composition, ions) -> float | None:
+    """Mean ionic-radius difference (Å) of ``composition`` placed on crystal ``index``'s
+    sites; None when its ions cannot take them."""
+    if ions is None:
+        return None
+    old = known.descriptors[index].oxidation_states or {}
+    template = Composition(known.descriptors[index].formula)
+    mapping = _assign(template, old, composition, ions)
+    if mapping is None:
+        return None
+    differences = [abs(_radius(a, old[a]) - _radius(b, q)) for a, (b, q) in mapping.items()]
+    return sum(differences) / len(differences)
 
 
 def _rank_key(symbol: str, charge: int) -> tuple[float, float]:

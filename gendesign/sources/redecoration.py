@@ -110,8 +110,8 @@ def redecorated(template: Structure, old: dict[str, int], new: dict[str, Ion]) -
         warnings.simplefilter("ignore")
         predictor = RLSVolumePredictor(check_isostructural=False, use_bv=False)
         scaled = predictor.get_predicted_structure(changed, reference)
-    scaled.remove_oxidation_states()
-    return scaled
+    # a fresh structure: the template's site labels ("Zn2+") would otherwise stay behind
+    return Structure(scaled.lattice, [site.specie.element for site in scaled], scaled.frac_coords)
 
 
 def neutral(ions: dict[str, Ion], counts: dict[str, float], constraints: Constraints) -> bool:
