@@ -541,3 +541,27 @@ def test_bundled_campaign_configs_pass_the_preflight_checks(path):
     config = load_config(CampaignConfig, path)
     check_campaign(config, str(path))
     assert config.targets and config.generate.n >= 200
+
+
+def test_a_chemical_system_campaign_decodes_its_formulas_by_flow_and_by_framework(tmp_path):
+    """``elements`` asks for the system: every model candidate holds Mg, Al and O, and
+    every other candidate of a formula comes from a known framework of its stoichiometry."""
+    from gendesign.campaign.generate import generate_batch, generation_batches
+
+    config = CampaignConfig.model_validate(
+        small_campaign(
+            tmp_path,
+            elements=["Mg", "Al", "O"],
+            targets={},
+            atoms="2:60",
+            **{"generate.sources": {"model": 1.0}, "generate.n": 8},
+        )  # fmt: skip
+    )
+    outcomes = generate_batch(config, generation_batches(config)[0])
+    assert [o.status for o in outcomes] == ["passed"] * 8
+    for outcome in outcomes:
+        assert {el.symbol for el in outcome.structure.composition.elements} == {"Mg", "Al", "O"}
+    decoders = [o.values["decoder"] for o in outcomes]
+    assert set(decoders) == {"flow", "framework"}
+    for outcome in outcomes:
+        assert ("parent" in outcome.values) == (outcome.values["decoder"] == "framework")
