@@ -112,12 +112,13 @@ def evaluate(model: str, n: int, relaxed: int) -> dict:
 
 
 def run(models: list[str], n: int, relaxed: int) -> dict:
-    previous = reporting.previous_results(NAME).get("run", {}).get("models", {})
-    results = dict(previous)
+    measured = {}
     for model in models:
-        results[_label(model)] = evaluate(model, n, relaxed)
-        print(model, results[_label(model)], flush=True)
-    return {"seed": SEED, "models": results}
+        measured[_label(model)] = evaluate(model, n, relaxed)
+        print(model, measured[_label(model)], flush=True)
+    # read last: models measured by another run in the meantime stay
+    previous = reporting.previous_results(NAME).get("run", {}).get("models", {})
+    return {"seed": SEED, "models": {**previous, **measured}}
 
 
 def write_tables(results: dict) -> None:

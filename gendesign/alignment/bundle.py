@@ -62,6 +62,7 @@ def _summary(path: Path, config: dict, iterations: list[dict], base: str) -> Non
         f"at most 3 per formula), {tuning['steps']} steps of batch {tuning['batch_size']} at "
         f"learning rate {tuning['learning_rate']:g}, {tuning['replay_fraction']:.0%} of each "
         f"batch replayed from {tuning['replay_crystals']:,} training crystals.\n\n",
+        "Each row: the samples of the model entering the iteration, and what it learned from them.\n\n",
         "| iteration | samples | stable by the reward | unique | P1 | W-#elements | learned from | minutes |\n",
         "|---|---|---|---|---|---|---|---|\n",
     ]

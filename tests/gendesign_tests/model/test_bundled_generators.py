@@ -89,3 +89,17 @@ def test_mp20_honours_a_chemical_system_and_flags_charge_balance_truly():
     for structure, flag in zip(structures, table["charge_balanced"], strict=True):
         assert bool(flag) == structure_balanced(structure, "common")
     assert table["charge_balanced"].any()
+
+
+def test_the_default_mp20_is_aligned_and_says_from_what():
+    """The bundled default carries its alignment's provenance; the model before it stays
+    loadable by name."""
+    aligned = Generator.from_pretrained("mp20", device="cpu").checkpoint
+    base = Generator.from_pretrained("mp20-base", device="cpu").checkpoint
+    record = aligned.training_config["alignment"]
+    assert [r["iteration"] for r in record] == [1, 2, 3]
+    assert record[0]["parent"] == "mp20" and [r["seed"] for r in record] == [0, 1, 2]
+    assert all(r["reward"]["potential"] == "chgnet-0.3.0" for r in record)
+    assert all(r["summary"]["samples"] == 1000 for r in record)
+    assert "alignment" not in base.training_config
+    assert aligned.dataset == base.dataset and aligned.dataset_hash == base.dataset_hash
