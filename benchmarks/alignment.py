@@ -1,6 +1,6 @@
 """The aligned generator against its base: stability by two judges, S.U.N., collapse watch.
 
-    python -m benchmarks.alignment run --models mp20 outputs/alignment/mp20-aligned/model.pt
+    python -m benchmarks.alignment run --models mp20-base outputs/alignment/mp20-aligned/model.pt
     python -m benchmarks.alignment tables
 
 Per model, ``n`` unconditional samples (seed 100, a seed no alignment iteration used):
@@ -38,7 +38,11 @@ E_HULL_STABLE = 0.1
 
 
 def _label(model: str) -> str:
-    return "mp20 (base)" if model == "mp20" else f"aligned ({model})"
+    if model == "mp20-base":
+        return "mp20-base (before alignment)"
+    if model.endswith("mp20-aligned/model.pt") or model == "mp20":
+        return "mp20 (aligned)"
+    return model
 
 
 def evaluate(model: str, n: int, relaxed: int) -> dict:
@@ -193,7 +197,7 @@ def write_tables(results: dict) -> None:
 def main(argv: list[str] | None = None) -> None:
     reporting.run_or_tables(
         NAME, __doc__, run, write_tables,
-        {"models": ["mp20"], "n": 1000, "relaxed": 150}, argv,
+        {"models": ["mp20-base", "mp20"], "n": 1000, "relaxed": 60}, argv,
     )  # fmt: skip
 
 
