@@ -24,7 +24,7 @@ pytestmark = pytest.mark.needs_data  # the full hull, the training crystals of t
 
 TINY = [
     "sample.n=6", "iterations=2", "reward.steps=3", "tuning.steps=4", "tuning.batch_size=8",
-    "tuning.replay_crystals=30", "reward.e_hull_max=0.5",
+    "tuning.replay_crystals=30", "reward.e_hull_max=0.5", "model=mp20-base",
 ]  # fmt: skip
 
 
@@ -60,12 +60,13 @@ def test_an_alignment_run_keeps_every_iteration_and_says_where_its_model_came_fr
     assert (first / "reward" / "results.csv").is_file()  # one row per relaxation
     record = load_generator_checkpoint(folder / "model.pt").training_config["alignment"]
     assert [r["iteration"] for r in record] == [1, 2]
-    assert record[0]["parent"] == "mp20" and record[1]["parent"].endswith("iteration-1/model.pt")
+    assert record[0]["parent"] == "mp20-base"
+    assert record[1]["parent"].endswith("iteration-1/model.pt")
     assert record[0]["reward"]["potential"] == "chgnet-0.3.0" and record[1]["seed"] == 1
     learned = [r for r in record if r["fine_tuning"]]
     assert learned, "no iteration found a sample to learn from"
     # the model moved, and it still samples
-    base = Generator.load("mp20").model.state_dict()
+    base = Generator.load("mp20-base").model.state_dict()
     tuned = weights(folder / "model.pt")
     assert any(not torch.equal(base[k], tuned[k]) for k in base)
     assert len(Generator.load(folder / "model.pt").sample(3, seed=0)) == 3
