@@ -2,7 +2,7 @@
 
     python -m benchmarks.alignment_reward run [--n 100] [--steps 0 10 30 60]
 
-The bundled model's first ``n`` valid unconditional samples (seed 21) are scored as the
+``mp20-base``'s (the model before alignment) first ``n`` valid unconditional samples (seed 21) are scored as the
 alignment scores them (:mod:`gendesign.alignment.reward`: CHGNet 0.3.0, the full hull)
 after 0 (a single point on the sample as drawn), 10, 30, 60 FIRE steps, and after a
 full relaxation (fmax 0.05 eV/Å, ≤ 500 steps), the reference. Per step count: the
@@ -29,7 +29,7 @@ def run(n: int, steps: list[int]) -> dict:
     from gendesign.audit.runner import audit
     from gendesign.model.generator import Generator
 
-    generator = Generator.load("mp20", "cpu")
+    generator = Generator.load("mp20-base", "cpu")  # the model the alignment started from
     drawn = generator.sample(int(n * 1.2) + 5, seed=21)
     valid = audit(drawn, reference=None, coverage="off").table["valid"].to_numpy(bool)
     samples = [s for s, ok in zip(drawn, valid, strict=True) if ok][:n]
@@ -80,7 +80,7 @@ def write_tables(results: dict) -> None:
         for steps, r in run_["by_steps"].items()
     ]
     body = (
-        f"{run_['samples']} valid unconditional samples of the bundled `mp20` model (seed 21), "
+        f"{run_['samples']} valid unconditional samples of `mp20-base` (the model before alignment; seed 21), "
         f"scored as the alignment reward scores them: judge {run_['judge']} through its fitted "
         f"element references, {run_['hull']} hull (MP-20 + MPTS-52 + Materials Project "
         "formation energies). Reference: a full relaxation (fmax 0.05 eV/Å, ≤ 500 FIRE steps); "
