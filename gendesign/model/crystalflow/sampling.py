@@ -223,11 +223,15 @@ def _constrained(probabilities: torch.Tensor, legal: torch.Tensor) -> torch.Tens
     excluded element to the end token, so narrow ``--elements`` choices would stop after
     one or two elements: elemental Li for Li-Fe-P-O.)"""
     end = torch.where(legal[:, -1], probabilities[:, -1], 0.0)
-    elements = probabilities[:, :-1] * legal[:, :-1]
+    allowed = legal[:, :-1]
+    elements = probabilities[:, :-1] * allowed
     total = elements.sum(1, keepdim=True)
-    has_elements = total[:, 0] > 0
+    has_elements = allowed.any(1)
     end = torch.where(has_elements, end, 1.0)  # nothing else is legal: end
-    share = torch.where(has_elements[:, None], elements / total.clamp(min=1e-30), 0.0)
+    # an element the constraints require can be one the model gives a vanishing
+    # probability (below float range): then the allowed ones share alike
+    even = allowed / allowed.sum(1, keepdim=True).clamp(min=1)
+    share = torch.where(total > 0, elements / total.clamp(min=1e-30), even)
     return torch.cat([share * (1 - end)[:, None], end[:, None]], 1)
 
 
