@@ -109,7 +109,8 @@ def test_a_killed_run_resumes_where_it_stopped(aligned, tmp_path):
     resumed = subprocess.run([*command, "--resume"], capture_output=True, text=True)
     assert resumed.returncode == 0, resumed.stderr
     assert "Traceback" not in resumed.stderr
-    assert len(rows.read_text().splitlines()) - 1 == 6  # the kept rows, then the rest (refusals too)
+    # the kept rows, then the rest (refusals too)
+    assert len(rows.read_text().splitlines()) - 1 == 6
     expected, got = weights(folder / "model.pt"), weights(out / "model.pt")
     assert all(torch.allclose(expected[k].float(), got[k].float(), atol=1e-3) for k in expected)
 
