@@ -27,7 +27,7 @@ class RewardSection(StrictConfig):
     potential_path: str | None = None  # the potential's weights, when not found by name
     steps: int = Field(10, ge=0)  # FIRE steps (0: a single point on the sample as drawn)
     fmax: float = Field(0.05, gt=0)  # eV/Å: a structure below it stops early
-    hull: Literal["full", "mp20"] = "full"
+    hull: Literal["full", "mp20"] = "full"  # the reward's reference hull
     e_hull_max: float = Field(0.1, ge=0)  # eV/atom: samples at or below it are learned from
     e_hull_scale: float = Field(0.05, gt=0)  # eV/atom: a sample weighs exp(-max(E_hull, 0)/scale)
 
