@@ -102,9 +102,14 @@ def describe(structure: Structure, full: bool = True) -> CrystalDescriptor:
 def guess_oxidation_states(structure: Structure) -> dict[str, int] | None:
     """pymatgen's most probable charge-neutral oxidation state per element (ICSD
     statistics), or None when there is none or it is not integral (mixed valence)."""
+    return composition_oxidation_states(structure.composition)
+
+
+def composition_oxidation_states(composition) -> dict[str, int] | None:
+    """:func:`guess_oxidation_states` for a composition."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        guesses = structure.composition.oxi_state_guesses(max_sites=-50)
+        guesses = composition.oxi_state_guesses(max_sites=-50)
     if not guesses:
         return None
     best = guesses[0]

@@ -27,7 +27,11 @@ import pandas as pd
 from pymatgen.core import Composition, Element, Structure
 
 from gendesign.data.crystal_set import CrystalSet
-from gendesign.data.known_crystals import KnownCrystals, known_crystals
+from gendesign.data.known_crystals import (
+    KnownCrystals,
+    composition_oxidation_states,
+    known_crystals,
+)
 from gendesign.model.common.constraints import Constraints
 from gendesign.sources.hull_compositions import stoichiometry_type
 from gendesign.sources.redecoration import Drawn, Ion, redecorated
@@ -82,7 +86,7 @@ class FormulaDecoder:
         the right sizes pick the structure type), then the most common first."""
         formula = composition.reduced_formula
         if formula not in self._cache:
-            ions = _ions(composition)
+            ions = composition_oxidation_states(composition)
             found = []
             kind = stoichiometry_type(formula)
             for label, members in self._groups.get(kind, {}).items():
@@ -103,7 +107,7 @@ class FormulaDecoder:
         states cannot take the template's sites (a cation on an anion's site)."""
         template = self.known.structures[framework.template]
         old = self.known.descriptors[framework.template].oxidation_states or {}
-        new = _ions(composition)
+        new = composition_oxidation_states(composition)
         if new is None:
             return None
         mapping = _assign(Composition(template.composition.reduced_formula), old, composition, new)
@@ -117,19 +121,6 @@ class FormulaDecoder:
             + ", ".join(f"{a}→{b}" for a, (b, _) in mapping.items() if a != b)
         )
         return Drawn(structure, parent, how.rstrip(": "), {"framework": framework.label})
-
-
-def _ions(composition: Composition) -> dict[str, int] | None:
-    """The most probable integral charge-neutral oxidation state per element."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        guesses = composition.oxi_state_guesses(max_sites=-50)
-    if not guesses:
-        return None
-    best = guesses[0]
-    if any(abs(charge - round(charge)) > 1e-6 for charge in best.values()):
-        return None
-    return {symbol: int(round(charge)) for symbol, charge in best.items()}
 
 
 def _radius(symbol: str, charge: int) -> float:
