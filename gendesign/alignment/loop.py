@@ -42,7 +42,6 @@ from gendesign.alignment.reward import REWARD_COLUMN, score
 from gendesign.alignment.tuning import Find, replay_crystals, stability_weight, tune_on_finds
 from gendesign.config import read_yaml_mapping
 from gendesign.errors import ConfigError
-from gendesign.nn.checkpoint import Checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -185,22 +184,8 @@ def run_iteration(config: AlignmentConfig, iteration: int) -> IterationSummary:
         "fine_tuning": fine_tuning,
         "summary": asdict(summary),
     }
-    record = parent.checkpoint
-    previous = record.training_config.get("alignment", [])
-    tuned = Checkpoint(
-        model=model,
-        dataset=record.dataset,
-        protocol=record.protocol,
-        dataset_hash=record.dataset_hash,
-        units=record.units,
-        training_config={**record.training_config, "alignment": [*previous, provenance]},
-        metrics=record.metrics,
-    )
-    if parent.sampling_file is not None:  # the parent's tuned sampler settings go along
-        shutil.copyfile(parent.sampling_file, here / parent.sampling_file.name)
-    partial = here / "model.partial"
-    tuned.save(partial)
-    os.replace(partial, here / "model.pt")
+    previous = parent.checkpoint.training_config.get("alignment", [])
+    parent.save_tuned(model, here / "model.pt", {"alignment": [*previous, provenance]})
     _write_whole(provenance_path, json.dumps(provenance, indent=2) + "\n")
     log.info(
         "iteration %d: %d samples, %.1f %% stable by the reward, %d finds, %.0f s",

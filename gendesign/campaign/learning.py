@@ -22,8 +22,6 @@ import copy
 import json
 import logging
 import math
-import os
-import shutil
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -33,7 +31,6 @@ from gendesign.campaign import resources
 from gendesign.campaign.candidates import Candidate, round_of
 from gendesign.campaign.config import CampaignConfig
 from gendesign.campaign.store import CampaignStore
-from gendesign.nn.checkpoint import Checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -129,24 +126,9 @@ def learn(config: CampaignConfig, store: CampaignStore, round_: int) -> Path:
     else:
         provenance["fine_tuning"] = None  # nothing to learn from: the parent's weights
     provenance["seconds"] = round(time.perf_counter() - started, 2)
-    record = parent.checkpoint
-    training_config = {**record.training_config, "campaign_round": provenance}
-    tuned = Checkpoint(
-        model=model,
-        dataset=record.dataset,
-        protocol=record.protocol,
-        dataset_hash=record.dataset_hash,
-        units=record.units,
-        training_config=training_config,
-        metrics=record.metrics,
-    )
     path.parent.mkdir(parents=True, exist_ok=True)
     (path.parent / PROVENANCE_FILE).write_text(json.dumps(provenance, indent=2) + "\n")
-    if parent.sampling_file is not None:  # the parent's tuned sampler settings go along
-        shutil.copyfile(parent.sampling_file, path.parent / parent.sampling_file.name)
-    partial = path.with_suffix(".partial")
-    tuned.save(partial)
-    os.replace(partial, path)  # whole or not at all
+    parent.save_tuned(model, path, {"campaign_round": provenance})  # whole or not at all
     log.info(
         "round %d: model fine-tuned on %d finds of round %d in %.1f s",
         round_, len(finds), round_ - 1, provenance["seconds"],

@@ -15,6 +15,8 @@ dynamics, per-atom elements).
 
 from __future__ import annotations
 
+import dataclasses
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -81,6 +83,19 @@ class Generator:
         """A bundled model by name (see ``BUNDLED.names()``)."""
         (path,) = BUNDLED.files(name)
         return cls.from_checkpoint(path, device)
+
+    def save_tuned(self, model: CrystalFlow | CDVAE, path: Path, provenance: dict) -> Path:
+        """Save ``model``, fine-tuned from this generator, at ``path``: this generator's
+        record with ``provenance`` merged into its training config, and its tuned sampler
+        settings copied beside it, so the derived model loads and samples like its parent."""
+        record = self.checkpoint
+        tuned = dataclasses.replace(
+            record, model=model, training_config={**record.training_config, **provenance}
+        )
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if self.sampling_file is not None:
+            shutil.copyfile(self.sampling_file, path.parent / self.sampling_file.name)
+        return tuned.save(path)
 
     @property
     def sampling_defaults(self) -> SamplingConfig | FlowSamplingConfig:

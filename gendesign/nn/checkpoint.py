@@ -22,6 +22,7 @@ family's ``upgrade_payload``, so old checkpoints keep working.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -78,6 +79,8 @@ class Checkpoint(Generic[ModelT]):
         return type(self.model).family
 
     def save(self, path: str | Path) -> Path:
+        """Write the checkpoint to ``path`` whole or not at all (a kill mid-write leaves
+        the previous file, or none, never a truncated one)."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         payload = {
@@ -88,7 +91,9 @@ class Checkpoint(Generic[ModelT]):
             "state_dict": {k: v.detach().cpu() for k, v in self.model.state_dict().items()},
             **{name: getattr(self, name) for name in RECORD_FIELDS},
         }
-        torch.save(payload, path)
+        partial = path.with_name(path.name + ".partial")
+        torch.save(payload, partial)
+        os.replace(partial, path)
         return path
 
     @classmethod
