@@ -33,6 +33,7 @@ from __future__ import annotations
 import itertools
 import math
 import re
+import warnings
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -217,44 +218,71 @@ _BACKOFF_WEIGHT = 5.0
 _COUNTS = re.compile(r"[A-Z][a-z]?(\d*\.?\d*)")
 
 
-def stoichiometry_type(formula: str) -> tuple[int, ...]:
-    """A reduced formula's atoms per element, ascending: MgAl2O4 and ZnCr2S4 are both
-    (1, 2, 4), the spinel stoichiometry; element identity is left out."""
-    counts = [float(c) if c else 1.0 for c in _COUNTS.findall(formula)]
+def _whole(counts: Sequence[float]) -> tuple[int, ...]:
+    """Atom counts scaled to the smallest whole numbers, order kept."""
     scale = 1.0
     while any(abs(c * scale - round(c * scale)) > 1e-6 for c in counts) and scale < 100:
         scale += 1.0
     whole = [int(round(c * scale)) for c in counts]
     divisor = gcd(*whole)
-    return tuple(sorted(c // divisor for c in whole))
+    return tuple(c // divisor for c in whole)
+
+
+def stoichiometry_type(formula: str) -> tuple[int, ...]:
+    """A reduced formula's atoms per element, ascending: MgAl2O4 and ZnCr2S4 are both
+    (1, 2, 4), the spinel stoichiometry; element identity is left out."""
+    return tuple(sorted(_whole([float(c) if c else 1.0 for c in _COUNTS.findall(formula)])))
+
+
+def role_type(composition: Composition) -> tuple[int, ...]:
+    """Atoms per element in order of electronegativity, the most electropositive first
+    and the anion last: the stoichiometry with each element's role kept. LiFePO4 is
+    (1, 1, 1, 4) like NaMnPO4; Li6FeP2O is (6, 1, 2, 1), which no known oxide shares,
+    although its ascending type (1, 1, 2, 6) is common."""
+    with warnings.catch_warnings():  # noble gases have no electronegativity: sorted last
+        warnings.simplefilter("ignore")
+        elements = sorted(
+            composition.elements,
+            key=lambda el: (el.X if math.isfinite(el.X) else math.inf, el.Z),
+        )
+    return _whole([composition[el] for el in elements])
 
 
 @lru_cache(maxsize=4)
-def _stoichiometry_counts(hull: HullReference) -> tuple[Counter, Counter]:
-    """(stoichiometry type → known formulas of it, element count → known formulas)."""
+def _stoichiometry_counts(hull: HullReference) -> tuple[Counter, Counter, Counter]:
+    """(stoichiometry type → known formulas of it, role type → known formulas of it,
+    element count → known formulas)."""
     formulas = {phase.formula for phases in hull.by_system.values() for phase in phases}
     types = Counter(stoichiometry_type(formula) for formula in formulas)
+    roles = Counter(role_type(Composition(formula)) for formula in formulas)
     sizes = Counter()
     for kind, count in types.items():
         sizes[len(kind)] += count
-    return types, sizes
+    return types, roles, sizes
 
 
 def stoichiometry_prior(
     hull: HullReference, data_root: str | None = None
 ) -> Callable[[Composition], float]:
-    """A ``choose`` prior: how common a formula's stoichiometry type is among the known
-    compounds with as many elements (the formulas of ``hull``), backed off to
-    :func:`formula_unit_prior` for types no known compound has. Chemistry repeats its
-    stoichiometries: Mg-Al-O's known ternary is the spinel MgAl2O4, one of hundreds of
-    AB2X4 compounds, not a Mg7Al2O10 on the MgO-MgAl2O4 tie line."""
-    types, sizes = _stoichiometry_counts(hull)
+    """A ``choose`` prior: how common a formula's role type (:func:`role_type`) is among
+    the known compounds with as many elements (the formulas of ``hull``), backed off to
+    its ascending stoichiometry type, and that to :func:`formula_unit_prior` for types no
+    known compound has. Chemistry repeats its stoichiometries: Mg-Al-O's known ternary
+    is the spinel MgAl2O4, one of hundreds of AB2X4 compounds, not a Mg7Al2O10 on the
+    MgO-MgAl2O4 tie line; Li-Fe-P-O's is the phosphate LiFePO4 (ABCX4), not the
+    phosphide oxide Li6FeP2O."""
+    types, roles, sizes = _stoichiometry_counts(hull)
     unit = unit_prior_of(formula_unit_prior(data_root))
 
     def prior(composition: Composition) -> float:
         kind = stoichiometry_type(composition.reduced_formula)
-        backoff = _BACKOFF_WEIGHT * unit(composition)
-        return (types.get(kind, 0) + backoff) / (sizes.get(len(kind), 0) + _BACKOFF_WEIGHT)
+        known = sizes.get(len(kind), 0)
+        by_type = (types.get(kind, 0) + _BACKOFF_WEIGHT * unit(composition)) / (
+            known + _BACKOFF_WEIGHT
+        )
+        return (roles.get(role_type(composition), 0) + _BACKOFF_WEIGHT * by_type) / (
+            known + _BACKOFF_WEIGHT
+        )
 
     return prior
 

@@ -16,6 +16,8 @@ from gendesign.model.generator import Generator
 from gendesign.sources.hull_compositions import (
     HullCompositionPlanner,
     plan_compositions,
+    role_type,
+    stoichiometry_prior,
     stoichiometry_type,
 )
 from predictors.composition import bundled_judge
@@ -62,13 +64,29 @@ def test_a_systems_known_ground_state_leads_the_plan(planner):
     constraints = Constraints.parse(elements="Mg,Al,O")
     planned = plan_compositions(planner, 30, 0, constraints, 20, None)
     formulas = Counter(p.composition.reduced_formula for p in planned)
-    assert formulas.most_common(1)[0] == ("MgAl2O4", 9)  # the per-system cap, 0.3 of 30
+    assert formulas["MgAl2O4"] == 9 == max(formulas.values())  # the per-system cap, 0.3 of 30
     assert formulas["Mg7Al2O10"] <= 1
     assert {p.e_hull_estimate for p in planned if p.composition.reduced_formula == "MgAl2O4"} == {
         0.0
     }
     assert stoichiometry_type("MgAl2O4") == stoichiometry_type("ZnCr2S4") == (1, 2, 4)
     assert stoichiometry_type("Li0.5Fe0.5PO4") == (1, 1, 2, 8)
+
+
+def test_roles_rank_a_phosphate_above_a_phosphide_oxide(planner):
+    """Li-Fe-P-O, whose compounds this hull (MP-20 train, ≤ 20 atoms) lacks: LiFePO4 has
+    the role type of hundreds of phosphates and silicates (ABCX4, anion last); Li6FeP2O
+    shares an ascending type (1, 1, 2, 6) with many compounds but its roles (six Li, one
+    O) with none, and is not planned at all."""
+    assert role_type(Composition("LiFePO4")) == (1, 1, 1, 4)
+    assert role_type(Composition("Li6FeP2O")) == (6, 1, 2, 1)
+    assert role_type(Composition("Mg2Al4O8")) == (1, 2, 4)
+    prior = stoichiometry_prior(planner.hull)
+    assert prior(Composition("LiFePO4")) > 100 * prior(Composition("Li6FeP2O"))
+    constraints = Constraints.parse(elements="Li,Fe,P,O")
+    planned = [plan_compositions(planner, 40, seed, constraints, 20, None) for seed in (0, 1)]
+    formulas = Counter(p.composition.reduced_formula for plan in planned for p in plan)
+    assert formulas["LiFePO4"] >= 5 and formulas["Li6FeP2O"] == 0
 
 
 def test_estimates_put_known_phases_near_the_hull_and_odd_ones_above(planner):
