@@ -208,18 +208,22 @@ def run(models: list[str], n: int, seed: int = 0, targeted: int = 8, others: int
                 if row["status"] != "failed" and relaxed[k] is not None
             }
             stable = {k for k, e in e_hull.items() if e <= E_HULL_STABLE}
-            recovered, polymorphs = [], []
+            decoders = table["decoder"].to_numpy()
+            recovered, polymorphs, recovered_by = [], [], {}
             for formula in targets:
                 candidates = [k for k in stable if formulas[k] == formula]
                 ground = [c for c, e in known[formula] if e <= E_HULL_GROUND_STATE]
                 if any(matcher.fit(relaxed[k], c) for k in candidates for c, _ in known[formula]):
                     polymorphs.append(formula)
                 if ground:
-                    hit = any(matcher.fit(relaxed[k], c) for k in candidates for c in ground)
+                    hits = [
+                        k for k in candidates if any(matcher.fit(relaxed[k], c) for c in ground)
+                    ]
                 else:
-                    hit = any(e_hull[k] <= E_HULL_FORMULA_ONLY for k in candidates)
-                if hit:
+                    hits = [k for k in candidates if e_hull[k] <= E_HULL_FORMULA_ONLY]
+                if hits:
                     recovered.append(formula)
+                    recovered_by[formula] = sorted({str(decoders[k]) for k in hits})
             new = [
                 k for k in stable if relaxed[k].composition.reduced_formula not in known_formulas
             ]
@@ -251,6 +255,7 @@ def run(models: list[str], n: int, seed: int = 0, targeted: int = 8, others: int
                     for f in targets
                 },
                 "recovered": recovered,
+                "recovered_by": recovered_by,  # which decoder made the recovering samples
                 "matches_a_known_polymorph": polymorphs,
                 "ground_state_positions": {
                     f: any(e <= E_HULL_GROUND_STATE for _, e in known[f]) for f in targets
@@ -285,13 +290,23 @@ def write_tables(results: dict) -> None:
             rows.append([
                 system, f"`{model}`", f"{r['all_present']:.0f} %", f"{r['balanced']:.0f} %",
                 r["distinct_formulas"], r["target_samples"], r["framework_decodes"],
-                f"{r['relaxed']} / {r['stable']}", best, ", ".join(r["recovered"]) or "none",
+                f"{r['relaxed']} / {r['stable']}", best,
+                ", ".join(
+                    f"{f} ({' + '.join(r.get('recovered_by', {}).get(f, []))})"
+                    for f in r["recovered"]
+                ) or "none",
                 ", ".join(r.get("matches_a_known_polymorph", [])) or "none", r["sun"],
             ])  # fmt: skip
     totals = []
     for model, systems in run_["models"].items():
         found = sum(bool(r["recovered"]) for r in systems.values())
-        totals.append(f"`{model}`: {found} of {len(systems)}")
+        by_flow = sum(
+            any("flow" in by for by in r.get("recovered_by", {}).values()) for r in systems.values()
+        )
+        totals.append(
+            f"`{model}`: {found} of {len(systems)} ({by_flow} by a flow decode, the rest "
+            "by a framework decode only)"
+        )
     first = next(iter(run_["models"].values()))
     without_ground_state = ", ".join(
         formula
@@ -321,7 +336,7 @@ def write_tables(results: dict) -> None:
                 "framework decodes",
                 "relaxed / stable",
                 "best E_hull of a target (eV/atom)",
-                "recovered",
+                "recovered (by decoder)",
                 "matches a known polymorph",
                 "S.U.N. formulas",
             ],
