@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import itertools
 import math
-import re
 import warnings
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -215,7 +214,6 @@ def unit_prior_of(table: dict[tuple[int, int], float]) -> Callable[[Composition]
 # its size (elements, atoms per unit): a stoichiometry no known compound has keeps a
 # small weight, one hundreds of compounds share (AB2C4, ABCD4) leads.
 _BACKOFF_WEIGHT = 5.0
-_COUNTS = re.compile(r"[A-Z][a-z]?(\d*\.?\d*)")
 
 
 def _whole(counts: Sequence[float]) -> tuple[int, ...]:
@@ -228,10 +226,12 @@ def _whole(counts: Sequence[float]) -> tuple[int, ...]:
     return tuple(c // divisor for c in whole)
 
 
+@lru_cache(maxsize=1 << 16)  # framework libraries ask for tens of thousands of formulas
 def stoichiometry_type(formula: str) -> tuple[int, ...]:
-    """A reduced formula's atoms per element, ascending: MgAl2O4 and ZnCr2S4 are both
-    (1, 2, 4), the spinel stoichiometry; element identity is left out."""
-    return tuple(sorted(_whole([float(c) if c else 1.0 for c in _COUNTS.findall(formula)])))
+    """A formula's atoms per element, ascending: MgAl2O4 and ZnCr2S4 are both (1, 2, 4),
+    the spinel stoichiometry; element identity is left out. Parsed by pymatgen, so
+    grouped formulas count whole: LiFe(PO3)2 is (1, 1, 2, 6)."""
+    return tuple(sorted(role_type(Composition(formula))))
 
 
 def role_type(composition: Composition) -> tuple[int, ...]:
@@ -253,8 +253,10 @@ def _stoichiometry_counts(hull: HullReference) -> tuple[Counter, Counter, Counte
     """(stoichiometry type → known formulas of it, role type → known formulas of it,
     element count → known formulas)."""
     formulas = {phase.formula for phases in hull.by_system.values() for phase in phases}
-    types = Counter(stoichiometry_type(formula) for formula in formulas)
     roles = Counter(role_type(Composition(formula)) for formula in formulas)
+    types = Counter()
+    for role, count in roles.items():
+        types[tuple(sorted(role))] += count
     sizes = Counter()
     for kind, count in types.items():
         sizes[len(kind)] += count
@@ -275,14 +277,12 @@ def stoichiometry_prior(
     unit = unit_prior_of(formula_unit_prior(data_root))
 
     def prior(composition: Composition) -> float:
-        kind = stoichiometry_type(composition.reduced_formula)
-        known = sizes.get(len(kind), 0)
-        by_type = (types.get(kind, 0) + _BACKOFF_WEIGHT * unit(composition)) / (
+        role = role_type(composition)
+        known = sizes.get(len(role), 0)
+        by_type = (types.get(tuple(sorted(role)), 0) + _BACKOFF_WEIGHT * unit(composition)) / (
             known + _BACKOFF_WEIGHT
         )
-        return (roles.get(role_type(composition), 0) + _BACKOFF_WEIGHT * by_type) / (
-            known + _BACKOFF_WEIGHT
-        )
+        return (roles.get(role, 0) + _BACKOFF_WEIGHT * by_type) / (known + _BACKOFF_WEIGHT)
 
     return prior
 
